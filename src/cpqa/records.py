@@ -1,0 +1,142 @@
+"""The public record schema (DESIGN §2). Times are seconds (float) from the start of the recording."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Record(BaseModel):
+    """Base of every record: an id and open metadata. Unknown fields are rejected."""
+
+    model_config = ConfigDict(extra="forbid")
+    kind: ClassVar[str] = "record"
+
+    id: str
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class Recording(Record):
+    kind: ClassVar[str] = "recording"
+
+    audio: str
+    """Path of the audio the pipeline reads: the 16 kHz mono file (the source itself when it is
+    already 16 kHz mono WAV/FLAC, else a normalised copy inside the run)."""
+    duration: float
+    sample_rate: int
+    channels: int
+    source: str | None = None
+    """The original file (path or URI) the recording was decoded from."""
+    source_sample_rate: int | None = None
+    source_channels: int | None = None
+
+
+class Word(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    word: str
+    start: float
+    end: float
+    prob: float | None = None
+    emotion: str | None = None
+    gender: str | None = None
+    speaker: str | None = None
+
+
+class Window(BaseModel):
+    """An analysis window: the label belongs to its central part [start, end]; the model saw
+    `context_start`..`context_end`."""
+
+    model_config = ConfigDict(extra="allow")
+
+    start: float
+    end: float
+    emotion: dict[str, Any] | None = None
+    valence: float | None = None
+    arousal: float | None = None
+    dominance: float | None = None
+
+
+class Segment(Record):
+    kind: ClassVar[str] = "segment"
+
+    recording_id: str
+    start: float
+    end: float
+    text: str = ""
+    language: str | None = None
+    speaker: str | None = None
+    words: list[Word] = Field(default_factory=list)
+    windows: list[Window] = Field(default_factory=list)
+    labels: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def duration(self) -> float:
+        return self.end - self.start
+
+    @staticmethod
+    def make_id(recording_id: str, n: int) -> str:
+        return f"{recording_id}-{n:06d}"
+
+
+class ClipWord(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    word: str
+    start: float
+    end: float
+    emotion: str | None = None
+    gender: str | None = None
+    speaker: str | None = None
+
+
+class Clip(Record):
+    kind: ClassVar[str] = "clip"
+
+    recording_id: str
+    start: float
+    end: float
+    audio: str
+    segments: list[str] = Field(default_factory=list)
+    words: list[ClipWord] = Field(default_factory=list)
+    tagged_transcript: str = ""
+    context: dict[str, str] = Field(default_factory=dict)
+    selection: dict[str, Any] = Field(default_factory=dict)
+
+
+QAType = Literal["C", "DE", "DG", "DS", "CE", "CG", "CS", "EMP"]
+
+
+class Turn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    question: str
+    answer: str
+
+
+class QAItem(Record):
+    kind: ClassVar[str] = "qa"
+
+    clip_id: str
+    type: QAType
+    turns: list[Turn]
+    evidence: str | None = None
+    generator: dict[str, Any] = Field(default_factory=dict)
+    filters: dict[str, Any] = Field(default_factory=dict)
+
+
+class Skip(BaseModel):
+    """An input a stage could not process, with a machine-readable reason and a human detail."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    reason: str
+    detail: str = ""
+    source: str | None = None
+
+
+RECORD_TYPES: dict[str, type[Record]] = {
+    cls.kind: cls for cls in (Recording, Segment, Clip, QAItem)
+}

@@ -1,0 +1,309 @@
+"""Run directories and the local executor.
+
+    RUN/
+      run.json                  recipe, input and versions of the last build
+      logs/cpqa.log             the whole log of every command on this run
+      NN-<stage>-<signature>/
+        records.jsonl           outputs (append + skip existing ids)
+        skipped.jsonl           inputs the stage could not process, with reasons
+        done.ids                inputs finished (written after their outputs are durable)
+        stats.json              items_in, items_out, skipped reason → count, counters, wall time
+        log                     this stage's log
+        _SUCCESS                the stage finished every input
+
+The signature hashes the stage type, its version, its semantic config and the upstream signature,
+so a changed parameter reruns that stage and the stages after it only. Within a stage, inputs in
+`done.ids` are never processed again and a re-processed batch cannot duplicate outputs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .errors import CPQAError
+from .manifest import IdLog, RecordWriter, iter_jsonl
+from .recipe import Recipe, StageSpec
+from .records import Recording, Skip
+from .stage import ProgressHook, SourceStage, StageContext
+
+logger = logging.getLogger(__name__)
+
+RECORDS = "records.jsonl"
+SKIPPED = "skipped.jsonl"
+DONE = "done.ids"
+STATS = "stats.json"
+SUCCESS = "_SUCCESS"
+
+
+def signature(spec: StageSpec, upstream: str, input_key: str | None = None) -> str:
+    payload = {
+        "type": spec.type,
+        "version": spec.cls.version,
+        "config": spec.config.semantic_dict(),
+        "upstream": upstream,
+        "input": input_key,
+    }
+    blob = json.dumps(payload, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:10]
+
+
+def write_json_atomic(path: Path, obj: Any) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(obj, f, indent=2, sort_keys=True, ensure_ascii=False)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+@dataclass
+class StagePlan:
+    index: int
+    spec: StageSpec
+    signature: str
+    dir: Path
+
+    @property
+    def done(self) -> bool:
+        return (self.dir / SUCCESS).exists()
+
+
+def plan(run_dir: Path, recipe: Recipe, input_path: Path | None, until: str | None = None) -> list[StagePlan]:
+    """The stage directories a build of `recipe` on `input_path` uses, in order."""
+    plans = []
+    upstream = ""
+    for i, spec in enumerate(recipe.until(until)):
+        input_key = str(input_path.resolve()) if (i == 0 and input_path is not None) else None
+        sig = signature(spec, upstream, input_key)
+        plans.append(StagePlan(i, spec, sig, run_dir / f"{i:02d}-{spec.name}-{sig}"))
+        upstream = sig
+    return plans
+
+
+def current_plan(run_dir: Path) -> list[StagePlan]:
+    """The plan of the last build of a run, from its run.json."""
+    from .recipe import load_recipe
+
+    info = read_run_info(run_dir)
+    recipe = load_recipe(info["recipe_source"], info.get("overrides", []))
+    return plan(run_dir, recipe, Path(info["input"]), info.get("until"))
+
+
+def read_run_info(run_dir: Path) -> dict[str, Any]:
+    path = Path(run_dir) / "run.json"
+    if not path.exists():
+        raise CPQAError(f"{run_dir} is not a cpqa run directory (no run.json). Create one with: cpqa build INPUT -o {run_dir}")
+    return json.loads(path.read_text())
+
+
+@dataclass
+class StageResult:
+    name: str
+    dir: Path
+    already_done: bool
+    stats: dict[str, Any]
+
+
+@dataclass
+class BuildResult:
+    run_dir: Path
+    stages: list[StageResult] = field(default_factory=list)
+
+    @property
+    def skipped_total(self) -> int:
+        return sum(sum(s.stats.get("skipped", {}).values()) for s in self.stages)
+
+    @property
+    def did_work(self) -> bool:
+        return any(not s.already_done for s in self.stages)
+
+
+class _RecordingIndex:
+    """Recording records of the run's source stage, loaded on first use."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._by_id: dict[str, Recording] | None = None
+
+    def __call__(self, recording_id: str) -> Recording:
+        if self._by_id is None:
+            self._by_id = {r["id"]: Recording.model_validate(r) for r in iter_jsonl(self.path)}
+        try:
+            return self._by_id[recording_id]
+        except KeyError:
+            raise CPQAError(f"recording '{recording_id}' is not in {self.path}") from None
+
+
+def _batches(items: Iterator, size: int) -> Iterator[list]:
+    batch = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _count_lines(path: Path) -> int:
+    if not path.exists():
+        return 0
+    with open(path, "rb") as f:
+        return sum(1 for _ in f)
+
+
+def stage_stats(stage_dir: Path) -> dict[str, Any]:
+    path = stage_dir / STATS
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+class LocalExecutor:
+    """Runs stages one after another in this process, batch by batch, durably."""
+
+    def __init__(self, progress: ProgressHook | None = None):
+        self.progress = progress or ProgressHook()
+
+    def build(self, input_path: Path, run_dir: Path, recipe: Recipe, until: str | None = None,
+              overrides: list[str] | None = None) -> BuildResult:
+        input_path = Path(input_path)
+        if not input_path.exists():
+            raise CPQAError(f"input {input_path} does not exist")
+        run_dir = Path(run_dir)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        handler = _attach_file_log(run_dir / "logs" / "cpqa.log")
+        try:
+            plans = plan(run_dir, recipe, input_path, until)
+            write_json_atomic(run_dir / "run.json", {
+                "input": str(input_path.resolve()),
+                "recipe": recipe.name,
+                "recipe_source": recipe.source,
+                "overrides": list(overrides or []),
+                "until": until,
+                "cpqa_version": __version__,
+                "stages": [{"name": p.spec.name, "dir": p.dir.name} for p in plans],
+            })
+            result = BuildResult(run_dir)
+            recordings = _RecordingIndex(plans[0].dir / RECORDS)
+            for i, p in enumerate(plans):
+                upstream = plans[i - 1].dir / RECORDS if i else None
+                result.stages.append(self._run_stage(p, run_dir, input_path, upstream, recordings))
+            return result
+        finally:
+            logging.getLogger("cpqa").removeHandler(handler)
+            handler.close()
+
+    def _run_stage(self, p: StagePlan, run_dir: Path, input_path: Path, upstream: Path | None,
+                   recordings: _RecordingIndex) -> StageResult:
+        name = p.spec.name
+        if p.done:
+            stats = stage_stats(p.dir)
+            logger.info("stage %s: already done (%s)", name, p.dir.name)
+            self.progress.stage_finished(name, stats, already_done=True)
+            return StageResult(name, p.dir, True, stats)
+
+        p.dir.mkdir(parents=True, exist_ok=True)
+        stage_log = _attach_file_log(p.dir / "log")
+        started = time.perf_counter()
+        context = StageContext(run_dir=run_dir, stage_dir=p.dir, name=name, input_path=input_path,
+                               recording_lookup=recordings, logger=logging.getLogger(f"cpqa.stage.{name}"))
+        stage = p.spec.cls(p.spec.config, context)
+        done = IdLog(p.dir / DONE)
+        out = RecordWriter(p.dir / RECORDS)
+        skipped = RecordWriter(p.dir / SKIPPED)
+        is_set_up = False
+        try:
+            if isinstance(stage, SourceStage):
+                items = stage.discover(input_path)
+                total = None
+            else:
+                items = (stage.input_type.model_validate(obj) for obj in iter_jsonl(upstream))
+                total = _count_lines(upstream)
+            self.progress.stage_started(name, total, len(done))
+            items_in = 0
+            todo = _skip_done(items, done, self.progress, name)
+            for batch in _batches(todo, p.spec.config.batch_size):
+                if not is_set_up:
+                    logger.info("stage %s: setting up %s", name, type(stage).__name__)
+                    stage.setup()
+                    is_set_up = True
+                for record in stage.process_batch(batch):
+                    (skipped if isinstance(record, Skip) else out).write(record)
+                out.flush()
+                skipped.flush()
+                done.add_all(item.id for item in batch)
+                items_in += len(batch)
+                self.progress.advance(name, len(batch))
+        finally:
+            if is_set_up:
+                stage.teardown()
+            out.close()
+            skipped.close()
+            done.close()
+            logging.getLogger("cpqa").removeHandler(stage_log)
+            stage_log.close()
+
+        stats = self._final_stats(p, context.counters, time.perf_counter() - started, items_in)
+        write_json_atomic(p.dir / STATS, stats)
+        (p.dir / SUCCESS).write_text(time.strftime("%Y-%m-%dT%H:%M:%S%z") + "\n")
+        logger.info("stage %s: done: %s", name, json.dumps(stats, sort_keys=True))
+        self.progress.stage_finished(name, stats, already_done=False)
+        return StageResult(name, p.dir, False, stats)
+
+    @staticmethod
+    def _final_stats(p: StagePlan, counters: Counter, wall_s: float, processed_now: int) -> dict[str, Any]:
+        previous = stage_stats(p.dir)
+        skipped = Counter(obj["reason"] for obj in iter_jsonl(p.dir / SKIPPED))
+        merged = Counter(previous.get("counters", {}))
+        merged.update(counters)
+        return {
+            "stage": p.spec.name,
+            "signature": p.signature,
+            "items_in": _count_lines(p.dir / DONE),
+            "items_out": _count_lines(p.dir / RECORDS),
+            "skipped": dict(sorted(skipped.items())),
+            "counters": dict(sorted(merged.items())),
+            "wall_s": round(previous.get("wall_s", 0.0) + wall_s, 3),
+            "processed_this_run": processed_now,
+        }
+
+
+def _skip_done(items: Iterator, done: IdLog, progress: ProgressHook, name: str) -> Iterator:
+    seen: set[str] = set()
+    for item in items:
+        if item.id in seen:
+            raise CPQAError(f"stage '{name}': input id '{item.id}' appears twice; ids must be unique")
+        seen.add(item.id)
+        if item.id in done:
+            continue
+        yield item
+
+
+def _attach_file_log(path: Path) -> logging.Handler:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setLevel(logging.INFO)
+    root = logging.getLogger("cpqa")
+    root.addHandler(handler)
+    if root.level == logging.NOTSET or root.level > logging.INFO:
+        root.setLevel(logging.INFO)
+    return handler
+
+
+def build(input_path: str | Path, run_dir: str | Path, recipe: str = "local", overrides: list[str] | None = None,
+          until: str | None = None, progress: ProgressHook | None = None) -> BuildResult:
+    """Run (or resume) a recipe on INPUT into RUN. The library entry point behind `cpqa build`."""
+    from .recipe import load_recipe
+
+    loaded = load_recipe(recipe, overrides)
+    return LocalExecutor(progress).build(Path(input_path), Path(run_dir), loaded, until, overrides)

@@ -1,0 +1,166 @@
+"""The one core abstraction: a Stage turns a batch of input records into output records or skips.
+
+The executor (`cpqa.run`) owns reading, batching, writing, progress, stats and resume; a stage
+only declares what it takes and gives, loads its models once in `setup()`, and implements
+`process_batch()`. Backends are configured inside a stage's config as `{name: ..., **options}`
+and validated against the registered backend's own config model.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, ClassVar, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from .errors import CPQAError
+from .records import Record, Recording, Skip
+from .registry import STAGES, backend_registry
+
+In = TypeVar("In", bound=BaseModel)
+Out = TypeVar("Out", bound=Record)
+
+
+class Config(BaseModel):
+    """Base of stage and backend configs: unknown keys are errors, and fields listed in
+    `non_semantic` (how to compute, not what) do not enter the stage signature."""
+
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+    non_semantic: ClassVar[frozenset[str]] = frozenset()
+
+    def semantic_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for name, value in self:
+            if name in self.non_semantic:
+                continue
+            if isinstance(value, (Config, BackendSpec)):
+                out[name] = value.semantic_dict()
+            elif isinstance(value, BaseModel):
+                out[name] = value.model_dump(mode="json")
+            else:
+                out[name] = value
+        return out
+
+
+class StageConfig(Config):
+    non_semantic: ClassVar[frozenset[str]] = frozenset({"batch_size"})
+    batch_size: int = Field(16, ge=1, description="Inputs per process_batch call (and per durable write).")
+
+
+class BackendSpec(BaseModel):
+    """A backend chosen by registered name (or dotted path) with its validated options.
+    Written flat in recipes: `{name: faster-whisper, model: base, device: cpu}`."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+    capability: str
+    name: str
+    options: Config
+
+    @classmethod
+    def parse(cls, capability: str, value: Any) -> "BackendSpec":
+        if isinstance(value, BackendSpec):
+            return value
+        if isinstance(value, str):
+            value = {"name": value}
+        if not isinstance(value, dict) or "name" not in value:
+            raise ValueError(f"a {capability} backend is written as {{name: ..., option: value}}")
+        options = dict(value)
+        name = options.pop("name")
+        backend_cls = backend_registry(capability).get(name)
+        config_cls: type[Config] = getattr(backend_cls, "Config", Config)
+        return cls(capability=capability, name=name, options=config_cls.model_validate(options))
+
+    def semantic_dict(self) -> dict[str, Any]:
+        return {"name": self.name, **self.options.semantic_dict()}
+
+    def build(self):
+        """Instantiate the backend with its options."""
+        return backend_registry(self.capability).get(self.name)(self.options)
+
+    def model_dump_flat(self) -> dict[str, Any]:
+        return {"name": self.name, **self.options.model_dump(mode="json")}
+
+
+def backend_field(capability: str, field_name: str = "backend"):
+    """A validator turning a flat `{name: ..., **options}` into a BackendSpec of `capability`."""
+
+    def check(cls, value):
+        try:
+            return BackendSpec.parse(capability, value)
+        except CPQAError as exc:
+            raise ValueError(str(exc)) from exc
+
+    return field_validator(field_name, mode="before")(check)
+
+
+class ProgressHook:
+    """Called by the executor; the CLI renders it. The library itself never prints."""
+
+    def stage_started(self, name: str, total: int | None, done: int) -> None: ...
+
+    def advance(self, name: str, n: int) -> None: ...
+
+    def stage_finished(self, name: str, stats: dict[str, Any], already_done: bool) -> None: ...
+
+
+@dataclass
+class StageContext:
+    """What a running stage may know about its run."""
+
+    run_dir: Path
+    stage_dir: Path
+    name: str
+    input_path: Path | None = None
+    recording_lookup: Callable[[str], Recording] | None = None
+    counters: Counter = field(default_factory=Counter)
+    logger: logging.Logger = field(default_factory=lambda: logging.getLogger("cpqa.stage"))
+
+    def recording(self, recording_id: str) -> Recording:
+        if self.recording_lookup is None:
+            raise CPQAError(f"stage '{self.name}' needs recordings but the recipe has no ingest stage")
+        return self.recording_lookup(recording_id)
+
+
+class Stage(Generic[In, Out]):
+    """Base of every stage. Subclass, set the class attributes, register with `@register_stage`."""
+
+    name: ClassVar[str]
+    version: ClassVar[str] = "1"
+    """Bump when the stage's output for the same config changes (enters the signature)."""
+    Config: ClassVar[type[StageConfig]] = StageConfig
+    input_type: ClassVar[type[BaseModel]]
+    output_type: ClassVar[type[Record]]
+
+    def __init__(self, config: StageConfig, context: StageContext):
+        self.config = config
+        self.context = context
+        self.log = context.logger
+
+    def setup(self) -> None:
+        """Load models once. Called lazily, only when there is work to do."""
+
+    def process_batch(self, items: list[In]) -> Iterable[Out | Skip]:
+        raise NotImplementedError
+
+    def teardown(self) -> None:
+        """Release models."""
+
+    def count(self, key: str, n: int = 1) -> None:
+        """Add to a stage counter saved in stats.json."""
+        self.context.counters[key] += n
+
+
+class SourceStage(Stage[In, Out]):
+    """A first stage: its inputs are discovered from the INPUT path instead of a previous stage."""
+
+    def discover(self, input_path: Path) -> Iterator[In]:
+        raise NotImplementedError
+
+
+def register_stage(cls):
+    STAGES.add(cls.name, cls, description=(cls.__doc__ or "").strip().splitlines()[0])
+    return cls
