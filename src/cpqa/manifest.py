@@ -57,7 +57,7 @@ def write_jsonl(path: str | Path, records: Iterable[BaseModel | dict]) -> int:
     """Write a whole file atomically (temp file, fsync, rename). Returns the number of lines."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}{path.suffix}")  # keeps the .gz suffix
     n = 0
     with _open_text(tmp, "wt") as f:
         for record in records:
@@ -164,7 +164,7 @@ class IdLog:
         return len(self.ids)
 
     def add_all(self, ids: Iterable[str]) -> None:
-        new = [i for i in ids if i not in self.ids]
+        new = [i for i in dict.fromkeys(ids) if i not in self.ids]
         if new:
             self._file.write("".join(f"{i}\n" for i in new))
             self._file.flush()

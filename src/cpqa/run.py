@@ -236,6 +236,8 @@ class LocalExecutor:
                     logger.info("stage %s: setting up %s", name, type(stage).__name__)
                     stage.setup()
                     is_set_up = True
+                    if stage.needs_fit:
+                        stage.fit(stage.input_type.model_validate(obj) for obj in iter_jsonl(upstream))
                 for record in stage.process_batch(batch):
                     (skipped if isinstance(record, Skip) else out).write(record)
                 out.flush()

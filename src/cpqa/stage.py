@@ -140,8 +140,16 @@ class Stage(Generic[In, Out]):
         self.context = context
         self.log = context.logger
 
+    needs_fit: ClassVar[bool] = False
+    """True for stages that must see every input before processing any (e.g. balancing):
+    the executor then calls `fit()` over the whole input, after `setup()` and before the batches,
+    on every (re)start, so `fit` must be deterministic."""
+
     def setup(self) -> None:
         """Load models once. Called lazily, only when there is work to do."""
+
+    def fit(self, items: Iterator[In]) -> None:
+        """See `needs_fit`. Keep only small per-item summaries: the input may be large."""
 
     def process_batch(self, items: list[In]) -> Iterable[Out | Skip]:
         raise NotImplementedError

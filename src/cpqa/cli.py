@@ -1,0 +1,199 @@
+"""The `cpqa` command: thin typer wrappers over library calls, rendered with rich."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from .errors import CPQAError
+from .stage import ProgressHook
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Turn in-the-wild speech into Contextual Paralinguistic QA data, and evaluate speech-LLMs on it.")
+list_app = typer.Typer(no_args_is_help=True, help="List registered stages, backends and packaged recipes.")
+app.add_typer(list_app, name="list")
+console = Console(stderr=True)
+out = Console()
+
+
+def _run(fn, *args, **kwargs):
+    """Call a library function; a CPQAError becomes one clear line and exit code 2."""
+    try:
+        return fn(*args, **kwargs)
+    except CPQAError as exc:
+        console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        raise typer.Exit(2) from None
+
+
+def _setup_logging(verbose: bool) -> None:
+    from rich.logging import RichHandler
+
+    root = logging.getLogger("cpqa")
+    root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    handler = RichHandler(console=console, show_path=False, level=logging.INFO if verbose else logging.WARNING)
+    root.addHandler(handler)
+
+
+class RichProgress(ProgressHook):
+    """Renders the executor's progress hook as rich progress bars."""
+
+    def __init__(self):
+        self.progress = Progress(TextColumn("{task.description:<12}"), BarColumn(), MofNCompleteColumn(),
+                                 TimeElapsedColumn(), console=console, transient=False)
+        self.tasks: dict[str, Any] = {}
+
+    def __enter__(self):
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.progress.stop()
+
+    def stage_started(self, name: str, total: int | None, done: int) -> None:
+        self.tasks[name] = self.progress.add_task(name, total=total, completed=done)
+
+    def advance(self, name: str, n: int) -> None:
+        self.progress.advance(self.tasks[name], n)
+
+    def stage_finished(self, name: str, stats: dict[str, Any], already_done: bool) -> None:
+        if already_done:
+            self.progress.add_task(f"{name} ✓", total=1, completed=1)
+        elif name in self.tasks:
+            task = self.tasks[name]
+            self.progress.update(task, total=self.progress.tasks[task].completed or 1,
+                                 completed=self.progress.tasks[task].completed or 1)
+
+
+def _stage_table(rows: list[dict[str, Any]], title: str) -> Table:
+    table = Table(title=title, title_justify="left")
+    for col in ("stage", "state", "in", "out", "skipped", "wall s"):
+        table.add_column(col, justify="right" if col in ("in", "out", "wall s") else "left")
+    for r in rows:
+        skipped = ", ".join(f"{k}: {v}" for k, v in r["skipped"].items()) or "-"
+        wall = f"{r['wall_s']:.1f}" if r.get("wall_s") is not None else "-"
+        table.add_row(r["name"], r["state"], str(r["items_in"]), str(r["items_out"]), skipped, wall)
+    return table
+
+
+@app.command()
+def build(
+    input: Path = typer.Argument(..., help="A folder of audio, a manifest (CSV/JSONL/lhotse) or a Parquet/HF dataset."),
+    output: Path = typer.Option(..., "-o", "--output", help="The run directory (created or resumed)."),
+    recipe: str = typer.Option("local", "--recipe", "-r", help="A packaged recipe name or a YAML path."),
+    set_: list[str] = typer.Option([], "--set", help="Override a recipe parameter: stage.param=value (repeatable)."),
+    until: Optional[str] = typer.Option(None, "--until", help="Stop after this stage."),
+    verbose: bool = typer.Option(False, "-v", "--verbose", help="Log progress details."),
+):
+    """Run (or resume) a recipe on INPUT. Finished stages are not redone; a changed parameter
+    reruns its stage and the ones after it."""
+    from .run import build as run_build
+
+    _setup_logging(verbose)
+    with RichProgress() as hook:
+        result = _run(run_build, input, output, recipe, set_, until, hook)
+    rows = []
+    for s in result.stages:
+        rows.append({"name": s.name, "state": "already done" if s.already_done else "done",
+                     "items_in": s.stats.get("items_in", 0), "items_out": s.stats.get("items_out", 0),
+                     "skipped": s.stats.get("skipped", {}), "wall_s": s.stats.get("wall_s")})
+    out.print(_stage_table(rows, f"cpqa build → {output}"))
+    if not result.did_work:
+        out.print("Nothing to do: every stage was already done.")
+    if result.skipped_total:
+        console.print(f"[yellow]warning:[/] {result.skipped_total} item(s) skipped; "
+                      f"see: cpqa status {output}", highlight=False)
+    out.print(f"Results: {output}  (cpqa inspect {output} --stage {result.stages[-1].name})", highlight=False)
+
+
+@app.command()
+def status(run: Path = typer.Argument(..., help="A run directory."),
+           as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")):
+    """Each stage of RUN with its state, counts and skip reasons."""
+    from .status import run_status
+
+    info = _run(run_status, run)
+    if as_json:
+        out.print_json(json.dumps(info))
+        return
+    out.print(_stage_table(info["stages"], f"{run}  (recipe {info['recipe']})"))
+    for stage in info["stages"]:
+        for item in stage["skipped_items"][:20]:
+            out.print(f"  skipped at {stage['name']}: {item['id']}: {item['reason']} {item.get('detail', '')}",
+                      highlight=False)
+
+
+@app.command()
+def inspect(run: Path = typer.Argument(..., help="A run directory."),
+            stage: str = typer.Option(..., "--stage", "-s", help="The stage whose records to print."),
+            skipped: bool = typer.Option(False, "--skipped", help="Print the skipped items instead."),
+            limit: Optional[int] = typer.Option(None, "--limit", "-n", help="At most this many records.")):
+    """Print a stage's records as JSON lines (the DESIGN §2 schema)."""
+    from .status import iter_stage_records
+
+    def emit():
+        for i, record in enumerate(iter_stage_records(run, stage, skipped)):
+            if limit is not None and i >= limit:
+                break
+            sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
+
+    _run(emit)
+
+
+@list_app.command("stages")
+def list_stages():
+    """Registered stages."""
+    from . import pipeline  # noqa: F401
+    from .registry import STAGES
+
+    table = Table("stage", "takes", "gives", "description")
+    for name in STAGES.names():
+        cls = STAGES.get(name)
+        table.add_row(name, cls.input_type.__name__, cls.output_type.__name__, STAGES.entries[name].description)
+    out.print(table)
+
+
+@list_app.command("backends")
+def list_backends():
+    """Registered backends per capability, with the extra each needs."""
+    from . import pipeline  # noqa: F401
+    from .registry import BACKENDS
+
+    table = Table("capability", "backend", "extra", "description")
+    for capability in sorted(BACKENDS):
+        for name, entry in sorted(BACKENDS[capability].entries.items()):
+            table.add_row(capability, name, entry.extra or "-", entry.description)
+    out.print(table)
+
+
+@list_app.command("recipes")
+def list_recipes():
+    """Packaged recipes."""
+    from .recipe import load_recipe, packaged_recipes
+
+    table = Table("recipe", "stages", "documentation")
+    for name in sorted(packaged_recipes()):
+        r = _run(load_recipe, name)
+        table.add_row(name, " → ".join(r.stage_names()), r.documentation)
+    out.print(table)
+
+
+def _mount_optional_apps() -> None:
+    try:
+        from .labels.cli import app as probe_app
+    except ImportError:  # labels not installed in this build
+        return
+    app.add_typer(probe_app, name="probe")
+
+
+_mount_optional_apps()
+
+if __name__ == "__main__":
+    app()

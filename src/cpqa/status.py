@@ -1,0 +1,96 @@
+"""Reading a run back: per-stage state and counts (`cpqa status`) and records (`cpqa inspect`)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from .errors import CPQAError
+from .manifest import iter_jsonl
+from .run import DONE, RECORDS, SKIPPED, STATS, SUCCESS, _count_lines, read_run_info, stage_stats
+
+
+def _stage_dirs(run_dir: Path) -> list[tuple[str, Path]]:
+    info = read_run_info(run_dir)
+    return [(s["name"], run_dir / s["dir"]) for s in info["stages"]]
+
+
+def stage_dir(run_dir: str | Path, stage: str) -> Path:
+    run_dir = Path(run_dir)
+    dirs = dict(_stage_dirs(run_dir))
+    if stage not in dirs:
+        raise CPQAError(f"run {run_dir} has no stage '{stage}'. Stages: {', '.join(dirs)}")
+    return dirs[stage]
+
+
+def _state(d: Path) -> str:
+    if (d / SUCCESS).exists():
+        return "done"
+    if (d / DONE).exists() or (d / RECORDS).exists():
+        return "partial"
+    return "pending"
+
+
+def _live_stats(d: Path) -> dict[str, Any]:
+    """Counts of an unfinished stage, read from its files."""
+    return {
+        "items_in": _count_lines(d / DONE),
+        "items_out": _count_lines(d / RECORDS),
+        "skipped": dict(sorted(Counter(o["reason"] for o in iter_jsonl(d / SKIPPED)).items())),
+        "counters": {},
+    }
+
+
+def run_status(run_dir: str | Path) -> dict[str, Any]:
+    """Each stage of the run's last build with its state and counts, the skipped items with
+    reasons, and where each recording got to."""
+    run_dir = Path(run_dir)
+    info = read_run_info(run_dir)
+    stages = []
+    recordings: dict[str, dict[str, Any]] = {}
+    for name, d in _stage_dirs(run_dir):
+        state = _state(d)
+        stats = stage_stats(d) if state == "done" else _live_stats(d)
+        skipped_items = list(iter_jsonl(d / SKIPPED))
+        stages.append({
+            "name": name,
+            "dir": d.name,
+            "state": state,
+            "items_in": stats.get("items_in", 0),
+            "items_out": stats.get("items_out", 0),
+            "skipped": stats.get("skipped", {}),
+            "skipped_items": skipped_items,
+            "counters": stats.get("counters", {}),
+            "wall_s": stats.get("wall_s"),
+        })
+        _track_recordings(recordings, name, d, skipped_items)
+    return {"run": str(run_dir), "input": info["input"], "recipe": info["recipe"], "stages": stages,
+            "recordings": dict(sorted(recordings.items()))}
+
+
+def _track_recordings(recordings: dict[str, dict[str, Any]], stage: str, d: Path, skipped_items: list[dict]) -> None:
+    """A recording's state is the last stage it has output at, or the stage that skipped it.
+    A skipped id counts as a recording when the first stage skipped it or it is a known recording."""
+    first = not recordings
+    for item in skipped_items:
+        rid = item["id"]
+        if first or (rid in recordings and recordings[rid]["state"] != "skipped"):
+            recordings[rid] = {"state": "skipped", "stage": stage, "reason": item["reason"],
+                               "detail": item.get("detail", "")}
+    seen: set[str] = set()
+    for obj in iter_jsonl(d / RECORDS):
+        rid = obj.get("recording_id", obj["id"])
+        if rid not in seen:
+            seen.add(rid)
+            if recordings.get(rid, {}).get("state") != "skipped":
+                recordings[rid] = {"state": "ok", "stage": stage}
+
+
+def iter_stage_records(run_dir: str | Path, stage: str, skipped: bool = False) -> Iterator[dict[str, Any]]:
+    """The records (or skipped items) a stage wrote, in the DESIGN §2 schema."""
+    d = stage_dir(run_dir, stage)
+    if not d.exists():
+        raise CPQAError(f"stage '{stage}' of {run_dir} has not run yet")
+    yield from iter_jsonl(d / (SKIPPED if skipped else RECORDS))
