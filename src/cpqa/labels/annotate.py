@@ -1,0 +1,277 @@
+"""The `annotate` stage: windowed paralinguistic pseudo-labels on transcribed segments (DESIGN §1.2).
+
+Every segment is cut into analysis windows (`cpqa.labels.windows`); the emotion, dimension and
+speaker backends label each window; the segment's labels aggregate its windows (duration-weighted
+probabilities); each word gets the emotion and gender of the window holding its midpoint, and its
+speaker. Prosody, quality and text sentiment are measured on the whole segment, and pitch, loudness
+and speaking rate are also given as z-scores against the speaker's baseline (the segments of the same
+recording and speaker in the batch).
+
+Every label value is a dict carrying `model` and a confidence `score` in 0..1: the model's
+probability for categorical labels; for signal measurements the share of the segment the value
+rests on (voiced frames for pitch, speech time for rates) or 1.0 for exact measurements.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any, ClassVar
+
+import numpy as np
+from pydantic import Field, field_validator, model_validator
+
+from ..records import Segment, Skip, Window
+from ..stage import BackendSpec, Stage, StageConfig, register_stage
+from . import backends  # noqa: F401  (registers the emotion, dimensions and speaker backends)
+from . import prosody, quality
+from .protocols import EMOTION2VEC_LABELS, AudioWindow, CategoricalResult, DimensionResult, SpeakerResult
+from .text import text_sentiment
+from .windows import WindowSpan, aggregate_probs, aggregate_values, layout, tag_words
+
+SENTIMENT_OF = {"happy": "positive", "neutral": "neutral", "surprised": "ambiguous",
+                "angry": "negative", "disgusted": "negative", "fearful": "negative", "sad": "negative"}
+"""DESIGN §1.3; other and unknown have no sentiment."""
+SENTIMENT_MODEL = "sentiment-map-v1"
+
+
+def _backend(capability: str, value: Any, optional: bool) -> BackendSpec | None:
+    if optional and value in (None, False, "none"):
+        return None
+    return BackendSpec.parse(capability, value)
+
+
+class AnnotateConfig(StageConfig):
+    center_s: float = Field(2.0, gt=0, description="t: the central part of a window, which its label belongs to (s).")
+    context_s: float = Field(1.0, ge=0, description="Δt: context the model hears on each side of the centre (s).")
+    emotion: BackendSpec = Field({"name": "whisper-probe"}, description="Categorical emotion backend.")
+    dimensions: BackendSpec | None = Field({"name": "circumplex"},
+                                           description="Valence/arousal/dominance backend; null for none.")
+    speaker: BackendSpec | None = Field({"name": "whisper-probe"}, description="Gender/age backend; null for none.")
+    prosody: bool = Field(True, description="F0, loudness, speaking rate, pauses and speaker z-scores.")
+    quality: bool = Field(True, description="WADA-SNR and clipping ratio.")
+    dnsmos: bool = Field(False, description="DNSMOS P.835/P.808 (speechmos ONNX, about 0.1 s of CPU per second).")
+    text_sentiment: bool = Field(True, description="VADER sentiment of the transcript.")
+
+    @field_validator("emotion", mode="before")
+    @classmethod
+    def _emotion(cls, value):
+        return _backend("emotion", value, optional=False)
+
+    @field_validator("dimensions", mode="before")
+    @classmethod
+    def _dimensions(cls, value):
+        return _backend("dimensions", value, optional=True)
+
+    @field_validator("speaker", mode="before")
+    @classmethod
+    def _speaker(cls, value):
+        return _backend("speaker", value, optional=True)
+
+    @model_validator(mode="after")
+    def _check(self):
+        if self.context_s > 2 * self.center_s:
+            raise ValueError("context_s longer than twice center_s leaves the centre a small part of what the model hears")
+        return self
+
+
+@register_stage
+class AnnotateStage(Stage[Segment, Segment]):
+    """Windowed emotion, valence/arousal/dominance, gender, prosody, quality and text sentiment."""
+
+    name: ClassVar[str] = "annotate"
+    version: ClassVar[str] = "1"
+    Config: ClassVar[type[StageConfig]] = AnnotateConfig
+    input_type = Segment
+    output_type = Segment
+
+    def setup(self) -> None:
+        cfg: AnnotateConfig = self.config  # type: ignore[assignment]
+        self.emotion = cfg.emotion.build()
+        self.dimensions = cfg.dimensions.build() if cfg.dimensions else None
+        self.speaker = cfg.speaker.build() if cfg.speaker else None
+
+    def process_batch(self, items: list[Segment]) -> list[Segment | Skip]:
+        by_recording: dict[str, list[Segment]] = defaultdict(list)
+        for seg in items:
+            by_recording[seg.recording_id].append(seg)
+        done: dict[str, Segment | Skip] = {}
+        for recording_id, segments in by_recording.items():
+            done.update(self._annotate_recording(recording_id, segments))
+        out = [done[seg.id] for seg in items]
+        if self.config.prosody:  # type: ignore[attr-defined]
+            add_speaker_zscores([s for s in out if isinstance(s, Segment)])
+        return out
+
+    def _annotate_recording(self, recording_id: str, segments: list[Segment]) -> dict[str, Segment | Skip]:
+        cfg: AnnotateConfig = self.config  # type: ignore[assignment]
+        recording = self.context.recording(recording_id)
+        out: dict[str, Segment | Skip] = {}
+        todo: list[tuple[Segment, list[WindowSpan], np.ndarray]] = []
+        for seg in segments:
+            start, end = max(0.0, seg.start), min(seg.end, recording.duration)
+            try:
+                samples = _read(recording.audio, start, end)
+            except (OSError, RuntimeError, ValueError) as exc:
+                out[seg.id] = Skip(id=seg.id, reason="unreadable-audio", detail=str(exc), source=recording.audio)
+                continue
+            if end - start <= 0 or len(samples) == 0:
+                out[seg.id] = Skip(id=seg.id, reason="empty-segment",
+                                   detail=f"{seg.start:.2f}-{seg.end:.2f} s of a {recording.duration:.2f} s recording")
+                continue
+            todo.append((seg, layout(start, end, cfg.center_s, cfg.context_s), samples))
+
+        windows = [AudioWindow(recording_id, recording.audio, span.context_start, span.context_end,
+                               f"{recording_id}/{seg.speaker or '?'}")
+                   for seg, spans, _ in todo for span in spans]
+        emotions = self.emotion.predict(windows)
+        dims = self.dimensions.predict(windows, emotions) if self.dimensions else [None] * len(windows)
+        speakers = self.speaker.predict(windows) if self.speaker else [None] * len(windows)
+        self.count("windows", len(windows))
+
+        k = 0
+        for seg, spans, samples in todo:
+            n = len(spans)
+            out[seg.id] = self._segment(seg, spans, emotions[k:k + n], dims[k:k + n], speakers[k:k + n], samples)
+            k += n
+            self.count("segments")
+        return out
+
+    def _segment(self, seg: Segment, spans: list[WindowSpan], emotions: list[CategoricalResult],
+                 dims: list[DimensionResult | None], speakers: list[SpeakerResult | None],
+                 samples: np.ndarray) -> Segment:
+        cfg: AnnotateConfig = self.config  # type: ignore[assignment]
+        weights = [s.duration for s in spans]
+        labels: dict[str, Any] = dict(seg.labels)
+        genders = [s.gender if s is not None and not s.skipped else None for s in speakers]
+
+        windows = []
+        for span, emo, dim, gender in zip(spans, emotions, dims, genders):
+            window = Window(start=span.start, end=span.end, context_start=span.context_start,
+                            context_end=span.context_end)
+            if not emo.skipped:
+                window.emotion = {"label": emo.label, "score": round(emo.score, 4), "probs": emo.probs}
+            if dim is not None and not dim.skipped:
+                window.valence, window.arousal, window.dominance = dim.valence, dim.arousal, dim.dominance
+            if gender is not None:
+                window.gender = {"label": gender.label, "score": round(gender.score, 4)}  # type: ignore[attr-defined]
+            windows.append(window)
+
+        emotion = _aggregate_categorical(emotions, weights, self.emotion.model_name)
+        if emotion:
+            labels["emotion"] = emotion
+            labels["sentiment"] = _sentiment(emotion)
+        if self.dimensions is not None:
+            labels.update(_aggregate_dimensions(dims, weights, self.dimensions))
+        if self.speaker is not None:
+            gender = _aggregate_categorical([g or CategoricalResult(skipped=True) for g in genders], weights,
+                                            self.speaker.model_name)
+            if gender:
+                labels["gender"] = gender
+            ages = [s.age_years if s is not None else None for s in speakers]
+            age = aggregate_values(ages, weights)
+            if age is not None:
+                labels["age"] = {"value": round(age, 1), "score": None, "model": self.speaker.model_name}
+        if cfg.prosody:
+            labels.update(_prosody(seg, samples))
+        if cfg.quality:
+            labels.update(_quality(samples))
+        if cfg.dnsmos:
+            scores = quality.dnsmos(samples)
+            if scores:
+                labels["dnsmos"] = {**scores, "model": quality.DNSMOS_MODEL}
+        if cfg.text_sentiment:
+            sentiment = text_sentiment(seg.text)
+            if sentiment:
+                labels["text_sentiment"] = sentiment
+
+        words = tag_words(seg.words, spans, [w.emotion["label"] if w.emotion else None for w in windows],
+                          [g.label if g is not None else None for g in genders], seg.speaker)
+        return seg.model_copy(update={"windows": windows, "labels": labels, "words": words})
+
+
+def _read(audio: str, start: float, end: float) -> np.ndarray:
+    from ..audio.io import read_range
+
+    return read_range(audio, start, end)
+
+
+def _aggregate_categorical(results: list[CategoricalResult], weights: list[float], default_model: str) -> dict | None:
+    kept = [(r, w) for r, w in zip(results, weights) if not r.skipped and r.probs]
+    if not kept:
+        return None
+    probs = aggregate_probs([r.probs for r, _ in kept], [w for _, w in kept])
+    label = max(probs, key=probs.get)
+    models = sorted({r.model or default_model for r, _ in kept})
+    return {"label": label, "score": round(probs[label], 4), "probs": {k: round(v, 4) for k, v in probs.items()},
+            "model": ",".join(models)}
+
+
+def _sentiment(emotion: dict) -> dict:
+    probs: dict[str, float] = defaultdict(float)
+    for label, p in emotion["probs"].items():
+        if label in SENTIMENT_OF:
+            probs[SENTIMENT_OF[label]] += p
+    label = max(probs, key=probs.get)
+    return {"label": label, "score": round(probs[label], 4), "probs": {k: round(v, 4) for k, v in probs.items()},
+            "model": f"{SENTIMENT_MODEL}({emotion['model']})"}
+
+
+def _aggregate_dimensions(dims: list[DimensionResult | None], weights: list[float], backend) -> dict:
+    kept = [(d, w) for d, w in zip(dims, weights) if d is not None and not d.skipped]
+    out = {}
+    for name in ("valence", "arousal", "dominance"):
+        value = aggregate_values([getattr(d, name) for d, _ in kept], [w for _, w in kept])
+        if value is not None:
+            score = aggregate_values([d.score for d, _ in kept], [w for _, w in kept])
+            out[name] = {"value": round(value, 4), "score": None if score is None else round(score, 4),
+                         "model": backend.model_name, "derived": bool(getattr(backend, "derived", False))}
+    return out
+
+
+def _prosody(seg: Segment, samples: np.ndarray) -> dict:
+    out: dict[str, Any] = {}
+    stats = prosody.pitch_stats(prosody.pitch_track(samples))
+    if stats:
+        for key in ("pitch_mean_hz", "pitch_std_hz", "pitch_range_hz"):
+            out[key] = {"value": stats[key], "score": stats["voiced_ratio"], "model": prosody.F0_MODEL}
+    lufs = prosody.loudness_lufs(samples)
+    if lufs is not None:
+        out["loudness_lufs"] = {"value": lufs, "score": 1.0, "model": prosody.LOUDNESS_MODEL}
+    rate = prosody.rate_and_pauses(seg.words)
+    if rate:
+        share = round(min(1.0, rate["speech_time_s"] / max(seg.duration, 1e-6)), 4)
+        for key in ("speaking_rate_wps", "syllable_rate"):
+            out[key] = {"value": rate[key], "score": share, "model": prosody.RATE_MODEL}
+        out["pauses"] = {"count": rate["pause_count"], "total_s": rate["pause_total_s"], "max_s": rate["pause_max_s"],
+                         "min_pause_s": prosody.MIN_PAUSE_S, "score": 1.0, "model": prosody.RATE_MODEL}
+    return out
+
+
+def _quality(samples: np.ndarray) -> dict:
+    out: dict[str, Any] = {"clipping_ratio": {"value": quality.clipping_ratio(samples), "score": 1.0,
+                                              "model": "full-scale-count"}}
+    snr = quality.wada_snr_db(samples)
+    if snr is not None:
+        out["snr_db"] = {"value": snr, "score": 1.0, "model": quality.SNR_MODEL}
+    return out
+
+
+Z_KEYS = {"pitch_mean_hz": "pitch_z", "loudness_lufs": "loudness_z", "speaking_rate_wps": "speaking_rate_z"}
+
+
+def add_speaker_zscores(segments: list[Segment]) -> None:
+    """Give each segment z-scores of its pitch, loudness and speaking rate among the segments of the
+    same recording and speaker (in place), so "higher than usual" is measurable."""
+    groups: dict[tuple[str, str | None], list[Segment]] = defaultdict(list)
+    for seg in segments:
+        groups[(seg.recording_id, seg.speaker)].append(seg)
+    for group in groups.values():
+        for key, z_key in Z_KEYS.items():
+            values = [s.labels[key]["value"] for s in group if key in s.labels]
+            for seg in group:
+                if key not in seg.labels:
+                    continue
+                z = prosody.zscore(seg.labels[key]["value"], values)
+                if z is not None:
+                    seg.labels[z_key] = {"value": z, "score": round(min(1.0, len(values) / 10), 3),
+                                         "n_segments": len(values), "model": "speaker-baseline-v1"}

@@ -1,0 +1,129 @@
+"""`cpqa probe`: train and evaluate probe heads on pooled Whisper encoder features."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+app = typer.Typer(help="Train and evaluate probe heads (emotion, gender, ...) on pooled Whisper encoder features.",
+                  no_args_is_help=True)
+
+MANIFEST_HELP = ("CSV with a file column (paths relative to the CSV), the label column and a speaker column; "
+                 "optional start_s/end_s select a span. Repeat to combine manifests.")
+
+
+def _features(manifests: list[Path], label_column: str, speaker_column: str, file_column: str,
+              label_map: Optional[str], min_duration: float, pooling: str, pack: str, work_dir: Optional[Path],
+              encoder: str):
+    from ..models import cache_dir
+    from .encoder import WhisperEncoder
+    from .probe import extract_features, parse_label_map, read_manifest
+
+    mapping = parse_label_map(label_map)
+    examples = []
+    for manifest in manifests:
+        examples += [e for e in read_manifest(manifest, label_column, speaker_column, file_column, mapping)
+                     if e.start is None or e.end - e.start >= min_duration]
+    return extract_features(examples, work_dir or cache_dir() / "probe", WhisperEncoder(encoder),
+                            pooling=pooling, pack=pack)
+
+
+def _show(result: dict, title: str) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    console.print(f"[bold]{title}[/bold]: n={result['n']}  UA={result['ua']:.3f}  WA={result['wa']:.3f}  "
+                  f"macro-F1={result['macro_f1']:.3f}")
+    table = Table("truth \\ predicted", *result["classes"])
+    for name, row in zip(result["classes"], result["confusion"]):
+        table.add_row(name, *map(str, row))
+    console.print(table)
+
+
+@app.command()
+def train(
+    manifest: list[Path] = typer.Option(..., "--manifest", "-m", help=MANIFEST_HELP),
+    label_column: str = typer.Option(..., help="Column holding the class label."),
+    output: Path = typer.Option(..., "-o", "--output", help="Where to write the head (.npz)."),
+    speaker_column: str = typer.Option("speaker", help="Column naming the speaker (for held-out folds)."),
+    file_column: str = typer.Option("file"),
+    label_map: Optional[str] = typer.Option(None, help="'emotion2vec' or pairs like calm=neutral,anger=angry; "
+                                                        "labels outside a map are dropped."),
+    normalize: str = typer.Option("none", help="none, or speaker: standardise features per speaker."),
+    pooling: str = typer.Option("mean", help="mean or mean+std of the window's encoder frames."),
+    pack: str = typer.Option("speaker", help="speaker: play a speaker's whole-file clips one after another "
+                                             "into 30-s encoder passes; none: encode each file alone."),
+    min_duration: float = typer.Option(0.0, help="Drop spans (start_s/end_s rows) shorter than this (s)."),
+    name: Optional[str] = typer.Option(None, help="Head name recorded as its model id (default: file stem)."),
+    cv: bool = typer.Option(True, help="Also score leave-speakers-out and store it in the head."),
+    work_dir: Optional[Path] = typer.Option(None, help="Feature cache (default: the cpqa cache)."),
+    encoder: str = typer.Option("embedded:base", help="CTranslate2 Whisper model whose encoder gives the features."),
+):
+    """Train a head on a labelled manifest; C is chosen by leave-one-speaker-out UA."""
+    from ..errors import CPQAError
+    from .probe import cross_validate
+    from .probe import train as train_head
+
+    try:
+        fs = _features(manifest, label_column, speaker_column, file_column, label_map, min_duration, pooling, pack,
+                       work_dir, encoder)
+        meta = {"name": name or output.stem, "encoder": encoder, "pooling": pooling, "pack": pack,
+                "label_column": label_column, "label_map": label_map, "center_s": 2.0, "context_s": 1.0,
+                "training_data": [str(m) for m in manifest]}
+        if cv:
+            result = cross_validate(fs, normalize)
+            meta["leave_speakers_out"] = {k: result[k] for k in ("n", "ua", "wa", "macro_f1", "folds")}
+            _show(result, "leave-speakers-out")
+        head = train_head(fs, normalize, meta=meta)
+    except CPQAError as exc:
+        typer.secho(f"error: {exc}", fg="red", err=True)
+        raise typer.Exit(2) from None
+    head.save(output)
+    typer.echo(f"wrote {output} ({len(head.labels)} classes: {', '.join(head.labels)}; C={head.meta['C']})")
+
+
+@app.command("eval")
+def evaluate(
+    manifest: list[Path] = typer.Option(..., "--manifest", "-m", help=MANIFEST_HELP),
+    label_column: str = typer.Option(..., help="Column holding the class label."),
+    head: Optional[str] = typer.Option(None, help="A trained head (path or builtin:NAME) to score on the "
+                                                  "manifest; without it, leave-speakers-out training and scoring."),
+    speaker_column: str = typer.Option("speaker"),
+    file_column: str = typer.Option("file"),
+    label_map: Optional[str] = typer.Option(None, help="'emotion2vec' or pairs like calm=neutral."),
+    normalize: str = typer.Option("none", help="Without --head: none or speaker."),
+    pooling: str = typer.Option("mean", help="Without --head: mean or mean+std."),
+    pack: str = typer.Option("speaker", help="speaker or none (see train)."),
+    folds: int = typer.Option(0, help="Without --head: speaker folds (0 = leave one speaker out)."),
+    min_duration: float = typer.Option(0.0),
+    work_dir: Optional[Path] = typer.Option(None),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the scores as JSON."),
+):
+    """Score a head: UA (mean per-class recall), WA (accuracy), macro-F1, confusion matrix."""
+    from ..errors import CPQAError
+    from .heads import ProbeHead, resolve_head
+    from .probe import cross_validate
+    from .probe import evaluate as evaluate_head
+
+    try:
+        if head:
+            trained = ProbeHead.load(resolve_head(head))
+            fs = _features(manifest, label_column, speaker_column, file_column, label_map, min_duration,
+                           trained.pooling, pack, work_dir, trained.encoder)
+            result = evaluate_head(trained, fs)
+            title = f"{trained.name} on {len(fs.labels)} examples"
+        else:
+            fs = _features(manifest, label_column, speaker_column, file_column, label_map, min_duration, pooling,
+                           pack, work_dir, "embedded:base")
+            result = cross_validate(fs, normalize, folds=folds)
+            title = f"leave-speakers-out ({result['folds']} folds, normalize={normalize})"
+    except CPQAError as exc:
+        typer.secho(f"error: {exc}", fg="red", err=True)
+        raise typer.Exit(2) from None
+    _show(result, title)
+    if json_out:
+        json_out.write_text(json.dumps(result, indent=2) + "\n")

@@ -1,0 +1,378 @@
+"""Training and evaluating probe heads on labelled audio (the library behind `cpqa probe`).
+
+Features are made the way the annotate stage makes them: each example's span is cut into analysis
+windows (`cpqa.labels.windows.layout`), each window is pooled from the Whisper encoder's passes over
+the 30-s chunks of its recording, and an example's prediction is the duration-weighted mean of its
+windows' probabilities. Short whole-file examples (acted corpora) are trimmed to their speech with
+Silero VAD, like the segment stage does, and by default the clips of one speaker are played one
+after another into pseudo-recordings (`pack="speaker"`), so the encoder hears 30 s of speech per pass
+as it does on in-the-wild recordings; `pack="none"` encodes each file alone.
+
+Evaluation holds speakers out: every fold trains on the other speakers only.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..audio.io import SAMPLE_RATE
+from ..errors import CPQAError, require
+from .encoder import FeatureCache, RecordingFeatures, WhisperEncoder
+from .heads import ProbeHead, speaker_normalize
+from .windows import layout
+
+logger = logging.getLogger(__name__)
+
+EMOTION2VEC_MAP = {
+    "anger": "angry", "angry": "angry", "disgust": "disgusted", "disgusted": "disgusted",
+    "fear": "fearful", "fearful": "fearful", "happiness": "happy", "happy": "happy",
+    "neutral": "neutral", "calm": "neutral", "sadness": "sad", "sad": "sad",
+    "surprise": "surprised", "surprised": "surprised",
+}
+"""The shared corpora's common vocabulary onto emotion2vec's classes (RAVDESS calm → neutral).
+Labels it does not name (e.g. boredom) are dropped."""
+
+LABEL_MAPS: dict[str, dict[str, str]] = {"emotion2vec": EMOTION2VEC_MAP}
+PACK_MODES = ("speaker", "none")
+PACK_MAX_S = 300.0
+DEFAULT_C_GRID = (0.01, 0.1, 1.0)
+
+
+@dataclass
+class Example:
+    """One labelled span: the whole file when start/end are None."""
+
+    audio: str
+    label: str
+    speaker: str
+    start: float | None = None
+    end: float | None = None
+
+
+@dataclass
+class FeatureSet:
+    """Window features with, per window, its example's index and label and its speaker."""
+
+    features: np.ndarray
+    example: np.ndarray
+    weight: np.ndarray
+    """Central duration of each window (seconds): its weight when windows are aggregated."""
+    labels: list[str]
+    speakers: list[str]
+    examples: list[Example] = field(default_factory=list)
+
+    def window_labels(self) -> np.ndarray:
+        return np.asarray([self.labels[i] for i in self.example])
+
+    def window_speakers(self) -> np.ndarray:
+        return np.asarray([self.speakers[i] for i in self.example])
+
+
+def parse_label_map(spec: str | None) -> dict[str, str] | None:
+    """A named map ('emotion2vec') or 'a=b,c=d' pairs; labels absent from a map are dropped."""
+    if not spec:
+        return None
+    if spec in LABEL_MAPS:
+        return LABEL_MAPS[spec]
+    pairs = [p.split("=", 1) for p in spec.split(",") if p.strip()]
+    if not pairs or any(len(p) != 2 for p in pairs):
+        raise CPQAError(f"--label-map '{spec}': give a known map ({', '.join(LABEL_MAPS)}) or pairs like calm=neutral,anger=angry")
+    return {a.strip(): b.strip() for a, b in pairs}
+
+
+def _float_or_none(value: str | None) -> float | None:
+    return float(value) if value not in (None, "") else None
+
+
+def read_manifest(path: str | Path, label_column: str, speaker_column: str = "speaker", file_column: str = "file",
+                  label_map: dict[str, str] | None = None) -> list[Example]:
+    """Examples of a CSV manifest. Paths are relative to the manifest's folder; optional `start_s`/
+    `end_s` (or `start`/`end`) columns select a span of the file."""
+    path = Path(path)
+    if not path.exists():
+        raise CPQAError(f"manifest {path} does not exist")
+    with open(path, newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f)
+        columns = reader.fieldnames or []
+        for needed in (file_column, label_column, speaker_column):
+            if needed not in columns:
+                raise CPQAError(f"manifest {path} has no column '{needed}' (columns: {', '.join(columns)})")
+        examples, dropped = [], Counter()
+        for row in reader:
+            label = (row[label_column] or "").strip()
+            if label_map is not None:
+                label = label_map.get(label, "")
+            if not label:
+                dropped[row[label_column]] += 1
+                continue
+            examples.append(Example(
+                audio=str((path.parent / row[file_column]).resolve()), label=label,
+                speaker=row[speaker_column] or "unknown",
+                start=_float_or_none(row.get("start_s", row.get("start"))),
+                end=_float_or_none(row.get("end_s", row.get("end"))),
+            ))
+    if dropped:
+        logger.info("%s: dropped rows with unmapped labels %s", path, dict(dropped))
+    if not examples:
+        raise CPQAError(f"manifest {path} has no usable rows for label column '{label_column}'")
+    return examples
+
+
+def _load_16k(path: str) -> np.ndarray:
+    import soundfile as sf
+
+    try:
+        data, rate = sf.read(path, dtype="float32", always_2d=True)
+    except (RuntimeError, sf.LibsndfileError) as exc:
+        raise CPQAError(f"cannot read audio {path}: {exc}") from exc
+    data = data.mean(axis=1)
+    if rate != SAMPLE_RATE:
+        import soxr
+
+        data = soxr.resample(data, rate, SAMPLE_RATE).astype(np.float32)
+    return data
+
+
+def _speech_span(samples: np.ndarray) -> tuple[float, float]:
+    """First speech start to last speech end (Silero VAD as bundled with faster-whisper); the whole
+    clip when no speech is found."""
+    from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+    stamps = get_speech_timestamps(samples, VadOptions(min_silence_duration_ms=500, speech_pad_ms=200))
+    if not stamps:
+        return 0.0, len(samples) / SAMPLE_RATE
+    return stamps[0]["start"] / SAMPLE_RATE, stamps[-1]["end"] / SAMPLE_RATE
+
+
+def _write_flac(path: Path, samples: np.ndarray) -> None:
+    import soundfile as sf
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp.flac")
+    sf.write(str(tmp), samples, SAMPLE_RATE, subtype="PCM_16")
+    tmp.replace(path)
+
+
+@dataclass
+class _Placed:
+    """Where an example's span lies in the 16 kHz mono audio the encoder reads."""
+
+    audio: str
+    start: float
+    end: float
+
+
+def _digest(*parts: Any) -> str:
+    return hashlib.sha1("|".join(map(str, parts)).encode()).hexdigest()[:16]
+
+
+def place_examples(examples: list[Example], work_dir: Path, pack: str = "speaker") -> list[_Placed]:
+    """Put every example into 16 kHz mono audio: spans of real recordings stay where they are
+    (resampled once when needed); whole files are trimmed to speech and, with pack='speaker',
+    concatenated per speaker into pseudo-recordings of at most PACK_MAX_S seconds."""
+    if pack not in PACK_MODES:
+        raise CPQAError(f"pack '{pack}': choose one of {', '.join(PACK_MODES)}")
+    placed: list[_Placed | None] = [None] * len(examples)
+    converted: dict[str, str] = {}
+
+    def as_16k(path: str) -> str:
+        import soundfile as sf
+
+        if path not in converted:
+            info = sf.info(path)
+            if info.samplerate == SAMPLE_RATE and info.channels == 1:
+                converted[path] = path
+            else:
+                out = work_dir / "audio" / f"{_digest(path, info.frames)}.flac"
+                if not out.exists():
+                    _write_flac(out, _load_16k(path))
+                converted[path] = str(out)
+        return converted[path]
+
+    by_speaker: dict[str, list[int]] = {}
+    for i, ex in enumerate(examples):
+        if ex.start is not None and ex.end is not None:
+            placed[i] = _Placed(as_16k(ex.audio), ex.start, ex.end)
+        else:
+            by_speaker.setdefault(ex.speaker if pack == "speaker" else f"{ex.speaker}#{i}", []).append(i)
+
+    for key, indices in by_speaker.items():
+        blocks: list[list[int]] = [[]]
+        total = 0.0
+        clips = {}
+        for i in indices:
+            samples = _load_16k(examples[i].audio)
+            clips[i] = samples
+            if blocks[-1] and total + len(samples) / SAMPLE_RATE > PACK_MAX_S:
+                blocks.append([])
+                total = 0.0
+            blocks[-1].append(i)
+            total += len(samples) / SAMPLE_RATE
+        for block in blocks:
+            if len(block) == 1 and pack == "none":
+                audio = as_16k(examples[block[0]].audio)
+            else:
+                audio = str(work_dir / "packed" / f"{_digest(key, *(examples[i].audio for i in block))}.flac")
+                if not Path(audio).exists():
+                    _write_flac(Path(audio), np.concatenate([clips[i] for i in block]))
+            offset = 0.0
+            for i in block:
+                lo, hi = _speech_span(clips[i])
+                placed[i] = _Placed(audio, offset + lo, offset + hi)
+                offset += len(clips[i]) / SAMPLE_RATE
+    return placed  # type: ignore[return-value]
+
+
+def extract_features(examples: list[Example], work_dir: str | Path, encoder: WhisperEncoder | None = None,
+                     pooling: str = "mean", pack: str = "speaker", center_s: float = 2.0,
+                     context_s: float = 1.0) -> FeatureSet:
+    """Window features of every example; encoder passes are cached on disk under `work_dir`."""
+    work_dir = Path(work_dir)
+    encoder = encoder or WhisperEncoder()
+    placed = place_examples(examples, work_dir, pack)
+    cache = FeatureCache(lambda audio: RecordingFeatures(audio, encoder, cache_dir=work_dir / "frames"), size=4)
+    rows, owner, weight = [], [], []
+    for i, where in enumerate(placed):
+        features = cache.get(where.audio)
+        for span in layout(where.start, where.end, center_s, context_s):
+            rows.append(features.pooled(span.context_start, span.context_end, pooling))
+            owner.append(i)
+            weight.append(span.duration)
+        if (i + 1) % 50 == 0:
+            logger.info("features: %d/%d examples", i + 1, len(examples))
+    return FeatureSet(np.asarray(rows, dtype=np.float32), np.asarray(owner), np.asarray(weight),
+                      [e.label for e in examples], [e.speaker for e in examples], examples)
+
+
+def _fit(features: np.ndarray, labels: np.ndarray, c: float) -> ProbeHead:
+    linear_model = require("sklearn.linear_model", "labels", "scikit-learn")
+    mean = features.mean(axis=0)
+    scale = features.std(axis=0) + 1e-6
+    model = linear_model.LogisticRegression(C=c, max_iter=3000, class_weight="balanced")
+    model.fit((features - mean) / scale, labels)
+    return ProbeHead(labels=[str(c) for c in model.classes_], mean=mean, scale=scale,
+                     coef=model.coef_, intercept=model.intercept_)
+
+
+def aggregate_examples(probs: np.ndarray, example: np.ndarray, weight: np.ndarray, n: int) -> np.ndarray:
+    """Per-example probabilities: the duration-weighted mean over each example's windows."""
+    out = np.zeros((n, probs.shape[1]))
+    np.add.at(out, example, probs * weight[:, None])
+    return out / np.maximum(out.sum(axis=1, keepdims=True), 1e-12)
+
+
+def _prepared(fs: FeatureSet, normalize: str) -> np.ndarray:
+    if normalize == "speaker":
+        return speaker_normalize(fs.features, list(fs.window_speakers()))
+    if normalize != "none":
+        raise CPQAError(f"normalize '{normalize}': choose none or speaker")
+    return fs.features.astype(np.float64)
+
+
+def _choose_c(x: np.ndarray, y: np.ndarray, groups: np.ndarray, fs: FeatureSet, idx: np.ndarray,
+              grid: tuple[float, ...]) -> float:
+    """The C of the grid with the best leave-one-speaker-out UA within the given windows."""
+    speakers = sorted(set(groups))
+    if len(grid) == 1 or len(speakers) < 3:
+        return grid[-1] if len(grid) == 1 else 0.1
+    scores = []
+    for c in grid:
+        truth, pred = [], []
+        for held in speakers:
+            train, test = groups != held, groups == held
+            head = _fit(x[train], y[train], c)
+            ex_probs, ex_ids = _example_probs(head, x[test], fs, idx[test])
+            truth += [fs.labels[i] for i in ex_ids]
+            pred += [head.labels[j] for j in ex_probs.argmax(axis=1)]
+        scores.append(metrics(truth, pred)["ua"])
+    return grid[int(np.argmax(scores))]
+
+
+def _example_probs(head: ProbeHead, x: np.ndarray, fs: FeatureSet, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    probs = head.predict_proba(x)
+    ex = fs.example[idx]
+    ids, local = np.unique(ex, return_inverse=True)
+    return aggregate_examples(probs, local, fs.weight[idx], len(ids)), ids
+
+
+def train(fs: FeatureSet, normalize: str = "none", c_grid: tuple[float, ...] = DEFAULT_C_GRID,
+          meta: dict[str, Any] | None = None) -> ProbeHead:
+    """A head trained on all windows; C is chosen by leave-one-speaker-out UA."""
+    x = _prepared(fs, normalize)
+    y = fs.window_labels()
+    groups = fs.window_speakers()
+    c = _choose_c(x, y, groups, fs, np.arange(len(y)), c_grid)
+    head = _fit(x, y, c)
+    head.meta = {**(meta or {}), "normalize": normalize, "C": c, "n_windows": int(len(y)),
+                 "n_examples": len(fs.labels), "n_speakers": len(set(fs.speakers)),
+                 "class_counts": dict(sorted(Counter(fs.labels).items()))}
+    return head
+
+
+def cross_validate(fs: FeatureSet, normalize: str = "none", c_grid: tuple[float, ...] = DEFAULT_C_GRID,
+                   folds: int = 0) -> dict[str, Any]:
+    """Leave-speakers-out evaluation: each fold's speakers are predicted by a head (and a C)
+    trained on the other speakers only. `folds=0` holds out one speaker at a time."""
+    x = _prepared(fs, normalize)
+    y = fs.window_labels()
+    groups = fs.window_speakers()
+    speakers = sorted(set(fs.speakers))
+    if len(speakers) < 2:
+        raise CPQAError("leave-speakers-out evaluation needs at least two speakers")
+    n_folds = len(speakers) if folds <= 0 else min(folds, len(speakers))
+    truth, pred = [], []
+    for k in range(n_folds):
+        held = set(speakers[k::n_folds])
+        test = np.isin(groups, list(held))
+        train_idx = np.flatnonzero(~test)
+        c = _choose_c(x[train_idx], y[train_idx], groups[train_idx], fs, train_idx, c_grid)
+        head = _fit(x[train_idx], y[train_idx], c)
+        ex_probs, ex_ids = _example_probs(head, x[test], fs, np.flatnonzero(test))
+        truth += [fs.labels[i] for i in ex_ids]
+        pred += [head.labels[j] for j in ex_probs.argmax(axis=1)]
+        logger.info("fold %d/%d (held out %s): C=%s", k + 1, n_folds, ", ".join(sorted(held)), c)
+    return {**metrics(truth, pred), "folds": n_folds, "normalize": normalize}
+
+
+def evaluate(head: ProbeHead, fs: FeatureSet) -> dict[str, Any]:
+    """Scores of a trained head on examples it did not see (e.g. held-out speakers)."""
+    x = _prepared(fs, head.normalize)
+    probs, ids = _example_probs(head, x, fs, np.arange(len(x)))
+    truth = [fs.labels[i] for i in ids]
+    return {**metrics(truth, [head.labels[j] for j in probs.argmax(axis=1)]), "normalize": head.normalize}
+
+
+def metrics(truth: list[str], pred: list[str]) -> dict[str, Any]:
+    """UA (unweighted accuracy = mean per-class recall), WA (accuracy), macro-F1 over the true
+    classes, per-class recall and the confusion matrix (rows: truth, columns: prediction)."""
+    classes = sorted(set(truth) | set(pred))
+    index = {c: i for i, c in enumerate(classes)}
+    matrix = np.zeros((len(classes), len(classes)), dtype=int)
+    for t, p in zip(truth, pred):
+        matrix[index[t], index[p]] += 1
+    true_classes = sorted(set(truth))
+    recall, f1 = {}, []
+    for c in true_classes:
+        i = index[c]
+        tp = matrix[i, i]
+        r = tp / matrix[i].sum()
+        precision = tp / matrix[:, i].sum() if matrix[:, i].sum() else 0.0
+        recall[c] = float(r)
+        f1.append(0.0 if tp == 0 else 2 * precision * r / (precision + r))
+    return {
+        "n": len(truth),
+        "ua": float(np.mean(list(recall.values()))),
+        "wa": float(np.trace(matrix) / max(1, matrix.sum())),
+        "macro_f1": float(np.mean(f1)),
+        "recall": recall,
+        "classes": classes,
+        "confusion": matrix.tolist(),
+    }

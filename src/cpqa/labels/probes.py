@@ -1,0 +1,174 @@
+"""Offline default backends: probe heads on the embedded Whisper-base encoder (emotion, gender) and
+valence/arousal/dominance derived from the emotion posteriors (circumplex table).
+
+Both probe backends pool their windows from one shared set of encoder passes per recording, so
+emotion and gender together cost one Whisper encoder pass per 30-s chunk.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from functools import cached_property
+from typing import Any, ClassVar
+
+import numpy as np
+from pydantic import Field
+
+from ..models import sha256_file
+from ..registry import backend_registry
+from ..stage import Config
+from .encoder import RecordingFeatures, WhisperEncoder
+from .heads import ProbeHead, resolve_head, speaker_normalize
+from .protocols import AudioWindow, CategoricalResult, DimensionResult, SpeakerResult
+
+_ENCODERS: dict[tuple[str, str, str], WhisperEncoder] = {}
+_FEATURES: OrderedDict[tuple, RecordingFeatures] = OrderedDict()
+_FEATURES_KEPT = 2
+
+
+def shared_features(audio: str, encoder: str, device: str, compute_type: str) -> RecordingFeatures:
+    """The encoder passes of one recording, shared by every probe backend in this process (the
+    last two recordings are kept)."""
+    key = (audio, encoder, device, compute_type)
+    if key not in _FEATURES:
+        enc_key = (encoder, device, compute_type)
+        if enc_key not in _ENCODERS:
+            _ENCODERS[enc_key] = WhisperEncoder(encoder, device=device, compute_type=compute_type)
+        _FEATURES[key] = RecordingFeatures(audio, _ENCODERS[enc_key])
+        while len(_FEATURES) > _FEATURES_KEPT:
+            _FEATURES.popitem(last=False)
+    _FEATURES.move_to_end(key)
+    return _FEATURES[key]
+
+
+class ProbeConfig(Config):
+    non_semantic: ClassVar[frozenset[str]] = frozenset({"device"})
+
+    head: str = Field(..., description="A shipped head ('builtin:emotion') or a path to a .npz head.")
+    speaker_norm_head: str | None = Field(
+        None, description="A head trained on per-speaker normalised features, used for speakers with at "
+                          "least `min_speaker_windows` windows in the batch (others get `head`).")
+    min_speaker_windows: int = Field(8, ge=2)
+    device: str = "cpu"
+    compute_type: str = "default"
+
+    def semantic_dict(self) -> dict[str, Any]:
+        """Also the heads' content hashes, so a retrained head reruns the stage."""
+        out = super().semantic_dict()
+        for key in ("head", "speaker_norm_head"):
+            if out.get(key):
+                out[f"{key}_sha256"] = sha256_file(resolve_head(out[key]))
+        return out
+
+
+class _WhisperProbe:
+    def __init__(self, config: ProbeConfig):
+        self.config = config
+
+    @cached_property
+    def head(self) -> ProbeHead:
+        return ProbeHead.load(resolve_head(self.config.head))
+
+    @cached_property
+    def norm_head(self) -> ProbeHead | None:
+        path = self.config.speaker_norm_head
+        return ProbeHead.load(resolve_head(path)) if path else None
+
+    @property
+    def model_name(self) -> str:
+        return f"{self.head.name}@{self.head.encoder}"
+
+    def _features(self, windows: list[AudioWindow], head: ProbeHead) -> np.ndarray:
+        return np.stack([
+            shared_features(w.audio, head.encoder, self.config.device, self.config.compute_type)
+            .pooled(w.start, w.end, head.pooling) for w in windows
+        ])
+
+    def classify(self, windows: list[AudioWindow]) -> list[CategoricalResult]:
+        if not windows:
+            return []
+        results: list[CategoricalResult | None] = [None] * len(windows)
+        plain = list(range(len(windows)))
+        if self.norm_head is not None:
+            keys = [w.speaker_key for w in windows]
+            big = {k for k in set(keys) if keys.count(k) >= self.config.min_speaker_windows}
+            normed = [i for i, k in enumerate(keys) if k in big]
+            plain = [i for i, k in enumerate(keys) if k not in big]
+            if normed:
+                x = speaker_normalize(self._features([windows[i] for i in normed], self.norm_head),
+                                      [keys[i] for i in normed])
+                name = f"{self.norm_head.name}@{self.norm_head.encoder}"
+                for i, p in zip(normed, self.norm_head.predict_proba(x)):
+                    results[i] = CategoricalResult.from_probs(dict(zip(self.norm_head.labels, p)), model=name)
+        if plain:
+            probs = self.head.predict_proba(self._features([windows[i] for i in plain], self.head))
+            for i, p in zip(plain, probs):
+                results[i] = CategoricalResult.from_probs(dict(zip(self.head.labels, p)))
+        return results  # type: ignore[return-value]
+
+
+@backend_registry("emotion").register("whisper-probe")
+class WhisperProbeEmotion(_WhisperProbe):
+    """Emotion probe head on pooled embedded Whisper-base encoder features (offline default)."""
+
+    class Config(ProbeConfig):
+        head: str = "builtin:emotion"
+
+    def predict(self, windows: list[AudioWindow]) -> list[CategoricalResult]:
+        return self.classify(windows)
+
+
+@backend_registry("speaker").register("whisper-probe")
+class WhisperProbeSpeaker(_WhisperProbe):
+    """Gender probe head on pooled embedded Whisper-base encoder features (offline default)."""
+
+    class Config(ProbeConfig):
+        head: str = "builtin:gender"
+
+    def predict(self, windows: list[AudioWindow]) -> list[SpeakerResult]:
+        return [SpeakerResult(gender=r) for r in self.classify(windows)]
+
+
+CIRCUMPLEX_VAD: dict[str, tuple[float, float, float]] = {
+    #            valence arousal dominance
+    "angry":     (0.20, 0.85, 0.75),
+    "disgusted": (0.20, 0.55, 0.60),
+    "fearful":   (0.20, 0.75, 0.25),
+    "happy":     (0.85, 0.70, 0.60),
+    "neutral":   (0.45, 0.35, 0.45),
+    "sad":       (0.20, 0.25, 0.25),
+    "surprised": (0.65, 0.80, 0.45),
+    "other":     (0.45, 0.45, 0.45),
+    "unknown":   (0.45, 0.45, 0.45),
+}
+"""Where each emotion sits on valence/arousal/dominance, 0..1. Hand-set from the circumplex model of
+affect (Russell 1980: pleasure, arousal; Mehrabian's PAD for dominance) and placed on the scale of
+the audEERING MSP-dim model, where neutral speech sits mid-scale: neutral valence (0.45) lies
+between the condensation thresholds y = 0.4 and x = 0.5, negative emotions below 0.4 and happy
+above 0.5. It is a projection, not a measurement: values are marked `derived`."""
+
+
+@backend_registry("dimensions").register("circumplex")
+class CircumplexDimensions:
+    """Valence/arousal/dominance derived from emotion posteriors (posterior-weighted circumplex table)."""
+
+    derived = True
+
+    class Config(Config):
+        pass
+
+    def __init__(self, config: Config):
+        self.config = config
+        self.model_name = "circumplex-v1"
+
+    def predict(self, windows: list[AudioWindow], emotions: list[CategoricalResult]) -> list[DimensionResult]:
+        out = []
+        for emotion in emotions:
+            if emotion.skipped or not emotion.probs:
+                out.append(DimensionResult(skipped=True, skip_reason="no emotion posterior"))
+                continue
+            total = sum(p for label, p in emotion.probs.items() if label in CIRCUMPLEX_VAD) or 1.0
+            vad = [sum(p * CIRCUMPLEX_VAD[label][d] for label, p in emotion.probs.items() if label in CIRCUMPLEX_VAD)
+                   / total for d in range(3)]
+            out.append(DimensionResult(*(round(v, 4) for v in vad), score=emotion.score))
+        return out

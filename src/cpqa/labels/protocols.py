@@ -1,0 +1,100 @@
+"""Backend protocols of the label stage. A backend is a class with a pydantic `Config`, registered
+by name in `cpqa.registry.backend_registry(capability)` for capability 'emotion', 'dimensions' or
+'speaker'. Each gets the analysis windows of one recording at a time and returns one result per
+window, in order; a window it cannot label is a result with `skipped=True` and a reason."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+from ..audio.io import read_range
+
+EMOTION2VEC_LABELS = ("angry", "disgusted", "fearful", "happy", "neutral", "other", "sad", "surprised", "unknown")
+"""The emotion2vec+ vocabulary every emotion backend reports in (DESIGN §1.2)."""
+
+
+@dataclass
+class AudioWindow:
+    """What a model hears: [start, end) seconds of a recording's 16 kHz mono audio."""
+
+    recording_id: str
+    audio: str
+    start: float
+    end: float
+    speaker_key: str
+    """Recording and speaker (`rec/speaker`): windows sharing it may be normalised together."""
+
+    @property
+    def duration(self) -> float:
+        return self.end - self.start
+
+    def samples(self) -> np.ndarray:
+        return read_range(self.audio, self.start, self.end)
+
+
+@dataclass
+class CategoricalResult:
+    label: str | None = None
+    score: float | None = None
+    probs: dict[str, float] = field(default_factory=dict)
+    model: str | None = None
+    """Set when one window was labelled by a different model than the backend's default (e.g. a
+    fallback head); else the backend's `model_name` applies."""
+    skipped: bool = False
+    skip_reason: str | None = None
+
+    @classmethod
+    def from_probs(cls, probs: dict[str, float], model: str | None = None) -> "CategoricalResult":
+        label = max(probs, key=probs.get)
+        return cls(label=label, score=float(probs[label]), probs={k: round(float(v), 4) for k, v in probs.items()},
+                   model=model)
+
+
+@dataclass
+class DimensionResult:
+    """Valence, arousal and dominance, each about 0..1 (the audEERING MSP-dim scale)."""
+
+    valence: float | None = None
+    arousal: float | None = None
+    dominance: float | None = None
+    score: float | None = None
+    """Confidence in 0..1 where the backend has one."""
+    skipped: bool = False
+    skip_reason: str | None = None
+
+
+@dataclass
+class SpeakerResult:
+    gender: CategoricalResult | None = None
+    age_years: float | None = None
+    skipped: bool = False
+    skip_reason: str | None = None
+
+
+class EmotionModel(Protocol):
+    """capability 'emotion': categorical emotion in the emotion2vec vocabulary."""
+
+    model_name: str
+
+    def predict(self, windows: list[AudioWindow]) -> list[CategoricalResult]: ...
+
+
+class DimensionModel(Protocol):
+    """capability 'dimensions': valence/arousal/dominance. `emotions` are the emotion backend's
+    results for the same windows (a derived backend maps them; an acoustic one ignores them)."""
+
+    model_name: str
+    derived: bool
+
+    def predict(self, windows: list[AudioWindow], emotions: list[CategoricalResult]) -> list[DimensionResult]: ...
+
+
+class SpeakerModel(Protocol):
+    """capability 'speaker': gender (female/male) and, where the model has it, age in years."""
+
+    model_name: str
+
+    def predict(self, windows: list[AudioWindow]) -> list[SpeakerResult]: ...
