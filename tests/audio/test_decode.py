@@ -8,7 +8,7 @@ import tracemalloc
 import numpy as np
 import pytest
 import soundfile as sf
-from conftest import dominant_hz, encode_pyav, sine, write_audio
+from audiogen import dominant_hz, encode_pyav, sine, write_audio
 
 from cpqa.audio import decode
 from cpqa.audio.decode import DecodeError, count_nonfinite, decode_to_flac, probe
@@ -195,6 +195,17 @@ def test_mode_000_file_is_unreadable(tmp_path):
     assert caught.value.reason == "unreadable"
 
 
+def test_a_corrupt_packet_in_an_mp3_is_skipped_and_counted(tmp_path):
+    src = encode_pyav(tmp_path / "tone.mp3", sine(440, 3.0, 44100), 44100, "mp3")
+    data = bytearray(src.read_bytes())
+    middle = len(data) // 2
+    data[middle:middle + 300] = np.random.default_rng(1).bytes(300)
+    src.write_bytes(bytes(data))
+    result = decode_to_flac(src, tmp_path / "out.flac")
+    assert result.n_bad_packets >= 1
+    assert 2.7 < result.duration_s <= 3.01
+
+
 def test_truncated_data_decodes_what_is_there(tmp_path):
     src = write_audio(tmp_path / "cut.wav", sine(440, 2.0, 16000), 16000)
     src.write_bytes(src.read_bytes()[:44 + 16000 * 2])  # header promises 2 s, 1 s remains
@@ -216,7 +227,7 @@ def test_a_long_file_decodes_in_bounded_memory(tmp_path):
     rng = np.random.default_rng(0)
     with sf.SoundFile(str(src), "w", rate, 1, subtype="PCM_16") as f:
         for _ in range(minutes):
-            f.write((0.1 * rng.standard_normal(rate * 60)).astype(np.float32))
+            f.write(rng.integers(-3000, 3000, rate * 60, dtype=np.int16))
     tracemalloc.start()
     try:
         result = decode_to_flac(src, tmp_path / "long.flac")
