@@ -22,7 +22,11 @@ def require(module: str, extra: str, package: str | None = None):
 
     try:
         return importlib.import_module(module)
-    except ImportError as exc:  # only the missing top-level package is a user error
-        if exc.name and exc.name.split(".")[0] != module.split(".")[0]:
-            raise
+    except ImportError as exc:  # the package, or one of its own dependencies, is missing
+        missing = exc.name or module
+        if missing.split(".")[0] != module.split(".")[0]:
+            raise CPQAError(
+                f"'{package or module}' is installed but its dependency '{missing}' is missing. "
+                f"Reinstall with: pip install 'cpqa[{extra}]'"
+            ) from exc
         raise MissingExtraError(package or module, extra) from exc

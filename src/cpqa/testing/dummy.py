@@ -6,6 +6,8 @@ data: their outputs mean nothing.
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 from pydantic import Field
 
@@ -21,8 +23,10 @@ class EnergyVAD:
     """Frames whose RMS exceeds a fixed threshold are speech (a test tool, not a real VAD)."""
 
     class Config(Config):
+        non_semantic = frozenset({"delay_s"})
         threshold_rms: float = Field(0.01, gt=0)
         frame_s: float = Field(0.05, gt=0)
+        delay_s: float = Field(0.0, ge=0, description="Sleep per call, to widen windows for kill tests.")
 
     model_name = "dummy-energy"
 
@@ -30,6 +34,7 @@ class EnergyVAD:
         self.config = config
 
     def detect(self, audio: np.ndarray) -> list[SpeechRegion]:
+        time.sleep(self.config.delay_s)
         frame = max(1, int(self.config.frame_s * SAMPLE_RATE))
         n = len(audio) // frame
         if n == 0:
@@ -53,8 +58,10 @@ class DummyASR:
     """One fake word per `word_s` seconds of audio, named by its index (a test tool)."""
 
     class Config(Config):
+        non_semantic = frozenset({"delay_s"})
         word_s: float = Field(0.5, gt=0)
         language: str = "en"
+        delay_s: float = Field(0.0, ge=0, description="Sleep per call, to widen windows for kill tests.")
 
     model_name = "dummy"
 
@@ -65,6 +72,7 @@ class DummyASR:
         return self.config.language, 1.0
 
     def transcribe(self, audio: np.ndarray, language: str | None = None) -> ASRResult:
+        time.sleep(self.config.delay_s)
         duration_s = len(audio) / SAMPLE_RATE
         n = int(duration_s // self.config.word_s)
         words = [
