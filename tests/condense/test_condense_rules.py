@@ -30,6 +30,7 @@ def test_accessors_read_both_shapes():
     assert accessors.emotion("happy").label == "happy" and accessors.emotion(None).label is None
     assert accessors.text_sentiment(labels) == -1.0
     assert accessors.text_sentiment({"text_sentiment": {"value": 3.0}}) == 1.0
+    assert accessors.text_sentiment({"text_sentiment": {"label": "positive", "score": 0.4, "compound": 0.4}}) == 0.4
     assert accessors.dnsmos_overall(labels) == 3.1 and accessors.dnsmos_overall({"dnsmos": 2.5}) == 2.5
 
 

@@ -8,8 +8,9 @@ goes through these helpers. Accepted shapes:
 - an emotion prediction (a window's `emotion` or `labels["emotion"]`): `"happy"` or
   `{"label": "happy", "score": 0.8, "probs": {"happy": 0.8, ...}, "model": ...}`, optionally with
   `members: [{"label", "score", "model"}, ...]` listing the ensemble members' own predictions;
-- text sentiment (`labels["text_sentiment"]`): a VADER-style compound score in -1..1 (number or
-  `{"value": ...}`) or a category `positive | neutral | negative` (read as +1, 0, -1);
+- text sentiment (`labels["text_sentiment"]`): a VADER compound score in -1..1 — a number,
+  `{"compound": ...}` (what annotate writes) or `{"value": ...}` — or only a category
+  `positive | neutral | negative` (read as +1, 0, -1);
 - DNSMOS (`labels["dnsmos"]`): a number (the overall MOS) or a dict with one of
   `ovrl`, `OVRL`, `ovrl_mos`, `overall`, `value`.
 
@@ -76,7 +77,7 @@ def emotion(value: Any) -> EmotionPrediction:
 def text_sentiment(labels: dict[str, Any]) -> float | None:
     """Text sentiment in -1..1 (see the module docstring for the accepted shapes)."""
     value = labels.get("text_sentiment")
-    score = number(value)
+    score = number(value.get("compound", value.get("value"))) if isinstance(value, dict) else number(value)
     if score is not None:
         return max(-1.0, min(1.0, score))
     name = category(value)

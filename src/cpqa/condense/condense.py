@@ -1,0 +1,103 @@
+"""The `condense` stage: keep segments whose paralinguistic labels are clear and reliable.
+
+Steps, in order (each configurable in `CondenseConfig`, each drop recorded with its reason):
+per segment — length filter, quality gates (SNR, DNSMOS), sentiment mapping and emotion–valence
+consistency per window, occurrence filter (see `rules`); then over the whole input — selection
+scores, per-speaker / per-recording caps, balance of the six non-neutral emotions (optionally ×
+gender), budget in hours.
+
+Why one stage with `needs_fit` rather than a separate `balance` stage: caps, balance, budget, the
+speaker baselines and the emotion-change scorer all need the same global view and the same
+per-segment analysis, and computing every statistic in `fit()` — which runs over the whole input on
+every (re)start — keeps the before/after distributions in stats.json exact after a resume. The
+per-segment analysis is cheap and pure, so `process_batch` recomputes it instead of holding
+windows in memory.
+
+Output: each kept segment with `windows` reduced to its consistent windows and
+`metadata["condense"]` = {emotion, sentiment, qualifying, window_counts, windows_total,
+windows_kept, dropped_windows: [{start, end, emotion, score, valence, reason}], rule{...}} and
+`metadata["selection"]` = {score, reasons}. Each dropped segment is a `Skip(id, reason, detail)`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Iterable, Iterator
+
+from ..errors import CPQAError
+from ..records import Segment, Skip
+from ..stage import Stage, register_stage
+from .analysis import SegmentAnalysis, SegmentSummary, analyse, summarise
+from .config import CondenseConfig
+from .selection import score_all, select
+from .stats import distribution_counters
+
+logger = logging.getLogger(__name__)
+
+
+@register_stage
+class CondenseStage(Stage[Segment, Segment]):
+    """Keep segments with consistent, recurring emotion labels; balance emotions (paper §condensation)."""
+
+    name = "condense"
+    version = "1"
+    Config = CondenseConfig
+    input_type = Segment
+    output_type = Segment
+    needs_fit = True
+    config: CondenseConfig
+
+    def fit(self, items: Iterator[Segment]) -> None:
+        summaries: list[SegmentSummary] = []
+        windows: Counter = Counter()
+        for order, segment in enumerate(items):
+            analysis = analyse(segment, self.config)
+            windows.update(v.reason or "kept" for v in analysis.verdicts)
+            summaries.append(summarise(segment, analysis, order, self.config))
+        candidates = [s for s in summaries if s.drop_reason is None]
+        score_all(summaries, candidates, self.config)
+        kept, self._dropped = select(candidates, self.config)
+        self._kept = {s.id: s for s in kept}
+
+        for reason, n in windows.items():
+            self.count("windows/kept" if reason == "kept" else f"windows_dropped/{reason}", n)
+        sentiment_map = self.config.sentiment_map
+        for key, n in distribution_counters(summaries, "before", lambda s: s.label_emotion, sentiment_map).items():
+            self.count(key, n)
+        for key, n in distribution_counters(kept, "after", lambda s: s.emotion, sentiment_map).items():
+            self.count(key, n)
+        logger.info("condense: %d of %d segments kept (%d windows kept of %d)", len(kept), len(summaries),
+                    windows["kept"], sum(windows.values()))
+
+    def process_batch(self, items: list[Segment]) -> Iterable[Segment | Skip]:
+        for segment in items:
+            if segment.id in self._dropped:
+                reason, detail = self._dropped[segment.id]
+                yield Skip(id=segment.id, reason=reason, detail=detail)
+                continue
+            analysis = analyse(segment, self.config)
+            if analysis.drop_reason is not None:
+                yield Skip(id=segment.id, reason=analysis.drop_reason, detail=analysis.drop_detail)
+            elif segment.id in self._kept:
+                yield self._condensed(segment, analysis, self._kept[segment.id])
+            else:
+                raise CPQAError(f"condense: segment '{segment.id}' was not in the input seen by fit(); "
+                                "the upstream records changed during the stage")
+
+    def _condensed(self, segment: Segment, analysis: SegmentAnalysis, summary: SegmentSummary) -> Segment:
+        c = self.config
+        metadata = dict(segment.metadata)
+        metadata["condense"] = {
+            "emotion": summary.emotion,
+            "sentiment": summary.sentiment,
+            "qualifying": analysis.occurrence.qualifying,
+            "window_counts": analysis.occurrence.counts,
+            "windows_total": len(analysis.verdicts),
+            "windows_kept": len(analysis.kept),
+            "dropped_windows": [v.as_dropped() for v in analysis.verdicts if v.reason is not None],
+            "rule": {"x": c.x, "y": c.y, "ambiguous_min_score": c.ambiguous_min_score,
+                     "min_windows": c.min_windows, "min_window_share": c.min_window_share},
+        }
+        metadata["selection"] = {"score": summary.score, "reasons": list(summary.reasons)}
+        return segment.model_copy(update={"windows": [v.window for v in analysis.kept], "metadata": metadata})
