@@ -1,0 +1,97 @@
+"""Offline batched generation on GPUs with vLLM (`LLM.chat`), with structured JSON output when a
+request has a schema. The engine starts on first use; a whole batch goes to vLLM at once, which
+schedules it continuously. A batch vLLM rejects (one prompt too long, say) is retried one request
+at a time so only the bad request fails.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from typing import Any, ClassVar
+
+from pydantic import Field
+
+from ..errors import require
+from .base import LLMBackend, LLMConfig
+from .protocol import LLMRequest, LLMResult
+
+logger = logging.getLogger(__name__)
+
+
+class VLLMConfig(LLMConfig):
+    non_semantic: ClassVar[frozenset[str]] = LLMConfig.non_semantic | {
+        "tensor_parallel_size", "gpu_memory_utilization", "engine_kwargs"}
+    model: str = Field(description="A Hugging Face id or local folder, e.g. Qwen/Qwen2.5-7B-Instruct.")
+    dtype: str = Field("auto", description="Weights dtype (auto, bfloat16, float16).")
+    max_model_len: int | None = Field(None, ge=256, description="Context length; unset: the model's.")
+    tensor_parallel_size: int = Field(1, ge=1, description="GPUs per model replica.")
+    gpu_memory_utilization: float = Field(0.9, gt=0, le=1, description="Share of GPU memory vLLM may take.")
+    trust_remote_code: bool = False
+    engine_kwargs: dict[str, Any] = Field(default_factory=dict, description="Passed to vllm.LLM as they are.")
+    concurrency: int = Field(256, ge=1, description="Ignored: vLLM schedules the whole batch itself.")
+
+
+class VLLMBackend(LLMBackend):
+    """Offline batched generation on GPUs with vLLM; structured JSON output from a schema."""
+
+    name: ClassVar[str] = "vllm"
+    Config: ClassVar[type[VLLMConfig]] = VLLMConfig
+    config: VLLMConfig
+
+    def __init__(self, config: VLLMConfig):
+        super().__init__(config)
+        self._vllm = require("vllm", extra="gpu")
+        self._engine = None
+        self._lock = threading.Lock()
+
+    def _llm(self):
+        if self._engine is None:
+            c = self.config
+            self._engine = self._vllm.LLM(
+                model=c.model, dtype=c.dtype, max_model_len=c.max_model_len, tensor_parallel_size=c.tensor_parallel_size,
+                gpu_memory_utilization=c.gpu_memory_utilization, trust_remote_code=c.trust_remote_code, **c.engine_kwargs,
+            )
+        return self._engine
+
+    def _sampling(self, request: LLMRequest):
+        params = self._vllm.sampling_params
+        kwargs: dict[str, Any] = {"temperature": request.temperature, "max_tokens": request.max_tokens,
+                                  "seed": request.seed, "stop": request.stop}
+        if request.json_schema is not None:
+            if hasattr(params, "StructuredOutputsParams"):  # vLLM >= 0.11
+                kwargs["structured_outputs"] = params.StructuredOutputsParams(json=request.json_schema)
+            else:
+                kwargs["guided_decoding"] = params.GuidedDecodingParams(json=request.json_schema)
+        return params.SamplingParams(**kwargs)
+
+    async def _complete_many(self, requests: list[LLMRequest], concurrency: int) -> list[LLMResult]:
+        return await asyncio.to_thread(self._complete_all, requests)
+
+    def _complete_all(self, requests: list[LLMRequest]) -> list[LLMResult]:
+        with self._lock:
+            llm = self._llm()
+            started = time.perf_counter()
+            self.stats.calls += len(requests)
+            try:
+                outputs = llm.chat([r.messages for r in requests],
+                                   sampling_params=[self._sampling(r) for r in requests], use_tqdm=False)
+            except ValueError as exc:
+                if len(requests) == 1:
+                    return [LLMResult.failure("bad_request", str(exc), model=self.config.model, attempts=1,
+                                              latency_s=time.perf_counter() - started)]
+                logger.warning("vLLM rejected a batch of %d (%s); retrying one by one", len(requests), exc)
+            else:
+                latency_s = time.perf_counter() - started  # the batch finishes together
+                return [self._result(output, latency_s) for output in outputs]
+        return [result for request in requests for result in self._complete_all([request])]
+
+    def _result(self, output, latency_s: float) -> LLMResult:
+        completion = output.outputs[0]
+        return LLMResult(
+            text=completion.text, finish_reason=completion.finish_reason, model=self.config.model,
+            prompt_tokens=len(output.prompt_token_ids or []), completion_tokens=len(completion.token_ids or []),
+            latency_s=latency_s, attempts=1,
+        )
