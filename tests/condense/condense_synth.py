@@ -85,20 +85,20 @@ def skewed_emotion(rng: random.Random) -> str:
     return rng.choices(list(SKEW), weights=list(SKEW.values()))[0]
 
 
-def ravdess_segments(rec: Recording, rng: random.Random) -> list[Segment]:
-    truth = RAVDESS_TO_VOCAB[rec.metadata["label"]]
+def ravdess_segments(rec: Recording, rng: random.Random, agree: float = 0.9) -> list[Segment]:
+    truth = RAVDESS_TO_VOCAB.get(rec.metadata["label"], "neutral")
     start, end = 0.2, rec.duration - 0.2
     n = max(1, math.ceil((end - start) / WINDOW_S))
-    return [segment(rec.id, 0, start, window_specs(rng, truth, n, agree=0.9), end=end,
+    return [segment(rec.id, 0, start, window_specs(rng, truth, n, agree=agree), end=end,
                     speaker=rec.metadata["speaker"], gender=rec.metadata["gender"],
                     text="Kids are talking by the door", words=False)]
 
 
-def turn_segments(rec: Recording, rng: random.Random) -> list[Segment]:
+def turn_segments(rec: Recording, rng: random.Random, agree: float = 0.8) -> list[Segment]:
     out = []
     for start, end, speaker, gender in rec.metadata["turns"]:
         n = max(1, math.ceil((end - start) / WINDOW_S))
-        out.append(segment(rec.id, len(out), start, window_specs(rng, skewed_emotion(rng), n), end=end,
+        out.append(segment(rec.id, len(out), start, window_specs(rng, skewed_emotion(rng), n, agree), end=end,
                            speaker=speaker, gender=gender, text_sentiment=round(rng.uniform(-1, 1), 2),
                            pitch_mean_hz={"value": rng.uniform(90, 260), "model": "synthetic"},
                            snr_db=rng.uniform(5, 30)))
@@ -142,18 +142,20 @@ class SyntheticAnnotate(Stage[Recording, Segment]):
 
     class Config(StageConfig):
         seed: int = 0
+        agree: float = 0.9
+        """How often a window's predicted emotion is the true one."""
 
     def process_batch(self, items):
         for rec in items:
             rng = random.Random(f"{self.config.seed}:{rec.id}")
             make = ravdess_segments if rec.metadata["kind"] == "ravdess" else turn_segments
-            yield from make(rec, rng)
+            yield from make(rec, rng, self.config.agree)
 
 
-def make_recipe(*stages: StageSpec) -> Recipe:
+def make_recipe(*stages: StageSpec, agree: float = 0.9) -> Recipe:
     return Recipe(name="test", documentation="", source="test", stages=[
         StageSpec("ingest", "ingest", CorpusSource, StageConfig(batch_size=8)),
-        StageSpec("annotate", "annotate", SyntheticAnnotate, SyntheticAnnotate.Config(batch_size=8)),
+        StageSpec("annotate", "annotate", SyntheticAnnotate, SyntheticAnnotate.Config(batch_size=8, agree=agree)),
         *stages,
     ])
 

@@ -1,0 +1,373 @@
+"""Calibrate the condensation thresholds on a human-labelled dev set.
+
+The paper chose x = 0.5, y = 0.4 because they gave the best unweighted accuracy (UA) of the kept
+pseudo-labels on labelled in-domain data. This module repeats that search for any corpus:
+
+1. each item (a recording: the unit a human label belongs to) has windows with an emotion
+   prediction and a valence;
+2. for every (x, y) with y < x and every occurrence threshold (k windows or a share r), the
+   consistency rule keeps windows, the occurrence filter attributes an emotion to the item or
+   drops it, and UA = mean recall over the human classes present among the kept items;
+3. the best setting maximises UA among the settings that keep at least `min_kept_share` of the
+   items (without that floor, keeping one lucky item would score 100 %); ties go to the larger
+   kept share, then the smaller x, y, k, r.
+
+Corpus label names are mapped onto the emotion vocabulary (`DEFAULT_LABEL_MAP`, extended or
+overridden by a mapping file); labels with no mapping (e.g. boredom) are reported, never guessed.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import math
+import os
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..errors import CPQAError, require
+from ..manifest import iter_jsonl
+from ..records import Recording, Segment
+from ..run import read_run_info
+from ..status import iter_stage_records
+from . import accessors
+from .rules import EMOTIONS, SENTIMENT_OF, ConsistencyRule, Sentiment, attribute
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_LABEL_MAP: dict[str, str] = {
+    **{e: e for e in EMOTIONS},
+    "happiness": "happy", "hap": "happy",
+    "anger": "angry", "ang": "angry",
+    "calm": "neutral", "neu": "neutral",
+    "fear": "fearful", "fea": "fearful",
+    "disgust": "disgusted", "dis": "disgusted",
+    "sadness": "sad",
+    "surprise": "surprised", "sur": "surprised",
+}
+"""Common corpus label names → the emotion vocabulary. Deliberately absent: labels with no
+counterpart (boredom, contempt, frustration, excitement…) — map them in a mapping file if you
+decide they should count as one of the vocabulary's emotions."""
+
+DEFAULT_XS = tuple(round(0.30 + 0.05 * i, 2) for i in range(11))
+DEFAULT_YS = tuple(round(0.20 + 0.05 * i, 2) for i in range(11))
+DEFAULT_MIN_WINDOWS = (1, 2, 3)
+DEFAULT_MIN_WINDOW_SHARES = (0.25, 0.5, 0.75, 1.0)
+
+
+# ---------------------------------------------------------------- label mapping
+
+
+def load_label_mapping(path: str | Path | None) -> dict[str, str | None]:
+    """DEFAULT_LABEL_MAP updated by a YAML/JSON file `{corpus_label: vocabulary_label | null}`;
+    null excludes a label on purpose (it is then reported as excluded, not unmappable)."""
+    mapping: dict[str, str | None] = dict(DEFAULT_LABEL_MAP)
+    if path is None:
+        return mapping
+    path = Path(path)
+    try:
+        extra = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise CPQAError(f"cannot read the label mapping {path}: {exc}") from exc
+    if not isinstance(extra, dict):
+        raise CPQAError(f"label mapping {path}: write it as `corpus_label: vocabulary_label` lines")
+    for key, value in extra.items():
+        if value is not None and value not in EMOTIONS:
+            raise CPQAError(f"label mapping {path}: '{key}: {value}': '{value}' is not in the emotion "
+                            f"vocabulary ({', '.join(EMOTIONS)})")
+        mapping[str(key).strip().lower()] = value
+    return mapping
+
+
+@dataclass
+class MappedLabels:
+    labels: dict[str, str]
+    """Item id → vocabulary label."""
+    unmappable: dict[str, int] = field(default_factory=dict)
+    """Corpus label → number of items, for labels with no mapping."""
+    excluded: dict[str, int] = field(default_factory=dict)
+    """Corpus label → number of items, for labels the mapping file maps to null."""
+
+
+def map_labels(raw: Mapping[str, str], mapping: Mapping[str, str | None]) -> MappedLabels:
+    out = MappedLabels({})
+    unmappable: Counter = Counter()
+    excluded: Counter = Counter()
+    for item_id, label in raw.items():
+        key = str(label).strip().lower()
+        if key not in mapping:
+            unmappable[label] += 1
+        elif mapping[key] is None:
+            excluded[label] += 1
+        else:
+            out.labels[item_id] = mapping[key]
+    out.unmappable, out.excluded = dict(sorted(unmappable.items())), dict(sorted(excluded.items()))
+    return out
+
+
+# ---------------------------------------------------------------- the search
+
+
+@dataclass(frozen=True)
+class WindowPrediction:
+    label: str | None
+    score: float | None
+    valence: float | None
+
+
+@dataclass(frozen=True)
+class LabelledItem:
+    id: str
+    label: str
+    """The human label, in the emotion vocabulary."""
+    windows: tuple[WindowPrediction, ...]
+
+
+@dataclass(frozen=True)
+class GridPoint:
+    x: float
+    y: float
+    min_windows: int
+    min_window_share: float
+    ua: float
+    kept_share: float
+    kept: int
+
+
+@dataclass
+class CalibrationResult:
+    x: float
+    y: float
+    min_windows: int
+    min_window_share: float
+    ua: float
+    kept_share: float
+    n_items: int
+    kept: int
+    recalls: dict[str, float]
+    grid: list[GridPoint]
+
+    def summary(self) -> dict[str, Any]:
+        """The best setting, and the UA / kept-share matrices (rows y, columns x) at its k, r."""
+        xs = sorted({p.x for p in self.grid})
+        ys = sorted({p.y for p in self.grid})
+        at = {(p.x, p.y): p for p in self.grid
+              if p.min_windows == self.min_windows and p.min_window_share == self.min_window_share}
+
+        def cell(x: float, y: float, attr: str) -> float | None:
+            return getattr(at[(x, y)], attr) if (x, y) in at else None
+
+        return {
+            "x": self.x, "y": self.y, "min_windows": self.min_windows, "min_window_share": self.min_window_share,
+            "ua": self.ua, "kept_share": self.kept_share, "n_items": self.n_items, "kept": self.kept,
+            "recalls": self.recalls,
+            "grid": {"xs": xs, "ys": ys,
+                     "ua": [[cell(x, y, "ua") for x in xs] for y in ys],
+                     "kept_share": [[cell(x, y, "kept_share") for x in xs] for y in ys]},
+        }
+
+
+def unweighted_accuracy(pairs: Iterable[tuple[str, str]]) -> tuple[float, dict[str, float]]:
+    """Mean per-class recall over the (human, predicted) pairs; classes = human labels present."""
+    total: Counter = Counter()
+    correct: Counter = Counter()
+    for human, predicted in pairs:
+        total[human] += 1
+        correct[human] += human == predicted
+    recalls = {c: correct[c] / total[c] for c in sorted(total)}
+    return (sum(recalls.values()) / len(recalls) if recalls else 0.0), recalls
+
+
+def predict(item: LabelledItem, rule: ConsistencyRule, min_windows: int, min_window_share: float) -> str | None:
+    """The emotion condensation attributes to the item, or None when it is dropped."""
+    kept = [(w.label, w.score) for w in item.windows if rule.drop_reason(w.label, w.score, w.valence) is None]
+    return attribute(kept, len(item.windows), min_windows, min_window_share).emotion
+
+
+def calibrate(items: Sequence[LabelledItem], xs: Sequence[float] = DEFAULT_XS, ys: Sequence[float] = DEFAULT_YS,
+              min_windows: Sequence[int] = DEFAULT_MIN_WINDOWS,
+              min_window_shares: Sequence[float] = DEFAULT_MIN_WINDOW_SHARES,
+              ambiguous_min_score: float = 0.5, sentiment_map: Mapping[str, Sentiment] = SENTIMENT_OF,
+              min_kept_share: float = 0.1) -> CalibrationResult:
+    """Grid-search x, y, k, r for the best UA of the kept pseudo-labels (see the module docstring)."""
+    if not items:
+        raise CPQAError("calibration needs labelled items with windows; none were found")
+    grid: list[GridPoint] = []
+    recalls_of: dict[GridPoint, dict[str, float]] = {}
+    for x in xs:
+        for y in ys:
+            if not y < x:
+                continue
+            rule = ConsistencyRule(x, y, ambiguous_min_score, sentiment_map)
+            kept_windows = [
+                [(w.label, w.score) for w in item.windows if rule.drop_reason(w.label, w.score, w.valence) is None]
+                for item in items
+            ]
+            for k in min_windows:
+                for r in min_window_shares:
+                    pairs = []
+                    for item, kept in zip(items, kept_windows):
+                        emotion = attribute(kept, len(item.windows), k, r).emotion
+                        if emotion is not None:
+                            pairs.append((item.label, emotion))
+                    ua, recalls = unweighted_accuracy(pairs)
+                    point = GridPoint(x, y, k, r, round(ua, 6), round(len(pairs) / len(items), 6), len(pairs))
+                    grid.append(point)
+                    recalls_of[point] = recalls
+    eligible = [p for p in grid if p.kept_share >= min_kept_share and p.kept > 0]
+    if not eligible:
+        raise CPQAError(f"no setting keeps {min_kept_share:.0%} of the {len(items)} items; "
+                        "lower the minimum kept share or check the labels")
+    best = min(eligible, key=lambda p: (-p.ua, -p.kept_share, p.x, p.y, p.min_windows, p.min_window_share))
+    return CalibrationResult(best.x, best.y, best.min_windows, best.min_window_share, best.ua, best.kept_share,
+                             len(items), best.kept, {c: round(v, 6) for c, v in recalls_of[best].items()}, grid)
+
+
+# ---------------------------------------------------------------- outputs
+
+
+def save_heatmap(result: CalibrationResult, path: str | Path) -> Path:
+    """Two heat maps over (x, y) at the best k, r: UA of the kept pseudo-labels, and the share of
+    items kept — the trade-off the search makes. The best setting is starred."""
+    require("matplotlib", "condense")
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    summary = result.summary()
+    xs, ys = summary["grid"]["xs"], summary["grid"]["ys"]
+    fig = Figure(figsize=(2.0 + 1.1 * len(xs), 1.5 + 0.45 * len(ys)))
+    FigureCanvasAgg(fig)
+    for i, (key, title) in enumerate((("ua", "UA of kept pseudo-labels"), ("kept_share", "share of items kept"))):
+        values = summary["grid"][key]
+        ax = fig.add_subplot(1, 2, i + 1)
+        image = ax.imshow([[math.nan if v is None else v for v in row] for row in values], origin="lower",
+                          cmap="viridis", aspect="auto", vmin=0.0, vmax=1.0)
+        fig.colorbar(image, ax=ax)
+        ax.set_xticks(range(len(xs)), [f"{x:.2f}" for x in xs], rotation=90)
+        ax.set_yticks(range(len(ys)), [f"{y:.2f}" for y in ys])
+        ax.set_xlabel("x (positive needs valence ≥ x)")
+        ax.set_ylabel("y (negative needs valence ≤ y)")
+        ax.set_title(title, fontsize=9)
+        for r, row in enumerate(values):
+            for c, v in enumerate(row):
+                if v is not None:
+                    ax.text(c, r, f"{v * 100:.0f}", ha="center", va="center", fontsize=6, color="white")
+        ax.plot(xs.index(result.x), ys.index(result.y), marker="*", color="red", markersize=14)
+    fig.suptitle(f"best x={result.x:.2f} y={result.y:.2f} k={result.min_windows} r={result.min_window_share:g}: "
+                 f"UA {result.ua:.1%}, kept {result.kept_share:.0%} of {result.n_items}", fontsize=10)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}.png")
+    fig.savefig(tmp, dpi=110)
+    os.replace(tmp, path)
+    return path
+
+
+THRESHOLDS = ("x", "y", "min_windows", "min_window_share")
+
+
+def write_recipe_thresholds(recipe_path: str | Path, best: Mapping[str, Any], stage: str = "condense") -> None:
+    """Set x, y, min_windows and min_window_share of the recipe's condense stage from `best` (a
+    calibration report or `CalibrationResult.summary()`). PyYAML rewrites the file: comments go."""
+    path = Path(recipe_path)
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise CPQAError(f"cannot read the recipe {path}: {exc}") from exc
+    stages = data.get("stages") if isinstance(data, dict) else None
+    if not isinstance(stages, dict) or stage not in stages:
+        raise CPQAError(f"recipe {path} has no '{stage}' stage to write the thresholds into")
+    node = stages[stage] if isinstance(stages[stage], dict) else {}
+    node.update({key: best[key] for key in THRESHOLDS})
+    stages[stage] = node
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
+    os.replace(tmp, path)
+
+
+# ---------------------------------------------------------------- reading a labelled run
+
+
+def read_manifest_rows(manifest: str | Path) -> list[dict[str, Any]]:
+    manifest = Path(manifest)
+    if not manifest.exists():
+        raise CPQAError(f"manifest {manifest} does not exist")
+    if manifest.suffix in (".jsonl", ".gz"):
+        return list(iter_jsonl(manifest))
+    with open(manifest, newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f, delimiter="\t" if manifest.suffix == ".tsv" else ","))
+
+
+def human_labels(recordings: Iterable[Recording], manifest: str | Path, label_column: str) -> dict[str, str]:
+    """Recording id → the manifest's label: from the recording's metadata when ingest kept the
+    column, else from the manifest row whose audio path (column `audio` or `file`, relative to the
+    manifest) is the recording's source, else the row whose `id` is the recording id."""
+    rows = read_manifest_rows(manifest)
+    if rows and label_column not in rows[0]:
+        raise CPQAError(f"manifest {manifest} has no column '{label_column}'. Columns: {', '.join(rows[0])}")
+    base = Path(manifest).parent
+    by_path = {str((base / str(row.get("audio") or row.get("file"))).resolve()): row
+               for row in rows if row.get("audio") or row.get("file")}
+    by_id = {str(row["id"]): row for row in rows if row.get("id")}
+    out = {}
+    for rec in recordings:
+        if rec.metadata.get(label_column) not in (None, ""):
+            out[rec.id] = str(rec.metadata[label_column])
+            continue
+        row = by_path.get(str(Path(rec.source or rec.audio).resolve())) or by_id.get(rec.id)
+        if row is not None and row.get(label_column) not in (None, ""):
+            out[rec.id] = str(row[label_column])
+    return out
+
+
+def items_from_segments(segments: Iterable[Segment], labels: Mapping[str, str]) -> list[LabelledItem]:
+    """One item per labelled recording, with the windows of all its segments."""
+    windows: dict[str, list[WindowPrediction]] = defaultdict(list)
+    for seg in segments:
+        if seg.recording_id not in labels:
+            continue
+        for w in seg.windows:
+            prediction = accessors.emotion(w.emotion)
+            windows[seg.recording_id].append(WindowPrediction(prediction.label, prediction.score, w.valence))
+    return [LabelledItem(rid, labels[rid], tuple(windows[rid])) for rid in sorted(windows)]
+
+
+def calibrate_run(run_dir: str | Path, manifest: str | Path, label_column: str, output_dir: str | Path,
+                  stage: str = "annotate", mapping_file: str | Path | None = None,
+                  min_kept_share: float = 0.1, ambiguous_min_score: float = 0.5) -> dict[str, Any]:
+    """Calibrate on a run whose `stage` wrote annotated segments; write calibration.json and
+    heatmap.png into `output_dir`; return the report (the best setting, the grid, and the labels
+    that could not be used)."""
+    run_dir, output_dir = Path(run_dir), Path(output_dir)
+    first_stage = read_run_info(run_dir)["stages"][0]["name"]
+    recordings = [Recording.model_validate(r) for r in iter_stage_records(run_dir, first_stage)]
+    raw = human_labels(recordings, manifest, label_column)
+    mapped = map_labels(raw, load_label_mapping(mapping_file))
+    if mapped.unmappable:
+        logger.warning("calibrate: labels with no mapping onto the emotion vocabulary (left out): %s",
+                       ", ".join(f"{k} ({v})" for k, v in mapped.unmappable.items()))
+    items = items_from_segments((Segment.model_validate(s) for s in iter_stage_records(run_dir, stage)),
+                                mapped.labels)
+    result = calibrate(items, min_kept_share=min_kept_share, ambiguous_min_score=ambiguous_min_score)
+    heatmap = save_heatmap(result, output_dir / "heatmap.png")
+    report = {
+        **result.summary(),
+        "unmappable": mapped.unmappable,
+        "excluded": mapped.excluded,
+        "unlabelled_recordings": len(recordings) - len(raw),
+        "labelled_without_windows": len(mapped.labels) - len(items),
+        "min_kept_share": min_kept_share,
+        "heatmap": str(heatmap),
+        "run": str(run_dir),
+    }
+    output_dir.mkdir(parents=True, exist_ok=True)
+    (output_dir / "calibration.json").write_text(json.dumps(
+        {**report, "points": [asdict(p) for p in result.grid]}, indent=2))
+    return report
