@@ -73,7 +73,7 @@ def test_grid_search_finds_the_thresholds_that_separate_true_from_false_windows(
         items.append(_item(200 + i, "sad", ("happy", 0.9, 0.55)))  # wrong, valence 0.55
         items.append(_item(300 + i, "happy", ("sad", 0.9, 0.35)))  # wrong, valence 0.35
     result = calibrate(items, xs=(0.5, 0.6), ys=(0.3, 0.4), min_windows=(1,), min_window_shares=(1.0,))
-    assert (result.x, result.y, result.ua, result.kept_share) == (0.6, 0.3, 1.0, 0.5)
+    assert (result.best.x, result.best.y, result.best.ua, result.best.kept_share) == (0.6, 0.3, 1.0, 0.5)
     assert {(p.x, p.y) for p in result.grid} == {(0.5, 0.3), (0.5, 0.4), (0.6, 0.3), (0.6, 0.4)}
     assert next(p for p in result.grid if (p.x, p.y) == (0.5, 0.4)).ua == 0.5
     with pytest.raises(CPQAError, match="no setting keeps"):

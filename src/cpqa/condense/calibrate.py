@@ -142,31 +142,25 @@ class GridPoint:
 
 @dataclass
 class CalibrationResult:
-    x: float
-    y: float
-    min_windows: int
-    min_window_share: float
-    ua: float
-    kept_share: float
+    best: GridPoint
     n_items: int
-    kept: int
     recalls: dict[str, float]
+    """Per-class recall at the best setting."""
     grid: list[GridPoint]
 
     def summary(self) -> dict[str, Any]:
         """The best setting, and the UA / kept-share matrices (rows y, columns x) at its k, r."""
         xs = sorted({p.x for p in self.grid})
         ys = sorted({p.y for p in self.grid})
+        best = self.best
         at = {(p.x, p.y): p for p in self.grid
-              if p.min_windows == self.min_windows and p.min_window_share == self.min_window_share}
+              if p.min_windows == best.min_windows and p.min_window_share == best.min_window_share}
 
         def cell(x: float, y: float, attr: str) -> float | None:
             return getattr(at[(x, y)], attr) if (x, y) in at else None
 
         return {
-            "x": self.x, "y": self.y, "min_windows": self.min_windows, "min_window_share": self.min_window_share,
-            "ua": self.ua, "kept_share": self.kept_share, "n_items": self.n_items, "kept": self.kept,
-            "recalls": self.recalls,
+            **asdict(best), "n_items": self.n_items, "recalls": self.recalls,
             "grid": {"xs": xs, "ys": ys,
                      "ua": [[cell(x, y, "ua") for x in xs] for y in ys],
                      "kept_share": [[cell(x, y, "kept_share") for x in xs] for y in ys]},
@@ -225,8 +219,7 @@ def calibrate(items: Sequence[LabelledItem], xs: Sequence[float] = DEFAULT_XS, y
         raise CPQAError(f"no setting keeps {min_kept_share:.0%} of the {len(items)} items; "
                         "lower the minimum kept share or check the labels")
     best = min(eligible, key=lambda p: (-p.ua, -p.kept_share, p.x, p.y, p.min_windows, p.min_window_share))
-    return CalibrationResult(best.x, best.y, best.min_windows, best.min_window_share, best.ua, best.kept_share,
-                             len(items), best.kept, {c: round(v, 6) for c, v in recalls_of[best].items()}, grid)
+    return CalibrationResult(best, len(items), {c: round(v, 6) for c, v in recalls_of[best].items()}, grid)
 
 
 # ---------------------------------------------------------------- outputs
@@ -240,6 +233,7 @@ def save_heatmap(result: CalibrationResult, path: str | Path) -> Path:
     from matplotlib.figure import Figure
 
     summary = result.summary()
+    best = result.best
     xs, ys = summary["grid"]["xs"], summary["grid"]["ys"]
     fig = Figure(figsize=(2.0 + 1.1 * len(xs), 1.5 + 0.45 * len(ys)))
     FigureCanvasAgg(fig)
@@ -258,9 +252,9 @@ def save_heatmap(result: CalibrationResult, path: str | Path) -> Path:
             for c, v in enumerate(row):
                 if v is not None:
                     ax.text(c, r, f"{v * 100:.0f}", ha="center", va="center", fontsize=6, color="white")
-        ax.plot(xs.index(result.x), ys.index(result.y), marker="*", color="red", markersize=14)
-    fig.suptitle(f"best x={result.x:.2f} y={result.y:.2f} k={result.min_windows} r={result.min_window_share:g}: "
-                 f"UA {result.ua:.1%}, kept {result.kept_share:.0%} of {result.n_items}", fontsize=10)
+        ax.plot(xs.index(best.x), ys.index(best.y), marker="*", color="red", markersize=14)
+    fig.suptitle(f"best x={best.x:.2f} y={best.y:.2f} k={best.min_windows} r={best.min_window_share:g}: "
+                 f"UA {best.ua:.1%}, kept {best.kept_share:.0%} of {result.n_items}", fontsize=10)
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
