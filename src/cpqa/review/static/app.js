@@ -2,7 +2,7 @@
 // nodes via h()), never as HTML, so a transcript or an LLM answer holding markup shows as text.
 "use strict";
 
-const state = { me: null, meta: null, clip: null, focus: 0, list: [] };
+const state = { me: null, meta: null, clip: null, focus: 0, list: [], view: 0 };
 const main = () => document.getElementById("main");
 
 function h(tag, attrs = {}, ...children) {
@@ -15,7 +15,7 @@ function h(tag, attrs = {}, ...children) {
     else if (k === "value") e.value = v;
     else e.setAttribute(k, v === true ? "" : v);
   }
-  for (const c of children.flat()) if (c != null && c !== false) e.append(c);
+  for (const c of children.flat(Infinity)) if (c != null && c !== false) e.append(c);
   return e;
 }
 
@@ -46,6 +46,12 @@ async function api(method, path, body) {
 const fmt = (s) => `${Math.floor(s / 60)}:${(s % 60).toFixed(1).padStart(4, "0")}`;
 const select = (attrs, options, value) =>
   h("select", attrs, options.map(([v, label]) => h("option", { value: v, selected: v === value }, label)));
+// Views load data asynchronously; only the latest one started may draw (a slow reply to an
+// earlier view must not replace the page the reviewer has moved on to).
+function newView() {
+  const id = ++state.view;
+  return () => id === state.view;
+}
 const filters = () => JSON.parse(sessionStorage.getItem("cpqa-filters") || "{}");
 
 // ---- routing -------------------------------------------------------------------------------
@@ -53,7 +59,7 @@ const filters = () => JSON.parse(sessionStorage.getItem("cpqa-filters") || "{}")
 async function route() {
   if (!state.meta) {
     state.meta = await api("GET", "/api/me");
-    document.getElementById("run").textContent = `run ${state.meta.run}`;
+    document.getElementById("run").textContent = `run: ${state.meta.run}`;
   }
   state.me = state.meta.reviewer;
   document.getElementById("who").textContent = state.me ? `reviewer: ${state.me}` : "";
@@ -65,6 +71,7 @@ async function route() {
 }
 
 function showName() {
+  newView();
   const input = h("input", { id: "reviewer-name", maxlength: 64, placeholder: "your name", autofocus: true });
   const save = async (ev) => {
     ev.preventDefault();
@@ -88,8 +95,10 @@ async function loadList(f) {
 }
 
 async function showList() {
+  const current = newView();
   const f = filters();
   const data = await loadList(f);
+  if (!current()) return;
   const onFilter = (key) => (ev) => {
     sessionStorage.setItem("cpqa-filters", JSON.stringify({ ...filters(), [key]: ev.target.value }));
     showList();
@@ -124,8 +133,10 @@ async function showList() {
 // ---- clip page ------------------------------------------------------------------------------
 
 async function showClip(id) {
+  const current = newView();
   const data = await api("GET", `/api/clips/${encodeURIComponent(id)}`);
   if (!state.list.length) await loadList(filters());
+  if (!current()) return;
   const keepFocus = state.clip && state.clip.clip.id === id;
   state.clip = data;
   if (!keepFocus) state.focus = Math.max(0, data.qa.findIndex((q) => !q.mine));
@@ -193,8 +204,9 @@ function labels(c) {
     return Object.entries(m).sort((a, b) => b[1] - a[1]).map(([k, n]) => `${k} (${n})`).join(", ") || "-";
   };
   const rows = [["emotion", counts("emotion")], ["gender", counts("gender")], ["speaker", counts("speaker")]];
-  for (const [k, v] of Object.entries(c.selection || {})) rows.push([`selection.${k}`, JSON.stringify(v)]);
-  for (const [k, v] of Object.entries(c.metadata || {})) rows.push([k, typeof v === "string" ? v : JSON.stringify(v)]);
+  const show = (v) => (typeof v === "string" ? v : typeof v === "number" ? String(+v.toFixed(3)) : JSON.stringify(v));
+  for (const [k, v] of Object.entries(c.selection || {})) rows.push([`selection.${k}`, show(v)]);
+  for (const [k, v] of Object.entries(c.metadata || {})) rows.push([k, show(v)]);
   return h("section", { class: "labels" }, h("h3", {}, "Labels (words tagged)"),
     h("dl", {}, rows.map(([k, v]) => [h("dt", {}, k), h("dd", {}, v)])));
 }
@@ -218,12 +230,13 @@ function qaCard(q, i) {
       h("button", { class: "reject", onclick: () => openReasons(card, q) }, "Reject (r)"),
       h("button", { class: "edit", onclick: () => openEdit(card, q) }, "Edit (e)"),
       h("span", { class: "mine" }, mine)));
-  card.addEventListener("click", () => { state.focus = i; markFocus(); });
+  card.addEventListener("click", (ev) => { if (!ev.target.closest("button, textarea, select")) setFocus(i); });
   return card;
 }
 
 function openReasons(card, q) {
   closeForms();
+  setFocus(indexOf(q)); // the digit keys reject the focused item
   card.append(h("div", { class: "reasons" }, "Reason: ",
     state.meta.reasons.map((r, n) => h("button", { onclick: () => decide(q, { action: "reject", reason: r }) }, `${n + 1} ${r}`)),
     h("button", { class: "cancel", onclick: closeForms }, "cancel (Esc)")));
@@ -243,6 +256,7 @@ function turnEditor(turns) {
 
 function openEdit(card, q) {
   closeForms();
+  setFocus(indexOf(q));
   const type = select({ class: "type" }, state.meta.types.map((t) => [t, t]), q.type);
   const ed = turnEditor(q.turns);
   const form = h("form", {
@@ -261,10 +275,19 @@ function closeForms() {
 }
 
 async function decide(q, body) {
+  // Move on before the request returns, so a quick second key press judges the next item.
+  const at = indexOf(q);
+  const next = state.clip.qa.findIndex((x, i) => i > at && !x.mine);
+  setFocus(next >= 0 ? next : at);
   await api("POST", `/api/qa/${encodeURIComponent(q.id)}/decision`, body);
-  const next = state.clip.qa.findIndex((x, i) => i > state.focus && !x.mine && x.id !== q.id);
-  if (next >= 0) state.focus = next;
   await showClip(state.clip.clip.id);
+}
+
+const indexOf = (q) => state.clip.qa.findIndex((x) => x.id === q.id);
+
+function setFocus(i) {
+  state.focus = i;
+  markFocus();
 }
 
 function markFocus() {
@@ -308,7 +331,9 @@ function step(delta) {
 // ---- agreement --------------------------------------------------------------------------------
 
 async function showStats() {
+  const current = newView();
   const s = await api("GET", "/api/stats");
+  if (!current()) return;
   const num = (x) => (x == null ? "n/a" : x.toFixed(3));
   const types = [...new Set(s.kappa.flatMap((k) => Object.keys(k.per_type)))].sort();
   main().replaceChildren(
@@ -343,8 +368,7 @@ document.addEventListener("keydown", (ev) => {
     const r = state.meta.reasons[+ev.key - 1];
     if (r) decide(q, { action: "reject", reason: r });
   } else if (ev.key === "j" || ev.key === "k") {
-    state.focus = Math.min(Math.max(0, state.focus + (ev.key === "j" ? 1 : -1)), state.clip.qa.length - 1);
-    markFocus();
+    setFocus(Math.min(Math.max(0, state.focus + (ev.key === "j" ? 1 : -1)), state.clip.qa.length - 1));
     document.querySelectorAll(".qa")[state.focus]?.scrollIntoView({ block: "nearest" });
   } else if (ev.key === "a" && q) decide(q, { action: "accept" });
   else if (ev.key === "r" && q) openReasons(card, q);
