@@ -44,7 +44,7 @@ RUN_INFO = {"input": "synthetic", "recipe": "test", "recipe_source": "test", "ov
 
 
 def _cut(real: Path, folder: str, pattern: str, offset: float, seconds: float) -> np.ndarray:
-    path = sorted((real / folder).glob(pattern))[0]
+    path = min((real / folder).glob(pattern))
     audio, rate = sf.read(path, dtype="float32", always_2d=True)
     audio = audio.mean(axis=1)
     if rate != 16000:

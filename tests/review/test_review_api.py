@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import threading
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 
 import pytest
 import typer
@@ -18,6 +20,14 @@ from cpqa.review.export import export
 from cpqa.review.kappa import cohen_kappa
 
 pytestmark = pytest.mark.timeout(60)
+
+
+def history(run):
+    """Every stored decision, oldest first."""
+    con = sqlite3.connect(ReviewDB(run).path)
+    con.row_factory = sqlite3.Row
+    with closing(con):
+        return [dict(r) for r in con.execute("SELECT * FROM decisions ORDER BY seq")]
 
 
 def decide(client, qa_id, action, **body):
@@ -42,7 +52,7 @@ def test_clip_list_filters_and_progress(review_run, client_for):
     assert [c["id"] for c in data["clips"]] == ["trn00-c000", "trn01-c005", "ravdess-angry"]
     assert data["emotions"] == ["angry", "happy", "neutral", "sad"]
     assert data["progress"] == {"clips": 3, "clips_reviewed": 0, "qa": 6, "qa_decided": 0, "human": 0}
-    ids = lambda **q: [c["id"] for c in client.get("/api/clips", params=q).json()["clips"]]  # noqa: E731
+    ids = lambda **q: [c["id"] for c in client.get("/api/clips", params=q).json()["clips"]]
     assert ids(type="DE") == ["trn00-c000", "trn01-c005"]
     assert ids(type="EMP", emotion="angry") == ["ravdess-angry"]
     assert ids(emotion="sad") == ["trn01-c005"]
@@ -86,13 +96,13 @@ def test_decisions_persist_across_restarts(review_run, client_for):
     assert qa["trn00-c000-qa2"]["turns"] == edited[:1]
     assert qa["trn00-c000-qa2"]["edited"]["by"] == "alice"
     assert [h["id"] for h in again.get("/api/human", params={"clip_id": "trn00-c000"}).json()] == ["trn00-c000-human-001"]
-    assert len(ReviewDB(review_run).history()) == 4  # every decision kept, with reviewer and time
-    assert all(d["reviewer"] == "alice" and d["created"] for d in ReviewDB(review_run).history())
+    assert len(history(review_run)) == 4  # every decision kept, with reviewer and time
+    assert all(d["reviewer"] == "alice" and d["created"] for d in history(review_run))
 
 
 def test_bad_requests_are_refused(review_run, client_for):
     client = client_for(review_run)
-    post = lambda qa, body: client.post(f"/api/qa/{qa}/decision", json=body).status_code  # noqa: E731
+    post = lambda qa, body: client.post(f"/api/qa/{qa}/decision", json=body).status_code
     assert post("trn00-c000-qa0", {"action": "reject"}) == 422  # no reason
     assert post("trn00-c000-qa0", {"action": "reject", "reason": "I just don't like it"}) == 422
     assert post("trn00-c000-qa0", {"action": "edit", "type": "C"}) == 422  # no turns
@@ -100,11 +110,11 @@ def test_bad_requests_are_refused(review_run, client_for):
     assert post("trn00-c000-qa0", {"action": "edit", "type": "C", "turns": [{"question": " ", "answer": "a"}]}) == 422
     assert post("trn00-c000-qa0", {"action": "accept", "reason": "duplicate"}) == 422
     assert post("nope", {"action": "accept"}) == 404
-    human = lambda body: client.post("/api/human", json=body).status_code  # noqa: E731
+    human = lambda body: client.post("/api/human", json=body).status_code
     assert human({"clip_id": "nope", "type": "C", "turns": [{"question": "q", "answer": "a"}]}) == 404
     assert human({"clip_id": "trn00-c000", "type": "C", "turns": []}) == 422
     assert client.delete("/api/human/nope").status_code == 404
-    assert ReviewDB(review_run).history() == []
+    assert history(review_run) == []
 
 
 def test_human_qa_delete_keeps_numbering(review_run, client_for):
@@ -122,28 +132,21 @@ def test_concurrent_reviewers_lose_nothing(review_run, client_for):
     qa_ids = [q["id"] for c in ("trn00-c000", "trn01-c005", "ravdess-angry")
               for q in clients["r0"].get(f"/api/clips/{c}").json()["qa"]]
     rounds = 3
-    errors = []
 
     def work(name):
-        try:
-            for n in range(rounds):
-                for qa_id in qa_ids:
-                    decide(clients[name], qa_id, "accept" if n % 2 == 0 else "reject", **(
-                        {} if n % 2 == 0 else {"reason": "other"}))
-                r = clients[name].post("/api/human", json={"clip_id": "trn00-c000", "type": "C",
-                                                          "turns": [{"question": f"{name} {n}?", "answer": "a"}]})
-                assert r.status_code == 200, r.text
-        except Exception as exc:  # surfaced by the main thread below
-            errors.append(exc)
+        for n in range(rounds):
+            for qa_id in qa_ids:
+                decide(clients[name], qa_id, "accept" if n % 2 == 0 else "reject", **(
+                    {} if n % 2 == 0 else {"reason": "other"}))
+            r = clients[name].post("/api/human", json={"clip_id": "trn00-c000", "type": "C",
+                                                      "turns": [{"question": f"{name} {n}?", "answer": "a"}]})
+            assert r.status_code == 200, r.text
 
-    threads = [threading.Thread(target=work, args=(r,)) for r in reviewers]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors
+    with ThreadPoolExecutor(len(reviewers)) as pool:
+        for future in [pool.submit(work, r) for r in reviewers]:
+            future.result()  # re-raises a worker's failure here
     db = ReviewDB(review_run)
-    assert len(db.history()) == len(reviewers) * rounds * len(qa_ids)
+    assert len(history(review_run)) == len(reviewers) * rounds * len(qa_ids)
     humans = db.human()
     assert len(humans) == len(reviewers) * rounds
     assert len({h["id"] for h in humans}) == len(humans)  # ids unique under concurrent writes
@@ -245,3 +248,36 @@ def test_cli_mounts_as_a_sub_app_and_serves_by_default(review_run):
     assert r.exit_code == 0 and all(c in r.output for c in ("serve", "export", "stats"))
     r = runner.invoke(parent, ["review", "stats", str(review_run / "missing")])
     assert r.exit_code == 2 and "not a cpqa run directory" in r.output
+
+
+def test_cli_generates_a_token_for_a_network_bind(review_run, monkeypatch):
+    served = {}
+    monkeypatch.setattr("cpqa.review.server.serve", lambda run, host, port, token: served.update(
+        run=run, host=host, port=port, token=token))
+    r = CliRunner().invoke(review_app, [str(review_run), "--host", "0.0.0.0", "--port", "8123"])
+    assert r.exit_code == 0, r.output
+    assert served["host"] == "0.0.0.0" and served["port"] == 8123 and len(served["token"]) >= 24
+    assert f"Generated an access token: {served['token']}" in r.output
+    assert f"http://0.0.0.0:8123/?token={served['token']}" in r.output
+    r = CliRunner().invoke(review_app, [str(review_run)])
+    assert r.exit_code == 0 and served["host"] == "127.0.0.1" and served["token"] is None
+
+
+@pytest.mark.parametrize("module", ["fastapi", "uvicorn"])
+def test_missing_review_extra_is_named(review_run, monkeypatch, module):
+    from cpqa.errors import MissingExtraError
+    from cpqa.review.server import serve
+
+    monkeypatch.setitem(sys.modules, module, None)  # makes `import module` fail
+    with pytest.raises(MissingExtraError, match=r"cpqa\[review\]"):
+        serve(review_run, port=0)
+
+
+def test_a_run_without_qa_can_still_be_reviewed(review_run, client_for):
+    info = json.loads((review_run / "run.json").read_text())
+    info["stages"] = info["stages"][:1]
+    (review_run / "run.json").write_text(json.dumps(info))
+    client = client_for(review_run)
+    assert client.get("/api/clips").json()["progress"]["qa"] == 0
+    assert client.post("/api/human", json={"clip_id": "trn00-c000", "type": "DS",
+                                           "turns": [{"question": "How many speakers?", "answer": "Two."}]}).status_code == 200

@@ -157,7 +157,7 @@ def create_app(run_dir: str | Path, token: str | None = None, allowed_hosts: tup
     @app.post("/api/reviewer")
     def set_reviewer(body: ReviewerIn):
         response = JSONResponse({"reviewer": body.name})
-        response.set_cookie(REVIEWER_COOKIE, quote(body.name), max_age=365 * 86400, samesite="strict")
+        response.set_cookie(REVIEWER_COOKIE, quote(body.name), max_age=365 * 86400, httponly=True, samesite="strict")
         return response
 
     @app.get("/api/clips")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.table import Table
@@ -32,10 +31,11 @@ def _fmt(x: float | None) -> str:
 def serve(run: Path = typer.Argument(..., help="A run directory with a clips stage."),
           host: str = typer.Option("127.0.0.1", help="Address to bind; anything but loopback needs a token."),
           port: int = typer.Option(8000, help="Port to listen on."),
-          token: Optional[str] = typer.Option(None, help="Access token; generated when binding beyond loopback.")):
+          token: str | None = typer.Option(None, help="Access token; generated when binding beyond loopback.")):
     """Serve the review app of RUN (the default: `cpqa review RUN`)."""
     from ..cli import _run, console, out
-    from .server import is_loopback, new_token, serve as serve_app
+    from .server import is_loopback, new_token
+    from .server import serve as serve_app
 
     if token is None and not is_loopback(host):
         token = new_token()

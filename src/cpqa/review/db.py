@@ -12,7 +12,7 @@ import json
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +57,7 @@ CREATE INDEX IF NOT EXISTS human_clip ON human_qa (clip_id);
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def _row(row: sqlite3.Row) -> dict[str, Any]:
@@ -106,11 +106,6 @@ class ReviewDB:
                 "INSERT INTO decisions (qa_id, reviewer, action, reason, type, turns, created) VALUES (?,?,?,?,?,?,?)",
                 (qa_id, reviewer, action, reason, type, json.dumps(turns) if turns is not None else None, _now()))
             return _row(con.execute("SELECT * FROM decisions WHERE seq = ?", (cur.lastrowid,)).fetchone())
-
-    def history(self) -> list[dict[str, Any]]:
-        """Every decision, oldest first."""
-        with self._connect() as con:
-            return [_row(r) for r in con.execute("SELECT * FROM decisions ORDER BY seq")]
 
     def latest_verdicts(self) -> dict[str, dict[str, dict[str, Any]]]:
         """reviewer → qa_id → that reviewer's latest decision on the item."""
