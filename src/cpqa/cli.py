@@ -29,7 +29,7 @@ def _run(fn, *args, **kwargs):
     try:
         return fn(*args, **kwargs)
     except CPQAError as exc:
-        console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
 
 
@@ -109,7 +109,7 @@ def build(
         out.print("Nothing to do: every stage was already done.")
     if result.skipped_total:
         console.print(f"[yellow]warning:[/] {result.skipped_total} item(s) skipped; "
-                      f"see: cpqa status {output}", highlight=False)
+                      f"see: cpqa status {output}", highlight=False, soft_wrap=True)
     out.print(f"Results: {output}  (cpqa inspect {output} --stage {result.stages[-1].name})", highlight=False)
 
 
