@@ -11,7 +11,7 @@ import hmac
 import logging
 from collections import Counter
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 from urllib.parse import quote, unquote
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -29,7 +29,7 @@ TOKEN_HEADER = "x-cpqa-token"
 TOKEN_COOKIE = "cpqa_token"
 REVIEWER_COOKIE = "cpqa_reviewer"
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
-QA_TYPES = ("C", "DE", "DG", "DS", "CE", "CG", "CS", "EMP")
+QA_TYPES = get_args(QAType)
 STATES = ("unreviewed", "in progress", "reviewed")
 HEADERS = {
     "Content-Security-Policy": "default-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'",
