@@ -20,9 +20,9 @@ def ravdess_files(real: Path) -> list[Path]:
     return sorted((real / "ravdess" / "wav").glob("*.wav"))
 
 
-def statement(path: Path) -> str:
+def statement(name: str | Path) -> str:
     """The sentence a RAVDESS clip says, from its name `03-01-EE-II-SS-RR-AA` (SS: statement)."""
-    return STATEMENTS[path.stem.split("-")[4]]
+    return STATEMENTS[Path(name).stem.split("-")[4]]
 
 
 def load_16k(path: Path) -> np.ndarray:

@@ -1,15 +1,25 @@
 """The segment stage: VAD in blocks, merging, splitting at pauses, given segments, skips."""
 
+import itertools
+
 import numpy as np
 import pytest
+from speechgen import (
+    join_with_pauses,
+    load_16k,
+    make_stage,
+    quiet_noise,
+    ravdess_files,
+    recording,
+    statement,
+    write_16k,
+)
 
 from cpqa.audio.io import SAMPLE_RATE
 from cpqa.audio.protocols import SpeechRegion
 from cpqa.audio.segment import SegmentStage, SpeechSpan, merge_regions, quietest_time, split_long
 from cpqa.audio.vad import SileroVAD
 from cpqa.records import Segment, Skip
-from speechgen import (join_with_pauses, load_16k, make_stage, quiet_noise, ravdess_files, recording, statement,
-                       write_16k)
 
 AMI = "ami_meetings/meeting_excerpt_60s/mixture.wav"
 
@@ -150,7 +160,7 @@ def test_segments_cover_the_meeting_speech(real_data, tmp_path):
     rec = recording(real_data / AMI, "ami")
     segs = run(make_stage(SegmentStage, tmp_path, max_segment_s=10.0), rec)
     assert all(s.duration <= 10.0 for s in segs)
-    assert all(a.end <= b.start for a, b in zip(segs, segs[1:]))
+    assert all(a.end <= b.start for a, b in itertools.pairwise(segs))
     assert sum(s.duration for s in segs) > 45.0  # a busy meeting: most of the 60 s is speech
     assert [s.id for s in segs] == [Segment.make_id("ami", n) for n in range(len(segs))]
     assert segs == run(make_stage(SegmentStage, tmp_path, max_segment_s=10.0), rec)  # deterministic

@@ -1,13 +1,15 @@
 """Silero VAD backend on real speech and on silence."""
 
+import itertools
+
 import numpy as np
 import pytest
 from pydantic import ValidationError
+from speechgen import load_16k, quiet_noise, ravdess_files
 
 from cpqa.audio.io import SAMPLE_RATE
 from cpqa.audio.vad import SileroVAD
 from cpqa.registry import backend_registry
-from speechgen import load_16k, quiet_noise, ravdess_files
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +33,7 @@ def test_finds_the_sentence_in_every_ravdess_clip(real_data, vad):
         assert 0.8 < speech_s < 3.5, (path.name, regions)
         assert 0 <= regions[0].start and regions[-1].end <= len(audio) / SAMPLE_RATE
         assert regions[0].start > 0.2, f"{path.name}: the leading silence was taken as speech"
-        assert all(a.end <= b.start for a, b in zip(regions, regions[1:]))
+        assert all(a.end <= b.start for a, b in itertools.pairwise(regions))
 
 
 @pytest.mark.parametrize("audio", [

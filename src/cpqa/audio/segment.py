@@ -100,7 +100,7 @@ def quietest_time(path: str, lo: float, hi: float) -> float:
             break
         energies.append(np.mean(samples[: n * frame].reshape(n, frame) ** 2, axis=1))
         t += ENERGY_CHUNK_S
-    window = int(round(QUIET_WINDOW_S / ENERGY_FRAME_S))
+    window = round(QUIET_WINDOW_S / ENERGY_FRAME_S)
     envelope = np.concatenate(energies) if energies else np.zeros(0)
     if len(envelope) < window:
         return (lo + hi) / 2
@@ -236,7 +236,7 @@ class SegmentStage(Stage[Recording, Segment]):
                  speaker: str | None = None, language: str | None = None,
                  metadata: dict[str, Any]) -> Segment:
         self.count("segments")
-        self.count("speech_ms", int(round((end - start) * 1000)))
+        self.count("speech_ms", round((end - start) * 1000))
         return Segment(
             id=Segment.make_id(recording.id, n),
             recording_id=recording.id,

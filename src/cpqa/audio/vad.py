@@ -36,9 +36,9 @@ class SileroVAD:
         self._options = VadOptions(
             threshold=self.config.threshold,
             neg_threshold=self.config.neg_threshold,
-            min_speech_duration_ms=int(round(self.config.min_speech_s * 1000)),
-            min_silence_duration_ms=int(round(self.config.min_silence_s * 1000)),
-            speech_pad_ms=int(round(self.config.speech_pad_s * 1000)),
+            min_speech_duration_ms=round(self.config.min_speech_s * 1000),
+            min_silence_duration_ms=round(self.config.min_silence_s * 1000),
+            speech_pad_ms=round(self.config.speech_pad_s * 1000),
         )
         get_vad_model()  # load the ONNX session now (cached per process), not on the first detect
 
