@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 CONSTRAINTS := $(VENV)/constraints.txt
-APT_PACKAGES := espeak-ng sox libsndfile1
+APT_PACKAGES := espeak-ng sox libsndfile1 chromium
 DEMO_INPUT ?= examples/ami_excerpt
 DEMO_RUN   ?= demo-run
 

@@ -3,6 +3,7 @@
 import json
 
 import pytest
+from conftest import stage_states
 from typer.testing import CliRunner
 
 from cpqa.cli import app
@@ -59,9 +60,7 @@ def test_override_reruns_changed_stage_only(tmp_path, audio_dir):
     assert cli("build", audio_dir, "-o", run, "--recipe", "dummy").exit_code == 0
     result = cli("build", audio_dir, "-o", run, "--recipe", "dummy", "--set", "transcribe.backend.word_s=0.25")
     assert result.exit_code == 0, result.output
-    table = {line.split("│")[1].strip(): line.split("│")[2].strip()
-             for line in result.stdout.splitlines() if line.startswith("│")}
-    assert table == {"ingest": "already done", "segment": "already done", "transcribe": "done"}
+    assert stage_states(result.stdout) == {"ingest": "already done", "segment": "already done", "transcribe": "done"}
     assert len(list(run.glob("02-transcribe-*"))) == 2
 
 

@@ -185,15 +185,13 @@ def list_recipes():
     out.print(table)
 
 
-def _mount_optional_apps() -> None:
-    try:
-        from .labels.cli import app as probe_app
-    except ImportError:  # labels not installed in this build
-        return
-    app.add_typer(probe_app, name="probe")
+def _mount_sub_apps() -> None:
+    from .review.cli import app as review_app
+
+    app.add_typer(review_app, name="review")
 
 
-_mount_optional_apps()
+_mount_sub_apps()
 
 if __name__ == "__main__":
     app()
