@@ -121,6 +121,16 @@ def test_balance_target_size_by_gender_and_neutral_policies():
     assert sum(s.emotion == "neutral" for s in kept) == n_neutral
 
 
+def test_an_emotion_added_to_the_sentiment_map_is_balanced_too():
+    config = CondenseConfig(sentiment_map={"happy": "positive", "neutral": "neutral", "other": "ambiguous"},
+                            ambiguous_min_score=0.0)
+    candidates = [s for s in _summaries(300, config=config) if s.drop_reason is None]
+    assert {s.emotion for s in candidates} == {"happy", "neutral", "other"}
+    kept, dropped = select(candidates, config)
+    assert len(kept) + len(dropped) == len(candidates)
+    assert {s.emotion for s in kept} == {"happy", "neutral", "other"}
+
+
 def test_round_robin_prefix_is_max_min_fair():
     candidates = [s for s in _summaries(200) if s.drop_reason is None]
     order = round_robin(candidates, by_gender=False)

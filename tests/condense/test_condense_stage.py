@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import soundfile as sf
 
+from cpqa.condense.cli import distribution_table
 from cpqa.condense.clips import ClipsConfig, ClipsStage
 from cpqa.condense.condense import CondenseStage
 from cpqa.condense.config import CondenseConfig
@@ -75,6 +76,8 @@ def test_balancing_raises_the_emotion_entropy_and_stats_hold_distributions(built
     assert sum(after.values()) == built["condense"].stats["items_out"]
     assert len(set(after.values())) == 1  # strictly balanced by default
     assert counters["speakers_before"] >= counters["speakers_after"] > 0
+    table = distribution_table(counters)
+    assert {row for row in table.columns[0].cells} == {"emotion", "sentiment", "gender", "duration", "totals"}
 
 
 def test_every_segment_is_kept_or_skipped_with_a_reason(built):

@@ -14,7 +14,8 @@ SCORER_CAPABILITY = "selection-scorer"
 
 
 class BalanceConfig(Config):
-    """Balance the six non-neutral emotions (optionally × gender). Within a group the best
+    """Balance the non-neutral emotions — the paper's six unless `sentiment_map` adds some —
+    optionally × gender. Within a group the best
     selection scores go first, ties broken by a seeded hash of the id, so the result is the same
     on every run and every restart."""
 

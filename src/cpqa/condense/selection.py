@@ -13,7 +13,6 @@ from itertools import zip_longest
 
 from .analysis import SegmentSummary
 from .config import BalanceConfig, CondenseConfig
-from .rules import NON_NEUTRAL
 
 SPEAKER_CAP = "speaker_cap"
 RECORDING_CAP = "recording_cap"
@@ -91,7 +90,7 @@ def round_robin(ranked: Iterable[SegmentSummary], by_gender: bool) -> list[Segme
 
 
 def _balance(ranked: list[SegmentSummary], config: BalanceConfig, dropped: Dropped) -> list[SegmentSummary]:
-    balanced = [s for s in ranked if s.emotion in NON_NEUTRAL or (s.emotion == "neutral" and config.neutral == "balance")]
+    balanced = [s for s in ranked if s.emotion != "neutral" or config.neutral == "balance"]
     outside = [s for s in ranked if s.emotion == "neutral" and config.neutral == "keep"]
     for s in ranked:
         if s.emotion == "neutral" and config.neutral == "drop":
