@@ -43,12 +43,21 @@ def stage_in_progress(run: Path) -> str | None:
     return None
 
 
-def kill_and_resume(cmd: list[str], run: Path, min_kills: int, seed: int, max_delay_s: float) -> tuple[int, set[str]]:
+def timed(cmd: list[str]) -> float:
+    started = time.perf_counter()
+    subprocess.run(cmd, check=True, capture_output=True)
+    return time.perf_counter() - started
+
+
+def kill_and_resume(cmd: list[str], run: Path, min_kills: int, seed: int, startup_s: float,
+                    work_s: float) -> tuple[int, set[str]]:
+    """Kill each process a random moment after its start-up, so the kills walk through the
+    whole build (each resumed process gets a little further) whatever the machine's load."""
     rng = random.Random(seed)
     kills, hit = 0, set()
     for _ in range(80):
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(0.2, max_delay_s))
+        time.sleep(startup_s * rng.uniform(0.5, 1.0) + rng.uniform(0.0, work_s / min_kills))
         if proc.poll() is None:
             stage = stage_in_progress(run) if run.exists() else "ingest"
             proc.kill()
@@ -72,13 +81,14 @@ def test_sigkill_at_random_moments_then_resume_matches_uninterrupted_run(tmp_pat
     for i in range(24):
         write_bursts(audio / f"rec{i:02d}.wav", duration_s=12 + i % 5, sample_rate=44100, seed=i)
     reference = tmp_path / "reference"
-    subprocess.run(build_cmd(audio, reference, "dummy", SLOW_DUMMY), check=True, capture_output=True)
+    total_s = timed(build_cmd(audio, reference, "dummy", SLOW_DUMMY))
+    startup_s = timed(build_cmd(audio, reference, "dummy", SLOW_DUMMY))  # a finished run: start-up only
     expected = final_records(reference)
     assert len(expected["transcribe"]) > 100
 
     run = tmp_path / "killed"
     kills, hit = kill_and_resume(build_cmd(audio, run, "dummy", SLOW_DUMMY), run, min_kills=10, seed=7,
-                                 max_delay_s=4.0)
+                                 startup_s=startup_s, work_s=max(total_s - startup_s, 1.0))
     assert kills >= 10
     assert {"ingest", "segment", "transcribe"} <= hit, f"kills landed only in {hit}"
     assert final_records(run) == expected
