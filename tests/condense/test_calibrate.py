@@ -9,18 +9,23 @@ from pathlib import Path
 
 import pytest
 import yaml
+from condense_synth import SENTIMENT, make_recipe
 from typer.testing import CliRunner
 
 from cpqa.condense.calibrate import (
-    LabelledItem, WindowPrediction, calibrate, human_labels, load_label_mapping, map_labels, write_recipe_thresholds,
+    LabelledItem,
+    WindowPrediction,
+    calibrate,
+    human_labels,
+    load_label_mapping,
+    map_labels,
+    write_recipe_thresholds,
 )
 from cpqa.condense.cli import app
 from cpqa.errors import CPQAError
 from cpqa.manifest import iter_jsonl
 from cpqa.records import Recording
 from cpqa.run import LocalExecutor
-
-from condense_synth import SENTIMENT, make_recipe
 
 
 def test_corpus_labels_map_onto_the_vocabulary_and_the_rest_is_reported(tmp_path):
@@ -122,7 +127,7 @@ def _recompute_ua(run: Path, report: dict) -> tuple[float, float]:
             if len(scores) >= k or len(scores) / len(windows[rid]) >= r:
                 qualifying[e] = (len(scores), sum(scores) / len(scores))
         if qualifying:  # most windows, then the higher mean score, then the name
-            best = sorted(qualifying, key=lambda e: (-qualifying[e][0], -qualifying[e][1], e))[0]
+            best = min(qualifying, key=lambda e: (-qualifying[e][0], -qualifying[e][1], e))
             hits.setdefault(label, []).append(best == label)
     ua = sum(sum(v) / len(v) for v in hits.values()) / len(hits)
     return ua, sum(len(v) for v in hits.values()) / len(labels)

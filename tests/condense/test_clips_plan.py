@@ -1,12 +1,11 @@
 """Clip planning and word tagging (pure functions)."""
 
 import pytest
+from condense_synth import segment
 
 from cpqa.condense.clips import ClipsConfig, Span, plan_clips
 from cpqa.condense.tagging import speaker_aliases, tag_words, tagged_transcript
 from cpqa.records import Word
-
-from condense_synth import segment
 
 CONFIG = ClipsConfig(min_duration_s=30, max_duration_s=60, max_gap_s=10)
 

@@ -3,18 +3,23 @@
 import random
 
 import pytest
+from condense_synth import segment, skewed_emotion, window_specs
 
 from cpqa.condense import accessors
 from cpqa.condense.analysis import analyse, summarise
 from cpqa.condense.config import CondenseConfig
 from cpqa.condense.rules import (
-    LOW_CONFIDENCE_AMBIGUOUS, NO_VALENCE, UNMAPPED_EMOTION, VALENCE_ABOVE_Y, VALENCE_BELOW_X,
-    VALENCE_OUTSIDE_NEUTRAL_BAND, ConsistencyRule, attribute,
+    LOW_CONFIDENCE_AMBIGUOUS,
+    NO_VALENCE,
+    UNMAPPED_EMOTION,
+    VALENCE_ABOVE_Y,
+    VALENCE_BELOW_X,
+    VALENCE_OUTSIDE_NEUTRAL_BAND,
+    ConsistencyRule,
+    attribute,
 )
 from cpqa.condense.selection import round_robin, score_all, select
 from cpqa.condense.stats import before_after, distribution_counters, entropy_bits
-
-from condense_synth import segment, skewed_emotion, window_specs
 
 
 def test_accessors_read_both_shapes():

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import soundfile as sf
+from condense_synth import SENTIMENT, build_real_corpus, make_recipe
 
 from cpqa.condense.cli import distribution_table
 from cpqa.condense.clips import ClipsConfig, ClipsStage
@@ -17,8 +18,6 @@ from cpqa.condense.config import CondenseConfig
 from cpqa.manifest import iter_jsonl
 from cpqa.recipe import StageSpec
 from cpqa.run import LocalExecutor
-
-from condense_synth import SENTIMENT, build_real_corpus, make_recipe
 
 SCORERS = [{"name": n} for n in ("confidence", "prosody_deviation", "voice_text_mismatch", "emotion_change")]
 FRAME_S = 1 / 16000

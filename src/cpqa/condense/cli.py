@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -22,11 +21,11 @@ def calibrate_command(
     recipe: str = typer.Option("local", "--recipe", "-r", help="The recipe that labels the dev set (run until --stage)."),
     set_: list[str] = typer.Option([], "--set", help="Override a recipe parameter: stage.param=value (repeatable)."),
     stage: str = typer.Option("annotate", "--stage", help="The stage whose segments carry the windows."),
-    run: Optional[Path] = typer.Option(None, "--run", help="Use this already labelled run instead of building OUTPUT/run."),
-    mapping: Optional[Path] = typer.Option(None, "--mapping", help="YAML/JSON `corpus_label: vocabulary_label` (null excludes)."),
+    run: Path | None = typer.Option(None, "--run", help="Use this already labelled run instead of building OUTPUT/run."),
+    mapping: Path | None = typer.Option(None, "--mapping", help="YAML/JSON `corpus_label: vocabulary_label` (null excludes)."),
     min_kept_share: float = typer.Option(0.1, "--min-kept-share", help="Only settings keeping at least this share of items compete."),
     ambiguous_min_score: float = typer.Option(0.5, "--ambiguous-min-score", help="Confidence that keeps a surprised window."),
-    write_recipe: Optional[Path] = typer.Option(None, "--write-recipe", help="Write the best x, y, k, r into this recipe's condense stage."),
+    write_recipe: Path | None = typer.Option(None, "--write-recipe", help="Write the best x, y, k, r into this recipe's condense stage."),
 ):
     """Label the dev set with the recipe, grid-search x, y (and the occurrence thresholds) for the
     best unweighted accuracy of the kept pseudo-labels, print the result as JSON and save a heat map."""

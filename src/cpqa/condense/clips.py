@@ -63,7 +63,7 @@ class ClipsConfig(StageConfig):
     max_clips: int | None = Field(None, ge=1, description="Budget: keep the best-scoring clips only (None: all).")
 
     @model_validator(mode="after")
-    def _check_range(self) -> "ClipsConfig":
+    def _check_range(self) -> ClipsConfig:
         if self.min_duration_s > self.max_duration_s:
             raise ValueError(f"min_duration_s ({self.min_duration_s}) > max_duration_s ({self.max_duration_s})")
         return self

@@ -63,7 +63,7 @@ class CondenseConfig(StageConfig):
             raise ValueError(str(exc)) from exc
 
     @model_validator(mode="after")
-    def _check_band(self) -> "CondenseConfig":
+    def _check_band(self) -> CondenseConfig:
         if not self.y < self.x:
             raise ValueError(f"the neutral band needs y < x (got x={self.x}, y={self.y})")
         return self
