@@ -1,0 +1,64 @@
+"""What a speech-LLM hears: a clip's audio at 16 kHz mono, cut by the long-clip policy.
+
+- `truncate` (AudioBench's choice): the first `max_audio_s` seconds only;
+- `chunk`: the whole clip as consecutive pieces of at most `max_audio_s` seconds, given to the
+  model together (several audio parts in one turn).
+
+Any file soundfile or PyAV reads is accepted (human sets bring their own formats); it is downmixed
+and resampled here. The policy and what it did to each item are recorded in the results.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+from ..audio.decode import iter_source_blocks, probe
+from ..audio.io import SAMPLE_RATE
+
+LongAudio = Literal["truncate", "chunk"]
+LONG_AUDIO_POLICIES: tuple[str, ...] = ("truncate", "chunk")
+
+
+@dataclass
+class Heard:
+    pieces: list[np.ndarray]
+    duration_s: float
+    """Length of the whole clip."""
+    heard_s: float
+    """Length of the audio given to the model."""
+    cut: Literal["none", "truncated", "chunked"]
+
+
+def load_audio(path: str) -> np.ndarray:
+    """The file as 16 kHz mono float32 (non-finite samples zeroed). Raises DecodeError."""
+    info = probe(path)
+    blocks = list(iter_source_blocks(info))
+    samples = np.concatenate(blocks) if blocks else np.zeros(0, dtype=np.float32)
+    samples = np.nan_to_num(samples, nan=0.0, posinf=0.0, neginf=0.0)
+    if info.sample_rate != SAMPLE_RATE:
+        samples = soxr.resample(samples, info.sample_rate, SAMPLE_RATE, quality="HQ")
+    return np.ascontiguousarray(samples, dtype=np.float32)
+
+
+def apply_policy(samples: np.ndarray, policy: LongAudio, max_audio_s: float) -> Heard:
+    duration_s = len(samples) / SAMPLE_RATE
+    window = round(max_audio_s * SAMPLE_RATE)
+    if len(samples) <= window:
+        return Heard([samples], duration_s, duration_s, "none")
+    if policy == "truncate":
+        return Heard([samples[:window]], duration_s, window / SAMPLE_RATE, "truncated")
+    pieces = [samples[i:i + window] for i in range(0, len(samples), window)]
+    return Heard(pieces, duration_s, duration_s, "chunked")
+
+
+def wav_bytes(samples: np.ndarray) -> bytes:
+    """16-bit PCM WAV at 16 kHz, as an API upload."""
+    buffer = io.BytesIO()
+    sf.write(buffer, samples, SAMPLE_RATE, format="WAV", subtype="PCM_16")
+    return buffer.getvalue()

@@ -1,0 +1,318 @@
+"""`evaluate`: a speech-LLM answers every question of a QA source, an LLM judge rates every
+answer, and the scores are written per unit, per item, per type, per emotion and as UAS.
+
+    EVAL/
+      predictions.jsonl   one row per (item, turn): the answer, what audio was heard, the judgement
+      items.jsonl         one row per item: its score, type, emotion, clip
+      results.json        the summary: score, success rate, UAS, per type, per emotion, settings
+      predictions.sqlite  answers, keyed by (model + its options + long-clip policy, item, turn, question)
+      judgements.sqlite   judge replies, keyed by (judge + rubric + temperature, answer, reference, run)
+
+Answers and judgements are cached apart, so re-judging (another rubric, judge or number of runs)
+never asks the speech-LLM again, and a rerun of finished work makes no calls at all. Both are
+written after every batch, so a killed evaluation resumes where it stopped. `cache_dir` puts the
+caches elsewhere, e.g. shared by several evaluations of one model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from ..audio.decode import DecodeError
+from ..errors import CPQAError
+from ..llm.cache import RequestCache
+from ..llm.protocol import LLMResult
+from ..manifest import write_jsonl
+from ..records import ClipWord, Turn
+from ..registry import backend_registry
+from ..run import write_json_atomic
+from ..stage import BackendSpec, ProgressHook
+from .audio import LONG_AUDIO_POLICIES, Heard, LongAudio, apply_policy, load_audio
+from .items import EvalItem, load_items
+from .judge import JudgeSettings, Rating, get_rubric, judge_size_warning, parse_rating
+from .metrics import item_results, summarise, unit_score
+from .protocol import SpeechAnswer, SpeechQuery
+
+logger = logging.getLogger(__name__)
+
+JUDGE_BATCH = 64
+"""Judge requests per LLM call (and per durable cache write)."""
+
+
+@dataclass(eq=False)
+class Unit:
+    """One turn of one item: the question asked, with the item's earlier turns as history."""
+
+    item: EvalItem
+    turn: int
+
+    @property
+    def qa_id(self) -> str:
+        return self.item.qa.id
+
+    @property
+    def question(self) -> str:
+        return self.item.qa.turns[self.turn].question
+
+    @property
+    def reference(self) -> str:
+        return self.item.qa.turns[self.turn].answer
+
+    @property
+    def history(self) -> list[Turn]:
+        return self.item.qa.turns[:self.turn]
+
+
+@dataclass
+class EvaluationResult:
+    out_dir: Path
+    summary: dict[str, Any]
+    speechllm_queries: int
+    """Queries sent to the speech-LLM in this call (0 when every answer was cached)."""
+    judge_requests: int
+    """Requests sent to the judge in this call."""
+
+
+def evaluate(qa_source: str | Path, out_dir: str | Path, *, model: str | dict[str, Any] = "cascade",
+             judge: str | dict[str, Any] = "llamacpp", rubric: str = "reference", n_judge_runs: int = 1,
+             judge_temperature: float = 0.0, long_audio: LongAudio = "truncate", max_audio_s: float = 30.0,
+             clips: str | Path | None = None, cache_dir: str | Path | None = None,
+             progress: ProgressHook | None = None) -> EvaluationResult:
+    """Evaluate the speech-LLM `model` on `qa_source` (a run, a QA JSONL or a human CSV/JSONL set).
+
+    `model` and `judge` name a registered backend ('speechllm' and 'llm' capabilities) or give
+    `{name: ..., **options}`. Everything is validated before any model loads.
+    """
+    model_spec, judge_spec, settings = _check(model, judge, rubric, n_judge_runs, judge_temperature,
+                                              long_audio, max_audio_s)
+    items = load_items(qa_source, clips)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    cache = Path(cache_dir) if cache_dir is not None else out_dir
+    progress = progress or ProgressHook()
+    judge_model = str(getattr(judge_spec.options, "model", judge_spec.name))
+    size_warning = judge_size_warning(judge_model)
+    if size_warning:
+        logger.warning("%s", size_warning)
+    if n_judge_runs > 1 and judge_temperature == 0:
+        logger.warning("%d judge runs at temperature 0 will mostly repeat one another; "
+                       "set a judge temperature to sample independent ratings", n_judge_runs)
+
+    units = [Unit(item, t) for item in items for t in range(len(item.qa.turns))]
+    model_identity = {"adapter": model_spec.name, "version": backend_registry("speechllm").get(model_spec.name).version,
+                      **model_spec.semantic_dict(), "long_audio": long_audio, "max_audio_s": max_audio_s}
+    answering = _Answering(model_spec, model_identity, long_audio, max_audio_s, RequestCache(cache / "predictions.sqlite"))
+    answers = answering.run(units, progress)
+    judging = _Judging(judge_spec, settings, RequestCache(cache / "judgements.sqlite"))
+    ratings = judging.run(units, answers, progress)
+
+    judge_info = {"backend": judge_spec.name, "model": judge_model, **settings.describe(),
+                  "small_judge_warning": size_warning}
+    rows = [_row(u, answers[u], ratings.get((u.qa_id, u.turn)), judge_info) for u in units]
+    summary = {
+        "qa_source": str(Path(qa_source).resolve()), "n_items": len(items),
+        "model": {"name": model_spec.name, "model": answering.model_name, "options": model_spec.semantic_dict()},
+        "long_audio": {"policy": long_audio, "max_audio_s": max_audio_s,
+                       "truncated_units": sum(r["audio"]["cut"] == "truncated" for r in rows if r["audio"]),
+                       "chunked_units": sum(r["audio"]["cut"] == "chunked" for r in rows if r["audio"])},
+        "judge": judge_info,
+        **summarise(rows),
+        "calls": {"speechllm_queries": answering.queries, "judge_requests": judging.requests},
+    }
+    write_jsonl(out_dir / "predictions.jsonl", rows)
+    write_jsonl(out_dir / "items.jsonl", item_results(rows))
+    write_json_atomic(out_dir / "results.json", summary)
+    return EvaluationResult(out_dir, summary, answering.queries, judging.requests)
+
+
+def _check(model, judge, rubric: str, n_judge_runs: int, judge_temperature: float, long_audio: str,
+           max_audio_s: float) -> tuple[BackendSpec, BackendSpec, JudgeSettings]:
+    from . import cascade  # noqa: F401  (the LLM and ASR registries the specs are checked against)
+
+    if long_audio not in LONG_AUDIO_POLICIES:
+        raise CPQAError(f"long_audio must be one of {', '.join(LONG_AUDIO_POLICIES)}, got '{long_audio}'")
+    if max_audio_s <= 0:
+        raise CPQAError(f"max_audio_s must be > 0, got {max_audio_s}")
+    if n_judge_runs < 1:
+        raise CPQAError(f"n_judge_runs must be >= 1, got {n_judge_runs}")
+    if judge_temperature < 0:
+        raise CPQAError(f"the judge temperature must be >= 0, got {judge_temperature}")
+    model_spec = _spec("speechllm", model)
+    window = backend_registry("speechllm").get(model_spec.name).window_s
+    if window is not None and max_audio_s > window:
+        raise CPQAError(f"{model_spec.name} hears at most {window:g} s at once; lower max_audio_s or "
+                        "use long_audio='chunk'")
+    return model_spec, _spec("llm", judge), JudgeSettings(get_rubric(rubric), judge_temperature, n_judge_runs)
+
+
+def _spec(capability: str, value: str | dict[str, Any]) -> BackendSpec:
+    try:
+        return BackendSpec.parse(capability, value)
+    except ValueError as exc:  # pydantic's ValidationError of the backend's options
+        raise CPQAError(f"invalid {capability} options {value!r}: {exc}") from None
+
+
+def _key(*parts: Any) -> str:
+    blob = json.dumps(parts, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def _batches(seq: list, size: int) -> Iterator[list]:
+    for i in range(0, len(seq), size):
+        yield seq[i:i + size]
+
+
+@dataclass
+class _Outcome:
+    """What answering one unit gave: a cached or fresh answer, or a failure."""
+
+    answer: SpeechAnswer
+    audio: dict[str, Any] | None
+    key: str
+
+
+class _Answering:
+    def __init__(self, spec: BackendSpec, identity: dict[str, Any], long_audio: LongAudio, max_audio_s: float,
+                 cache: RequestCache):
+        self.spec, self.identity, self.cache = spec, identity, cache
+        self.long_audio, self.max_audio_s = long_audio, max_audio_s
+        self.adapter = None
+        self.queries = 0
+        self.model_name = spec.name
+        self._audio = lru_cache(maxsize=8)(load_audio)  # consecutive units mostly share a clip
+
+    def key(self, unit: Unit) -> str:
+        history = [t.model_dump() for t in unit.history]
+        return _key(self.identity, unit.qa_id, unit.turn, unit.question, history, unit.item.audio)
+
+    def run(self, units: list[Unit], progress: ProgressHook) -> dict[Unit, _Outcome]:
+        keys = {u: self.key(u) for u in units}
+        cached = self.cache.get_many(list(keys.values()))
+        outcomes: dict[Unit, _Outcome] = {}
+        for u in units:
+            if (hit := cached.get(keys[u])) is not None:
+                outcomes[u] = _Outcome(SpeechAnswer(text=hit.text, model=hit.model), hit.parsed, keys[u])
+                self.model_name = hit.model
+        todo = [u for u in units if u not in outcomes]
+        progress.stage_started("answer", len(units), len(units) - len(todo))
+        batch_size = getattr(self.spec.options, "batch_size", 8)
+        try:
+            for batch in _batches(todo, batch_size):
+                fresh = self._answer(batch, keys)
+                self.cache.put_many([(o.key, LLMResult(text=o.answer.text, model=o.answer.model, parsed=o.audio))
+                                     for o in fresh.values() if o.answer.ok])
+                outcomes.update(fresh)
+                progress.advance("answer", len(batch))
+        finally:
+            if self.adapter is not None:
+                self.adapter.close()
+            self.cache.close()
+        progress.stage_finished("answer", {"items_in": len(units), "queries": self.queries}, not todo)
+        return outcomes
+
+    def _answer(self, batch: list[Unit], keys: dict[Unit, str]) -> dict[Unit, _Outcome]:
+        outcomes: dict[Unit, _Outcome] = {}
+        queries: list[tuple[Unit, SpeechQuery, dict[str, Any]]] = []
+        for unit in batch:
+            try:
+                heard = self._heard(unit.item.audio)
+            except DecodeError as exc:
+                reason = "audio_" + exc.reason.replace("-", "_")
+                outcomes[unit] = _Outcome(SpeechAnswer.failure(reason, str(exc), model=self.model_name), None, keys[unit])
+                continue
+            audio = {"duration_s": round(heard.duration_s, 3), "heard_s": round(heard.heard_s, 3), "cut": heard.cut,
+                     "pieces": len(heard.pieces)}
+            query = SpeechQuery(unit_id=f"{unit.qa_id}#{unit.turn}", audio=heard.pieces, question=unit.question,
+                                history=unit.history, words=_heard_words(unit.item, heard.heard_s))
+            queries.append((unit, query, audio))
+        if queries:
+            if self.adapter is None:
+                self.adapter = self.spec.build()
+                self.model_name = self.adapter.model_name
+            answers = self.adapter.answer_many([q for _, q, _ in queries])
+            self.queries += len(queries)
+            for (unit, _, audio), answer in zip(queries, answers):
+                outcomes[unit] = _Outcome(answer, audio, keys[unit])
+        return outcomes
+
+    def _heard(self, path: str | None) -> Heard:
+        if path is None:
+            raise DecodeError("missing-file", "(none)", "the QA item names no audio")
+        return apply_policy(self._audio(path), self.long_audio, self.max_audio_s)
+
+
+def _heard_words(item: EvalItem, heard_s: float) -> list[ClipWord] | None:
+    """The clip's words that start within the audio heard; None without a clip record."""
+    if item.clip is None:
+        return None
+    return [w for w in item.clip.words if w.start - item.clip.start < heard_s]
+
+
+class _Judging:
+    def __init__(self, spec: BackendSpec, settings: JudgeSettings, cache: RequestCache):
+        self.spec, self.settings, self.cache = spec, settings, cache
+        settings_identity = {k: v for k, v in settings.describe().items() if k != "n_runs"}
+        self.identity = {"llm": spec.semantic_dict(), **settings_identity}
+        self.requests = 0
+
+    def run(self, units: list[Unit], answers: dict[Unit, _Outcome], progress: ProgressHook
+            ) -> dict[tuple[str, int], list[tuple[Rating, str]]]:
+        """(qa_id, turn) → one (rating, raw reply) per run, for every answered unit."""
+        jobs = []  # (unit, run, key, request)
+        for unit in units:
+            outcome = answers[unit]
+            if not outcome.answer.ok:
+                continue
+            requests = self.settings.requests(unit.question, unit.reference, outcome.answer.text, unit.item.qa.type)
+            for run, request in enumerate(requests):
+                key = _key(self.identity, outcome.key, outcome.answer.text, unit.reference, run)
+                jobs.append((unit, run, key, request))
+        replies = self.cache.get_many([key for _, _, key, _ in jobs])
+        todo = [job for job in jobs if job[2] not in replies]
+        progress.stage_started("judge", len(jobs), len(jobs) - len(todo))
+        llm = None
+        try:
+            for batch in _batches(todo, JUDGE_BATCH):
+                llm = llm or self.spec.build()
+                results = llm.generate_many_sync([request for *_, request in batch])
+                self.requests += len(batch)
+                self.cache.put_many([(key, result) for (_, _, key, _), result in zip(batch, results)])
+                replies.update({key: result for (_, _, key, _), result in zip(batch, results)})
+                progress.advance("judge", len(batch))
+        finally:
+            if llm is not None:
+                llm.close()
+            self.cache.close()
+        progress.stage_finished("judge", {"items_in": len(jobs), "requests": self.requests}, not todo)
+        ratings: dict[tuple[str, int], list[tuple[Rating, str]]] = {}
+        for unit, _, key, _ in jobs:
+            reply = replies[key]
+            rating = parse_rating(reply.text) if reply.ok else Rating(None, f"llm_{reply.skip_reason}")
+            ratings.setdefault((unit.qa_id, unit.turn), []).append((rating, reply.text))
+        return ratings
+
+
+def _row(unit: Unit, outcome: _Outcome, runs: list[tuple[Rating, str]] | None, judge_info: dict[str, Any]
+         ) -> dict[str, Any]:
+    """A `predictions.jsonl` row: the Prediction / Judgement record of DESIGN §2, with context."""
+    answer = outcome.answer
+    judgement = None
+    if runs is not None:
+        values = [r.value for r, _ in runs if r.value is not None]
+        judgement = {"model": judge_info["model"], "rubric": judge_info["rubric"],
+                     "rubric_version": judge_info["rubric_version"], "temperature": judge_info["temperature"],
+                     "ratings": values, "score": unit_score(values), "success": len(values) / len(runs),
+                     "runs": len(runs), "failures": [r.failure for r, _ in runs if r.failure],
+                     "replies": [text for _, text in runs]}
+    item = unit.item
+    return {"qa_id": unit.qa_id, "turn": unit.turn, "clip_id": item.qa.clip_id, "type": item.qa.type,
+            "emotion": item.emotion, "question": unit.question, "reference": unit.reference,
+            "model": answer.model, "answer": answer.text if answer.ok else None, "audio": outcome.audio,
+            "skipped": not answer.ok, "skip_reason": answer.skip_reason, "error": answer.error, "judge": judgement}
