@@ -177,7 +177,8 @@ def build_real_corpus(real: Path, out: Path, n_ravdess: int = 16) -> Path:
         data = soxr.resample(data, sr, 16000)
         path = out / (Path(row["file"]).stem + ".flac")
         sf.write(path, data, 16000, format="FLAC", subtype="PCM_16")
-        entries.append({"id": f"ravdess-{Path(row['file']).stem}", "audio": str(path), "duration": len(data) / 16000,
+        # ids made from paths hold folders, as ingest's do
+        entries.append({"id": f"ravdess/{Path(row['file']).stem}", "audio": str(path), "duration": len(data) / 16000,
                         "metadata": {"kind": "ravdess", "label": row["label"], "speaker": row["speaker"],
                                      "gender": row["gender"], "source": str((real / "ravdess" / row["file"]).resolve())}})
     turns: dict[str, list] = {}

@@ -1,9 +1,11 @@
 """Clip planning and word tagging (pure functions)."""
 
+import re
+
 import pytest
 from condense_synth import segment
 
-from cpqa.condense.clips import ClipsConfig, Span, plan_clips
+from cpqa.condense.clips import ClipsConfig, Span, audio_file_stem, plan_clips
 from cpqa.condense.tagging import speaker_aliases, tag_words, tagged_transcript
 from cpqa.records import Word
 
@@ -47,6 +49,12 @@ def test_padding_stays_inside_the_recording_and_between_neighbours():
 def test_a_segment_longer_than_the_maximum_is_kept_whole():
     [clip] = plan_clips(spans((5, 80)), 100.0, CONFIG)
     assert (clip.start, clip.end) == (5, 80)
+
+
+def test_clip_file_names_are_safe_and_distinct():
+    assert audio_file_stem("rec-1-clip0000") == "rec-1-clip0000"
+    names = {audio_file_stem(i) for i in ("wav/a-clip0000", "wav_a-clip0000", "../a-clip0000", "wav\\a-clip0000")}
+    assert len(names) == 4 and all(re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9._-]*", n) for n in names)
 
 
 def test_min_above_max_is_rejected():

@@ -110,7 +110,8 @@ def test_clips_are_flac_files_whose_durations_match_their_records(built):
         assert clip["selection"]["short"] or duration >= config.min_duration_s - FRAME_S
         assert duration <= config.max_duration_s + FRAME_S
     short = [c for c in clips if c["selection"]["short"]]
-    assert short and all(c["id"].startswith("ravdess-") and c["start"] == 0 for c in short)
+    assert short and all(c["id"].startswith("ravdess/") and c["start"] == 0 for c in short)
+    assert len({c["audio"] for c in clips}) == len(clips)
     kept_ids = {s["id"] for s in records(built["condense"])}
     assert sorted(i for c in clips for i in c["segments"]) == sorted(kept_ids)
 

@@ -24,7 +24,8 @@ under the stage directory's `audio/` (temp file + rename), `words` with recordin
 three tags, `tagged_transcript` (see `tagging`), `context{before, after}` (text of up to
 `context_segments` kept segments of the recording before and after the clip), `selection{score
 (mean of its segments' selection scores), reasons, emotions, short, padded_s, untranscribed_s}`
-and `metadata{speakers: {S1: original id}, interpolated_word_times: [segment ids]}`.
+and `metadata{speakers: {S1: original id}, interpolated_word_times: [segment ids]}`. The FLAC file is
+named after the clip id (made safe for a file name: see `audio_file_stem`).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -258,8 +260,9 @@ class ClipsStage(Stage[Segment, Clip]):
     def _write_flac(self, cid: str, samples) -> Path:
         folder = (self.context.stage_dir / "audio").resolve()
         folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"{cid}.flac"
-        tmp = folder / f".{cid}.tmp{os.getpid()}.flac"
+        name = audio_file_stem(cid)
+        path = folder / f"{name}.flac"
+        tmp = folder / f".{name}.tmp{os.getpid()}.flac"
         sf.write(str(tmp), samples, SAMPLE_RATE, format="FLAC", subtype="PCM_16")
         os.replace(tmp, path)
         return path
@@ -267,6 +270,15 @@ class ClipsStage(Stage[Segment, Clip]):
 
 def clip_id(recording_id: str, index: int) -> str:
     return f"{recording_id}-clip{index:04d}"
+
+
+def audio_file_stem(cid: str) -> str:
+    """A file name for a clip id: ids derived from paths (`wav/03-01-…`) hold separators, so
+    anything outside [A-Za-z0-9._-] becomes '_' and a hash of the id keeps such names distinct."""
+    safe = re.sub(r"[^A-Za-z0-9._-]", "_", cid).lstrip(".")
+    if safe == cid:
+        return cid
+    return f"{safe}-{hashlib.blake2b(cid.encode(), digest_size=4).hexdigest()}"
 
 
 def _covered_s(segs: list[_Kept], start: float, end: float) -> float:
