@@ -79,6 +79,9 @@ def test_text_without_word_times_is_spread_over_the_segment():
     assert interpolated and [w.word for w in words] == ["hello", "there", "friend"]
     assert words[0].start == 2.0 and words[-1].end == pytest.approx(4.0)
     assert all(w.speaker == "unknown" and w.gender == "female" for w in words)
+    seg.labels.pop("gender")
+    seg.metadata["gender"] = "male"  # given by the manifest
+    assert {w.gender for w in tag_words(seg)[0]} == {"male"}
 
 
 def test_tagged_transcript_groups_runs_and_starts_a_line_per_speaker_turn():

@@ -149,8 +149,9 @@ def speaker_of(segment: Segment) -> str:
 
 
 def gender_of(segment: Segment) -> str:
-    """The segment's gender label, else its words' most common gender, else 'unknown'."""
-    return (accessors.label_category(segment.labels, "gender")
+    """The segment's gender label, else the gender its manifest gave (`metadata["gender"]`), else
+    its words' most common gender, else 'unknown'."""
+    return (accessors.label_category(segment.labels, "gender") or accessors.category(segment.metadata.get("gender"))
             or _most_common(w.gender for w in segment.words) or UNKNOWN)
 
 

@@ -4,7 +4,7 @@ Every word gets an emotion, a gender and a speaker:
 - emotion: the label of the kept (consistent) window holding the word's midpoint, else the emotion
   condense attributed to the segment, else the word's own tag, else 'unknown' — so a word in a
   window the consistency rule rejected carries the utterance's reliable label, not the rejected one;
-- gender: the word's tag, else the segment's gender label, else 'unknown';
+- gender: the word's tag, else the segment's (its label, else the manifest's), else 'unknown';
 - speaker: the word's tag, else the segment's speaker, else 'unknown'.
 
 A segment with text but no word times gets one word per token spread evenly over the segment
