@@ -1,0 +1,110 @@
+"""Clip-level labels a QA generator and the label-consistency filter read, from a clip's tagged
+words: who speaks (S1, S2, … as in the tagged transcript), each speaker's voice gender and
+emotions, the clip's dominant emotion and the number of speakers.
+
+Shares are of speech time (word durations). Emotions 'unknown' and 'other' are no label. The
+number of speakers is unknown (None) when any word has no speaker (no diarization ran): then the
+clip gets no speaker-count questions.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+
+from ..condense.tagging import speaker_aliases
+from ..records import Clip, ClipWord
+
+NO_LABEL = frozenset({"", "unknown", "other", "none"})
+MIN_WORD_S = 0.01
+_TAG = re.compile(r"\[[^\]\n]*\|[^\]\n]*\]\s*")
+OTHER_EMOTION_SHARE = 0.15
+"""An emotion a speaker shows for at least this share of their speech is worth mentioning."""
+
+
+@dataclass(frozen=True)
+class SpeakerFacts:
+    alias: str
+    gender: str | None
+    dominant_emotion: str | None
+    emotions: dict[str, float]
+    """Emotion → share of this speaker's labelled speech time."""
+    seconds: float
+
+    @property
+    def other_emotions(self) -> list[str]:
+        return [e for e, share in self.emotions.items() if e != self.dominant_emotion and share >= OTHER_EMOTION_SHARE]
+
+
+@dataclass(frozen=True)
+class ClipFacts:
+    clip_id: str
+    tagged_transcript: str
+    transcript: str
+    """The words alone: what a text-only model would get from ASR."""
+    speakers: list[SpeakerFacts] = field(default_factory=list)
+    speaker_count: int | None = None
+    emotions: dict[str, float] = field(default_factory=dict)
+    """Emotion → share of the clip's labelled speech time."""
+    dominant_emotion: str | None = None
+
+    @property
+    def genders(self) -> set[str]:
+        return {s.gender for s in self.speakers if s.gender}
+
+    @property
+    def speaker_emotions(self) -> set[str]:
+        """The clip's dominant emotion and each speaker's."""
+        return {e for e in [self.dominant_emotion, *(s.dominant_emotion for s in self.speakers)] if e}
+
+    def has(self, label: str) -> bool:
+        """Whether the clip carries `label` (emotion, gender, speakers) well enough to ask about it."""
+        return {"emotion": bool(self.emotions), "gender": bool(self.genders),
+                "speakers": self.speaker_count is not None}[label]
+
+
+def _label(value: str | None) -> str | None:
+    value = (value or "").strip().lower()
+    return None if value in NO_LABEL else value
+
+
+def _shares(seconds: Counter) -> dict[str, float]:
+    total = sum(seconds.values())
+    return {k: round(v / total, 3) for k, v in seconds.most_common()} if total else {}
+
+
+def clip_facts(clip: Clip, normalise_gender=_label) -> ClipFacts:
+    """`normalise_gender` maps a gender tag to a canonical name (None: no label)."""
+    words: list[ClipWord] = clip.words
+    aliases = speaker_aliases(words)
+    by_speaker: dict[str, list[ClipWord]] = defaultdict(list)
+    for w in words:
+        by_speaker[w.speaker].append(w)
+    clip_emotions: Counter = Counter()
+    speakers = []
+    for speaker, alias in aliases.items():
+        emotions: Counter = Counter()
+        genders: Counter = Counter()
+        seconds = 0.0
+        for w in by_speaker[speaker]:
+            duration = max(MIN_WORD_S, w.end - w.start)
+            seconds += duration
+            if emotion := _label(w.emotion):
+                emotions[emotion] += duration
+            if gender := normalise_gender(w.gender):
+                genders[gender] += duration
+        clip_emotions.update(emotions)
+        shares = _shares(emotions)
+        speakers.append(SpeakerFacts(alias=alias, gender=genders.most_common(1)[0][0] if genders else None,
+                                     dominant_emotion=next(iter(shares), None), emotions=shares,
+                                     seconds=round(seconds, 2)))
+    diarized = bool(words) and all(_label(w.speaker) for w in words)
+    # A clip built by hand may carry only its tagged transcript: its words are the untagged text.
+    transcript = " ".join(w.word for w in words) if words else " ".join(_TAG.sub("", clip.tagged_transcript).split())
+    shares = _shares(clip_emotions)
+    return ClipFacts(
+        clip_id=clip.id, tagged_transcript=clip.tagged_transcript, transcript=transcript,
+        speakers=speakers, speaker_count=len(aliases) if diarized else None, emotions=shares,
+        dominant_emotion=next(iter(shares), None),
+    )

@@ -1,0 +1,219 @@
+"""Per-item QA filters and how their verdicts are recorded.
+
+Every item is written, whatever the filters say, with its verdicts in `item.filters`:
+
+    {"passed": false, "reasons": ["leakage"], "flags": ["text_answerable"],
+     "details": {"leakage": "transcript: 'the transcript says'", ...}, "text_only": {...}}
+
+A filter whose action is `drop` puts its reason in `reasons` and sets `passed` to false; `flag`
+only lists it in `flags`; `off` does not run it. Dropped items stay in the records (rather than
+in skipped.jsonl) so the review app can show them next to the kept ones and a reviewer can judge
+the filters; exports and evaluation take `filters.passed` items only.
+
+The checks here are pure: schema (turn count, empty or too short text, repeated questions),
+leakage (versioned regular expressions for transcript, label, tag and annotation talk) and label
+consistency (a DE/DG/DS answer must name the clip's emotion, gender or speaker count, read with
+the versioned word lists). Near-duplicates and text-only answerability live in the stages.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Literal
+
+from ..errors import CPQAError
+from ..records import QAItem
+from .facts import ClipFacts
+from .types import load_yaml
+
+FilterAction = Literal["drop", "flag", "off"]
+
+SCHEMA = "schema"
+LEAKAGE = "leakage"
+LABEL_MISMATCH = "label_mismatch"
+LABEL_UNVERIFIABLE = "label_unverifiable"
+DUPLICATE_IN_CLIP = "duplicate_in_clip"
+DUPLICATE_IN_DATASET = "duplicate_in_dataset"
+TEXT_ANSWERABLE = "text_answerable"
+TYPE_CAP = "type_cap"
+
+_WORD = re.compile(r"[a-z0-9]+(?:['’-][a-z0-9]+)*")
+
+
+def new_filters() -> dict:
+    return {"passed": True, "reasons": [], "flags": [], "details": {}}
+
+
+def record(item: QAItem, reason: str, action: FilterAction, detail: str) -> None:
+    """Note one filter verdict on `item` according to `action`."""
+    if action == "off":
+        return
+    filters = item.filters
+    for key, value in new_filters().items():
+        filters.setdefault(key, value)
+    if action == "drop":
+        filters["passed"] = False
+        filters["reasons"].append(reason)
+    else:
+        filters["flags"].append(reason)
+    filters["details"][reason] = detail
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """The versioned word lists and leakage patterns (`label_words_*.yaml`, `leakage_*.yaml`)."""
+
+    version: str
+    emotions: dict[str, frozenset[str]]
+    """Word → the emotion labels it names."""
+    genders: dict[str, frozenset[str]]
+    speaker_nouns: frozenset[str]
+    gendered_nouns: frozenset[str]
+    numbers: dict[str, int]
+    alone: frozenset[str]
+    negations: frozenset[str]
+    leakage: tuple[tuple[str, re.Pattern], ...]
+
+    def gender(self, tag: str | None) -> str | None:
+        """The canonical gender of a word tag ('female', 'Woman' → female); None when unknown."""
+        labels = self.genders.get((tag or "").strip().lower())
+        return next(iter(labels)) if labels and len(labels) == 1 else None
+
+
+def _index(groups: dict[str, list[str]]) -> dict[str, frozenset[str]]:
+    index: dict[str, set[str]] = {}
+    for label, words in groups.items():
+        for word in words:
+            index.setdefault(str(word).lower(), set()).add(label)
+    return {word: frozenset(labels) for word, labels in index.items()}
+
+
+@lru_cache(maxsize=8)
+def load_vocabulary(version: str) -> Vocabulary:
+    words = load_yaml(f"label_words_{version}.yaml")
+    leakage = load_yaml(f"leakage_{version}.yaml")
+    speakers = words["speakers"]
+    patterns = []
+    for name, pattern in leakage["patterns"].items():
+        try:
+            patterns.append((name, re.compile(pattern, re.IGNORECASE)))
+        except re.error as exc:
+            raise CPQAError(f"leakage_{version}.yaml: pattern '{name}' is not a valid regular expression: {exc}") from exc
+    return Vocabulary(
+        version=version, emotions=_index(words["emotions"]), genders=_index(words["genders"]),
+        speaker_nouns=frozenset(speakers["nouns"]), gendered_nouns=frozenset(speakers["gendered_nouns"]),
+        numbers={str(k): int(v) for k, v in speakers["numbers"].items()}, alone=frozenset(speakers["alone"]),
+        negations=frozenset(words["negations"]), leakage=tuple(patterns),
+    )
+
+
+def words(text: str) -> list[str]:
+    """Lower-case word tokens; a possessive 's is cut ("woman's" → woman)."""
+    return [re.sub(r"['’]s$", "", t) for t in _WORD.findall(text.lower())]
+
+
+def _negated(tokens: list[str], i: int, vocab: Vocabulary) -> bool:
+    return any(t in vocab.negations or t.endswith(("n't", "n’t")) for t in tokens[max(0, i - 3):i])
+
+
+def named_labels(text: str, lexicon: dict[str, frozenset[str]], vocab: Vocabulary) -> list[frozenset[str]]:
+    """The labels each (non-negated) label word of `text` names, one set per occurrence."""
+    tokens = words(text)
+    return [lexicon[t] for i, t in enumerate(tokens) if t in lexicon and not _negated(tokens, i, vocab)]
+
+
+def speaker_counts(text: str, vocab: Vocabulary) -> set[int]:
+    """The numbers of speakers `text` states: counts before a speaker noun ("two voices"), counts
+    before gendered nouns added up ("one man and one woman": 2), "alone"/"monologue" (1), or else
+    the one number the text holds ("Three.")."""
+    tokens = words(text)
+
+    def number(token: str) -> int | None:
+        if token.isdigit():
+            return int(token) if 0 < int(token) < 100 else None
+        return vocab.numbers.get(token)
+
+    stated: set[int] = set()
+    gendered = 0
+    for i, token in enumerate(tokens):
+        n = number(token)
+        if n is None:
+            continue
+        # The noun follows at once or after one word that is not itself a number ("two distinct voices").
+        after = tokens[i + 1:i + 3]
+        nouns = after[:1] if len(after) < 2 or number(after[0]) is not None else after
+        if any(t in vocab.speaker_nouns for t in nouns):
+            stated.add(n)
+        elif any(t in vocab.gendered_nouns for t in nouns):
+            gendered += n
+    if gendered:
+        stated.add(gendered)
+    if not stated and any(t in vocab.alone for t in tokens):
+        stated.add(1)
+    if not stated:
+        numbers = {n for t in tokens if (n := number(t)) is not None}
+        if len(numbers) == 1:
+            stated = numbers
+    return stated
+
+
+def schema_problem(item: QAItem, expected_turns: int, min_question_words: int) -> str | None:
+    """What is wrong with the item's shape, or None."""
+    if len(item.turns) != expected_turns:
+        return f"{len(item.turns)} turns, expected {expected_turns}"
+    questions = [" ".join(words(t.question)) for t in item.turns]
+    for n, (turn, question) in enumerate(zip(item.turns, questions), 1):
+        if len(question.split()) < min_question_words:
+            return f"turn {n}: the question has fewer than {min_question_words} words"
+        if not words(turn.answer):
+            return f"turn {n}: the answer is empty"
+        if question == " ".join(words(turn.answer)):
+            return f"turn {n}: the answer repeats the question"
+    if len(set(questions)) < len(questions):
+        return "a question is repeated"
+    return None
+
+
+def leaks(item: QAItem, vocab: Vocabulary) -> list[str]:
+    """'name: matched text' for each leakage pattern found in a question or an answer."""
+    found = []
+    for name, pattern in vocab.leakage:
+        for turn in item.turns:
+            match = pattern.search(turn.question) or pattern.search(turn.answer)
+            if match:
+                found.append(f"{name}: {match.group(0)!r}")
+                break
+    return found
+
+
+def label_problem(item: QAItem, facts: ClipFacts, vocab: Vocabulary) -> tuple[str, str] | None:
+    """(reason, detail) when a DE/DG/DS item's first answer disagrees with the clip's labels or
+    names none; None when it agrees or the type states no label."""
+    answer = item.turns[0].answer
+    if item.type == "DE":
+        named = named_labels(answer, vocab.emotions, vocab)
+        if not named:
+            return LABEL_UNVERIFIABLE, "the answer names no emotion"
+        present = set(facts.emotions)
+        stray = sorted({label for labels in named if not labels & present for label in labels})
+        if stray:
+            return LABEL_MISMATCH, f"the answer says {', '.join(stray)}; the clip sounds {', '.join(sorted(present)) or 'unlabelled'}"
+        if not any(labels & facts.speaker_emotions for labels in named):
+            return LABEL_MISMATCH, (f"the answer names no dominant emotion of the clip or a speaker "
+                                    f"({', '.join(sorted(facts.speaker_emotions))})")
+    elif item.type == "DG":
+        named = named_labels(answer, vocab.genders, vocab)
+        if not named:
+            return LABEL_UNVERIFIABLE, "the answer names no gender"
+        stray = sorted({label for labels in named if not labels & facts.genders for label in labels})
+        if stray:
+            return LABEL_MISMATCH, f"the answer says {', '.join(stray)}; the voices are {', '.join(sorted(facts.genders))}"
+    elif item.type == "DS":
+        counts = speaker_counts(answer, vocab)
+        if not counts:
+            return LABEL_UNVERIFIABLE, "the answer states no number of speakers"
+        if max(counts) != facts.speaker_count:
+            return LABEL_MISMATCH, f"the answer says {max(counts)} speakers; the clip has {facts.speaker_count}"
+    return None

@@ -1,0 +1,122 @@
+"""Rendering the versioned prompt templates of `cpqa/qa/prompts/` into LLM requests.
+
+Untrusted text (the transcript and the context around a clip) only ever enters a prompt between
+`<<<DATA NONCE>>>` and `<<<END NONCE>>>` lines, and the system prompt tells the model that text
+there is never an instruction. The nonce is a keyed hash of the clip, so it is the same on every
+rerun (the request cache keeps working) yet cannot be guessed by whoever wrote the speech.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import jinja2
+
+from ..errors import CPQAError
+from ..llm import LLMRequest
+from ..records import Turn
+from .facts import ClipFacts
+from .types import QATypes, QATypeSpec
+
+_RATING = re.compile(r"rating\s*[:=]?\s*\**\s*([0-5])(?:\s*/\s*5)?\b", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Slot:
+    """One requested item: its type and number of turns (more than one: a multi-turn item)."""
+
+    code: str
+    turns: int = 1
+
+
+@lru_cache(maxsize=1)
+def environment() -> jinja2.Environment:
+    return jinja2.Environment(loader=jinja2.PackageLoader("cpqa.qa", "prompts"), undefined=jinja2.StrictUndefined,
+                              keep_trailing_newline=False, autoescape=False)
+
+
+def render(name: str, **values: Any) -> str:
+    try:
+        return environment().get_template(name).render(**values).strip()
+    except jinja2.TemplateNotFound as exc:
+        raise CPQAError(f"cpqa has no prompt template '{name}' (look in cpqa/qa/prompts/)") from exc
+
+
+def render_snippet(snippet: str, **values: Any) -> str:
+    return " ".join(environment().from_string(snippet).render(**values).split())
+
+
+def nonce(*parts: str) -> str:
+    """A 16-hex-digit code from `parts` that does not occur in any of them."""
+    salt = 0
+    while True:
+        code = hashlib.blake2b("\x1f".join([*parts, str(salt)]).encode(), digest_size=8,
+                               key=b"cpqa-data-delimiter").hexdigest()
+        if not any(code in part for part in parts):
+            return code
+        salt += 1
+
+
+def output_schema(slots: list[Slot]) -> dict[str, Any]:
+    """The JSON schema of a generation reply: `{"items": [...]}` with one entry per slot, its type
+    and turn count fixed, so constrained decoding cannot drift from the plan."""
+    turn = {"type": "object", "properties": {"question": {"type": "string", "minLength": 1},
+                                             "answer": {"type": "string", "minLength": 1}},
+            "required": ["question", "answer"], "additionalProperties": False}
+
+    def item(slot: Slot) -> dict[str, Any]:
+        return {"type": "object",
+                "properties": {"type": {"const": slot.code}, "evidence": {"type": "string"},
+                               "turns": {"type": "array", "prefixItems": [turn] * slot.turns, "items": False,
+                                         "minItems": slot.turns}},
+                "required": ["type", "evidence", "turns"], "additionalProperties": False}
+
+    # `items: false` + `minItems` pin the length for validators; llama.cpp's grammar reads prefixItems.
+    return {"type": "object",
+            "properties": {"items": {"type": "array", "prefixItems": [item(s) for s in slots], "items": False,
+                                     "minItems": len(slots)}},
+            "required": ["items"], "additionalProperties": False}
+
+
+def generation_request(facts: ClipFacts, context: dict[str, str], slots: list[Slot], qa_types: QATypes, *,
+                       temperature: float, seed: int | None, max_tokens: int) -> LLMRequest:
+    version = qa_types.version
+    code = nonce(facts.clip_id, facts.tagged_transcript, context.get("before", ""), context.get("after", ""))
+    rendered_slots = []
+    for slot in slots:
+        spec: QATypeSpec = qa_types.types[slot.code]
+        rendered_slots.append({
+            "code": slot.code, "name": spec.name, "turns": slot.turns,
+            "instruction": render_snippet(spec.instruction, facts=facts),
+            "follow_up": render_snippet(qa_types.follow_up, turns=slot.turns) if slot.turns > 1 else "",
+        })
+    user = render(f"generate_{version}.user.j2", nonce=code, facts=facts, slots=rendered_slots,
+                  context_before=context.get("before", "").strip(), context_after=context.get("after", "").strip())
+    return LLMRequest(messages=[{"role": "system", "content": render(f"generate_{version}.system.j2")},
+                                {"role": "user", "content": user}],
+                      json_schema=output_schema(slots), temperature=temperature, seed=seed, max_tokens=max_tokens)
+
+
+def text_only_request(facts: ClipFacts, turns: list[Turn], version: str, max_tokens: int) -> LLMRequest:
+    """Ask a model that only reads the plain transcript the last question of an item (earlier
+    turns are given with their reference answers)."""
+    code = nonce(facts.clip_id, facts.transcript)
+    user = render(f"text_only_{version}.user.j2", nonce=code, transcript=facts.transcript,
+                  previous=turns[:-1], question=turns[-1].question)
+    return LLMRequest(messages=[{"role": "system", "content": render(f"text_only_{version}.system.j2")},
+                                {"role": "user", "content": user}], temperature=0.0, seed=0, max_tokens=max_tokens)
+
+
+def judge_request(question: str, reference: str, candidate: str, version: str) -> LLMRequest:
+    user = render(f"judge_{version}.user.j2", question=question, reference=reference, candidate=candidate)
+    return LLMRequest(messages=[{"role": "user", "content": user}], temperature=0.0, seed=0, max_tokens=24)
+
+
+def parse_rating(text: str) -> int | None:
+    """N from a judge's 'Rating: N' (0–5); None when there is none."""
+    match = _RATING.search(text or "")
+    return int(match.group(1)) if match else None

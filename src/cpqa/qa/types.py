@@ -1,0 +1,80 @@
+"""QA types and the other versioned data files of `cpqa/qa/prompts/` (`qa_types_v1.yaml`,
+`label_words_v1.yaml`, `leakage_v1.yaml`): loaded once per version, validated, and named in each
+item's provenance through the prompt version."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from typing import Any, get_args
+
+import yaml
+
+from ..errors import CPQAError
+from ..records import QAType
+
+QA_TYPES: tuple[str, ...] = get_args(QAType)
+LABELS = frozenset({"emotion", "gender", "speakers"})
+
+
+@dataclass(frozen=True)
+class QATypeSpec:
+    code: str
+    name: str
+    tests: str
+    needs_audio_cues: bool
+    """The answer depends on how things are said: the text-only answerability filter checks it."""
+    needs_context: bool
+    labels: tuple[str, ...]
+    """Clip labels the type needs (emotion, gender, speakers)."""
+    instruction: str
+    """A Jinja snippet for the generator; it sees `facts`."""
+
+
+@dataclass(frozen=True)
+class QATypes:
+    version: str
+    follow_up: str
+    """A Jinja snippet for multi-turn items; it sees `turns`."""
+    types: dict[str, QATypeSpec]
+
+
+def data_file(name: str) -> str:
+    path = resources.files("cpqa.qa") / "prompts" / name
+    if not path.is_file():
+        raise CPQAError(f"cpqa has no QA data file '{name}' (look in cpqa/qa/prompts/)")
+    return path.read_text(encoding="utf-8")
+
+
+def load_yaml(name: str) -> dict[str, Any]:
+    data = yaml.safe_load(data_file(name))
+    if not isinstance(data, dict):
+        raise CPQAError(f"QA data file '{name}' must hold a mapping")
+    return data
+
+
+def available_versions() -> list[str]:
+    folder = resources.files("cpqa.qa") / "prompts"
+    return sorted(p.name[len("qa_types_"):-len(".yaml")] for p in folder.iterdir()
+                  if p.name.startswith("qa_types_") and p.name.endswith(".yaml"))
+
+
+@lru_cache(maxsize=8)
+def load_qa_types(version: str) -> QATypes:
+    data = load_yaml(f"qa_types_{version}.yaml")
+    types = {}
+    for code, entry in (data.get("types") or {}).items():
+        if code not in QA_TYPES:
+            raise CPQAError(f"qa_types_{version}.yaml: unknown type '{code}' (known: {', '.join(QA_TYPES)})")
+        labels = tuple(entry.get("labels") or ())
+        if not LABELS.issuperset(labels):
+            raise CPQAError(f"qa_types_{version}.yaml: type {code} needs unknown labels {sorted(set(labels) - LABELS)}")
+        types[code] = QATypeSpec(code=code, name=entry["name"], tests=entry["tests"],
+                                 needs_audio_cues=bool(entry["needs_audio_cues"]),
+                                 needs_context=bool(entry["needs_context"]), labels=labels,
+                                 instruction=entry["instruction"].strip())
+    missing = set(QA_TYPES) - set(types)
+    if missing:
+        raise CPQAError(f"qa_types_{version}.yaml lacks the types {sorted(missing)}")
+    return QATypes(version=version, follow_up=data["follow_up"].strip(), types=types)
