@@ -28,13 +28,13 @@ def entropy_bits(counts: Mapping[str, float]) -> float:
 
 
 def duration_bucket(duration_s: float, edges_s: tuple[float, ...] = SEGMENT_DURATION_EDGES_S) -> str:
-    """The name of the bucket holding `duration_s`, e.g. '2-5s' or '>=30s'."""
+    """The name of the bucket holding `duration_s`, e.g. '2-5s' (more than 2, at most 5) or '>30s'."""
     lower = 0.0
     for edge in edges_s:
-        if duration_s < edge:
+        if duration_s <= edge:
             return f"{lower:g}-{edge:g}s"
         lower = edge
-    return f">={lower:g}s"
+    return f">{lower:g}s"
 
 
 def distribution_counters(summaries: Iterable[SegmentSummary], when: When, emotion_of: Callable[[SegmentSummary], str | None],
