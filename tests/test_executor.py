@@ -56,6 +56,7 @@ class Splitter(Stage[Recording, Segment]):
     def process_batch(self, items):
         type(self).batches += 1
         for rec in items:
+            self.count("segments", self.config.pieces)
             for n in range(self.config.pieces):
                 yield Segment(id=Segment.make_id(rec.id, n), recording_id=rec.id, start=float(n), end=n + 1.0)
                 if type(self).crash_at_batch == type(self).batches and n == 0:
@@ -145,6 +146,7 @@ def test_interrupted_stage_resumes_without_loss_or_duplicates(tmp_path, numbers)
     result = LocalExecutor().build(numbers, run, make_recipe())
     assert result.stages[0].already_done
     assert result.stages[1].stats["processed_this_run"] == 9 - 3
+    assert result.stages[1].stats["counters"] == {"segments": 18}  # counters of the killed run are kept
     resumed = segments_of(run, result)
     assert sorted(r["id"] for r in resumed) == sorted(r["id"] for r in reference)
     assert sorted(resumed, key=lambda r: r["id"]) == sorted(reference, key=lambda r: r["id"])

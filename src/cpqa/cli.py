@@ -186,9 +186,11 @@ def list_recipes():
 
 
 def _mount_sub_apps() -> None:
+    from .condense.cli import calibrate_command
     from .review.cli import app as review_app
 
     app.add_typer(review_app, name="review")
+    app.command("calibrate")(calibrate_command)
 
 
 _mount_sub_apps()

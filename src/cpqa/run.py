@@ -7,6 +7,9 @@
         records.jsonl           outputs (append + skip existing ids)
         skipped.jsonl           inputs the stage could not process, with reasons
         done.ids                inputs finished (written after their outputs are durable)
+        counters.jsonl          per-batch counter deltas (written with the batch, so a resume
+                                neither loses nor double-counts them)
+        fit_counters.json       counters computed by `fit()` over the whole input (replaced)
         stats.json              items_in, items_out, skipped reason → count, counters, wall time
         log                     this stage's log
         _SUCCESS                the stage finished every input
@@ -41,6 +44,8 @@ logger = logging.getLogger(__name__)
 RECORDS = "records.jsonl"
 SKIPPED = "skipped.jsonl"
 DONE = "done.ids"
+COUNTERS = "counters.jsonl"
+FIT_COUNTERS = "fit_counters.json"
 STATS = "stats.json"
 SUCCESS = "_SUCCESS"
 
@@ -220,6 +225,7 @@ class LocalExecutor:
         done = IdLog(p.dir / DONE)
         out = RecordWriter(p.dir / RECORDS)
         skipped = RecordWriter(p.dir / SKIPPED)
+        batch_counters = RecordWriter(p.dir / COUNTERS)
         is_set_up = False
         try:
             if isinstance(stage, SourceStage):
@@ -238,11 +244,17 @@ class LocalExecutor:
                     is_set_up = True
                     if stage.needs_fit:
                         stage.fit(stage.input_type.model_validate(obj) for obj in iter_jsonl(upstream))
+                        write_json_atomic(p.dir / FIT_COUNTERS, dict(context.counters))
+                        context.counters.clear()
                 for record in stage.process_batch(batch):
                     (skipped if isinstance(record, Skip) else out).write(record)
+                batch_ids = [item.id for item in batch]
+                batch_counters.write({"id": _batch_key(batch_ids), "counters": dict(context.counters)})
+                context.counters.clear()
                 out.flush()
                 skipped.flush()
-                done.add_all(item.id for item in batch)
+                batch_counters.flush()
+                done.add_all(batch_ids)
                 items_in += len(batch)
                 self.progress.advance(name, len(batch))
         finally:
@@ -250,11 +262,12 @@ class LocalExecutor:
                 stage.teardown()
             out.close()
             skipped.close()
+            batch_counters.close()
             done.close()
             logging.getLogger("cpqa").removeHandler(stage_log)
             stage_log.close()
 
-        stats = self._final_stats(p, context.counters, time.perf_counter() - started, items_in)
+        stats = self._final_stats(p, time.perf_counter() - started, items_in)
         write_json_atomic(p.dir / STATS, stats)
         (p.dir / SUCCESS).write_text(time.strftime("%Y-%m-%dT%H:%M:%S%z") + "\n")
         logger.info("stage %s: done: %s", name, json.dumps(stats, sort_keys=True))
@@ -262,11 +275,12 @@ class LocalExecutor:
         return StageResult(name, p.dir, False, stats)
 
     @staticmethod
-    def _final_stats(p: StagePlan, counters: Counter, wall_s: float, processed_now: int) -> dict[str, Any]:
-        previous = stage_stats(p.dir)
+    def _final_stats(p: StagePlan, wall_s: float, processed_now: int) -> dict[str, Any]:
         skipped = Counter(obj["reason"] for obj in iter_jsonl(p.dir / SKIPPED))
-        merged = Counter(previous.get("counters", {}))
-        merged.update(counters)
+        fit_path = p.dir / FIT_COUNTERS
+        merged = Counter(json.loads(fit_path.read_text()) if fit_path.exists() else {})
+        for obj in iter_jsonl(p.dir / COUNTERS):
+            merged.update(obj["counters"])
         return {
             "stage": p.spec.name,
             "signature": p.signature,
@@ -274,9 +288,13 @@ class LocalExecutor:
             "items_out": _count_lines(p.dir / RECORDS),
             "skipped": dict(sorted(skipped.items())),
             "counters": dict(sorted(merged.items())),
-            "wall_s": round(previous.get("wall_s", 0.0) + wall_s, 3),
+            "wall_s": round(wall_s, 3),
             "processed_this_run": processed_now,
         }
+
+
+def _batch_key(ids: list[str]) -> str:
+    return hashlib.sha256("\n".join(ids).encode()).hexdigest()[:16]
 
 
 def _skip_done(items: Iterator, done: IdLog, progress: ProgressHook, name: str) -> Iterator:

@@ -157,8 +157,9 @@ class Stage(Generic[In, Out]):
     def teardown(self) -> None:
         """Release models."""
 
-    def count(self, key: str, n: int = 1) -> None:
-        """Add to a stage counter saved in stats.json."""
+    def count(self, key: str, n: float = 1) -> None:
+        """Add to a stage counter saved in stats.json. Counted in `fit()`, it is a whole-input
+        figure (replaced on a restart); counted in `process_batch()`, it sums over batches."""
         self.context.counters[key] += n
 
 
