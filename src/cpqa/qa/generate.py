@@ -1,0 +1,285 @@
+"""The `qa` stage: an LLM writes contextual paralinguistic QA for each clip, and per-clip filters
+judge each item.
+
+Per clip: its labels (`facts`) decide which types it can have (a clip without speaker labels gets
+no speaker-count items); the planned slots (`counts` per type, then `multi_turn` items of
+`follow_up_turns` turns, their types rotating over `multi_turn_types`) become one request whose
+JSON schema fixes every slot's type and turn count. The batch's requests go to the backend at
+once, through the run's request cache (`RUN/cache/llm.sqlite`), so a rerun of finished generation
+makes no LLM call. Item ids are `f"{clip_id}-qa{n:03d}"`, n the slot.
+
+A clip whose generation failed becomes a Skip with the LLM's skip reason (`timeout`,
+`invalid_output`, `http_500`, ...) or `unparseable`, its raw output in the detail. Items carry
+`generator{model, backend, prompt_version, raw_output, temperature, seed}` and the verdicts of the
+filters (see `cpqa.qa.filters`): schema, leakage, label consistency, near-duplicates within the
+clip, then text-only answerability for the items still passing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections import Counter
+from collections.abc import Iterable
+from typing import Any
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+
+from ..llm import LLMBackend, LLMConfig, LLMResult
+from ..records import Clip, QAItem, QAType, Skip, Turn
+from ..registry import backend_registry
+from ..stage import BackendSpec, Config, Stage, StageConfig, backend_field, register_stage
+from .answerability import TextOnlyCheck
+from .embeddings import EMBEDDED_MINILM, greedy_duplicates, load_embedder
+from .facts import ClipFacts, clip_facts
+from .filters import (
+    DUPLICATE_IN_CLIP,
+    LEAKAGE,
+    SCHEMA,
+    FilterAction,
+    label_problem,
+    leaks,
+    load_vocabulary,
+    new_filters,
+    record,
+    schema_problem,
+)
+from .prompts import Slot, generation_request
+from .types import QA_TYPES, available_versions, load_qa_types
+
+logger = logging.getLogger(__name__)
+
+UNPARSEABLE = "unparseable"
+NO_TYPES = "no_qa_types"
+RAW_EXCERPT_CHARS = 600
+
+
+class TypeCounts(Config):
+    """Single-turn items per type per clip (a type the clip's labels cannot support is left out)."""
+
+    C: int = Field(1, ge=0, description="Content.")
+    DE: int = Field(1, ge=0, description="Direct emotion.")
+    DG: int = Field(1, ge=0, description="Direct gender.")
+    DS: int = Field(1, ge=0, description="Direct speaker count.")
+    CE: int = Field(1, ge=0, description="Contextual emotion.")
+    CG: int = Field(1, ge=0, description="Contextual gender.")
+    CS: int = Field(1, ge=0, description="Contextual speakers.")
+    EMP: int = Field(1, ge=0, description="Empathetic response.")
+
+
+class TextOnlyConfig(Config):
+    """The text-only answerability filter (see `cpqa.qa.answerability`)."""
+
+    action: FilterAction = Field("flag", description="What a text-answerable item gets: drop, flag, or off (not checked).")
+    threshold: int = Field(4, ge=0, le=5, description="Judge rating (0-5) from which the text-only answer counts as right.")
+    llm: BackendSpec | None = Field(None, description="Answers from the transcript; unset: the generation backend.")
+    judge: BackendSpec | None = Field(None, description="Rates the text-only answer; unset: the text-only answerer.")
+    max_tokens: int = Field(128, ge=8, description="Longest text-only answer.")
+
+    @field_validator("llm", "judge", mode="before")
+    @classmethod
+    def _backend(cls, value: Any) -> BackendSpec | None:
+        return None if value is None else BackendSpec.parse("llm", value)
+
+
+class QAFiltersConfig(Config):
+    vocabulary_version: str = Field("v1", description="Version of label_words_*.yaml and leakage_*.yaml.")
+    schema_check: FilterAction = Field("drop", description="Items with a wrong turn count, empty or too short text.")
+    min_question_words: int = Field(3, ge=1, description="Shorter questions fail the schema check.")
+    leakage: FilterAction = Field("drop", description="Items mentioning transcripts, labels, tags, annotations.")
+    label_consistency: FilterAction = Field("drop", description="DE/DG/DS answers that disagree with the clip's labels.")
+    duplicates: FilterAction = Field("drop", description="Near-duplicate questions within a clip (the later one).")
+    duplicate_threshold: float = Field(0.85, gt=0, le=1, description="Cosine similarity of questions from which they are near-duplicates.")
+    embedding_model: str = Field(EMBEDDED_MINILM, description="Sentence-transformers model for near-duplicates.")
+    text_only: TextOnlyConfig = Field(default_factory=TextOnlyConfig)
+
+    @field_validator("vocabulary_version")
+    @classmethod
+    def _known_vocabulary(cls, version: str) -> str:
+        load_vocabulary(version)
+        return version
+
+
+class QAConfig(StageConfig):
+    llm: BackendSpec = Field(default_factory=lambda: {"name": "llamacpp"},
+                             description="The generator: a registered LLM backend and its options.")
+    counts: TypeCounts = Field(default_factory=TypeCounts, description="Single-turn items per type per clip.")
+    multi_turn: int = Field(1, ge=0, description="Multi-turn items per clip.")
+    follow_up_turns: int = Field(2, ge=2, le=4, description="Turns of a multi-turn item.")
+    multi_turn_types: list[QAType] = Field(default_factory=lambda: ["CE", "EMP", "C"],
+                                           description="Types multi-turn items rotate over (per clip).")
+    temperature: float = Field(0.7, ge=0, le=2)
+    seed: int = 0
+    max_tokens_per_turn: int = Field(150, ge=16, description="Reply budget per requested turn.")
+    prompt_version: str = Field("v1", description="Version of the prompt templates and qa_types_*.yaml.")
+    filters: QAFiltersConfig = Field(default_factory=QAFiltersConfig)
+
+    _llm = backend_field("llm", "llm")
+
+    @field_validator("prompt_version")
+    @classmethod
+    def _known_version(cls, version: str) -> str:
+        if version not in available_versions():
+            raise ValueError(f"unknown prompt_version '{version}'. Known: {', '.join(available_versions())}")
+        return version
+
+    @model_validator(mode="after")
+    def _something_to_ask(self) -> QAConfig:
+        if sum(n for _, n in self.counts) + self.multi_turn == 0:
+            raise ValueError("counts and multi_turn ask for no item at all")
+        if self.multi_turn and not self.multi_turn_types:
+            raise ValueError("multi_turn items need at least one of multi_turn_types")
+        return self
+
+
+@register_stage
+class QAStage(Stage[Clip, QAItem]):
+    """Generate contextual paralinguistic QA per clip with an LLM, and filter it."""
+
+    name = "qa"
+    version = "1"
+    Config = QAConfig
+    input_type = Clip
+    output_type = QAItem
+    config: QAConfig
+
+    def setup(self) -> None:
+        c = self.config
+        self.qa_types = load_qa_types(c.prompt_version)
+        self.vocab = load_vocabulary(c.filters.vocabulary_version)
+        self.llm = self._backend(c.llm)
+        text_only = c.filters.text_only
+        self.answerer = self._backend(text_only.llm) if text_only.llm else self.llm
+        self.judge = self._backend(text_only.judge) if text_only.judge else self.answerer
+        self.text_only = TextOnlyCheck(self.answerer, self.judge, c.prompt_version, text_only.action,
+                                       text_only.threshold, text_only.max_tokens)
+        self.embedder = load_embedder(c.filters.embedding_model) if c.filters.duplicates != "off" else None
+
+    def _backend(self, spec: BackendSpec) -> LLMBackend:
+        options = spec.options
+        if isinstance(options, LLMConfig) and options.cache_path is None:
+            options = options.model_copy(update={"cache_path": str(self.context.run_dir / "cache" / "llm.sqlite")})
+        return backend_registry("llm").get(spec.name)(options)
+
+    def teardown(self) -> None:
+        for prefix, backend in self._distinct_backends().items():
+            for key, value in backend.stats.as_dict(prefix).items():
+                self.count(key, value)
+            backend.close()
+
+    def _distinct_backends(self) -> dict[str, LLMBackend]:
+        named = {"llm_": self.llm, "text_only_llm_": self.answerer, "judge_llm_": self.judge}
+        seen: dict[int, str] = {}
+        return {prefix: b for prefix, b in named.items() if seen.setdefault(id(b), prefix) == prefix}
+
+    def slots(self, clip: Clip, facts: ClipFacts) -> list[Slot]:
+        """The items to ask for: every configured type the clip's labels allow, then multi-turn ones."""
+        def allowed(code: str) -> bool:
+            return all(facts.has(label) for label in self.qa_types.types[code].labels)
+
+        slots = []
+        for code in QA_TYPES:
+            n = getattr(self.config.counts, code)
+            if n and not allowed(code):
+                self.count(f"qa/types_unavailable/{code}", n)
+            elif n:
+                slots.extend(Slot(code) for _ in range(n))
+        rotation = [code for code in self.config.multi_turn_types if allowed(code)]
+        if self.config.multi_turn and rotation:
+            # A stable per-clip start spreads the multi-turn types over the dataset.
+            start = int.from_bytes(hashlib.blake2b(clip.id.encode(), digest_size=4).digest(), "big")
+            slots.extend(Slot(rotation[(start + k) % len(rotation)], self.config.follow_up_turns)
+                         for k in range(self.config.multi_turn))
+        return slots
+
+    def process_batch(self, items: list[Clip]) -> Iterable[QAItem | Skip]:
+        c = self.config
+        planned: list[tuple[Clip, ClipFacts, list[Slot]]] = []
+        out: dict[str, list[QAItem] | Skip] = {}
+        for clip in items:
+            facts = clip_facts(clip, self.vocab.gender)
+            slots = self.slots(clip, facts)
+            if slots:
+                planned.append((clip, facts, slots))
+            else:
+                out[clip.id] = Skip(id=clip.id, reason=NO_TYPES, detail="the clip's labels allow none of the configured QA types")
+        requests = [generation_request(facts, clip.context, slots, self.qa_types, temperature=c.temperature,
+                                       seed=c.seed, max_tokens=64 + c.max_tokens_per_turn * sum(s.turns for s in slots))
+                    for clip, facts, slots in planned]
+        results = self.llm.generate_many_sync(requests)
+        checked: list[tuple[QAItem, ClipFacts]] = []
+        for (clip, facts, slots), result in zip(planned, results):
+            parsed = self._parse(clip, slots, result)
+            out[clip.id] = parsed
+            if isinstance(parsed, Skip):
+                logger.warning("clip %s: generation failed (%s)", clip.id, parsed.reason)
+                continue
+            for item, slot in zip(parsed, slots):
+                self._check(item, slot, facts)
+                checked.append((item, facts))
+        self._near_duplicates([item for item, _ in checked if item.filters["passed"]])
+        if c.filters.text_only.action != "off":
+            self._add(self.text_only.run([(item, facts) for item, facts in checked if item.filters["passed"]
+                                          and self.qa_types.types[item.type].needs_audio_cues]))
+        records: list[QAItem | Skip] = []
+        for clip in items:
+            result = out[clip.id]
+            records.extend([result] if isinstance(result, Skip) else result)
+        self._count(records)
+        return records
+
+    def _parse(self, clip: Clip, slots: list[Slot], result: LLMResult) -> list[QAItem] | Skip:
+        if result.skipped:
+            return Skip(id=clip.id, reason=result.skip_reason or UNPARSEABLE, detail=_excerpt(result))
+        generator = {"model": result.model or self.llm.model_name, "backend": self.config.llm.name,
+                     "prompt_version": self.config.prompt_version, "raw_output": result.text,
+                     "temperature": self.config.temperature, "seed": self.config.seed}
+        try:
+            entries = result.parsed["items"]
+            return [QAItem(id=f"{clip.id}-qa{n:03d}", clip_id=clip.id, type=entry["type"],
+                           turns=[Turn(question=t["question"].strip(), answer=t["answer"].strip()) for t in entry["turns"]],
+                           evidence=(entry.get("evidence") or "").strip() or None,
+                           generator=generator, filters=new_filters())
+                    for n, entry in enumerate(entries[:len(slots)])]
+        except (KeyError, TypeError, AttributeError, ValidationError) as exc:
+            return Skip(id=clip.id, reason=UNPARSEABLE, detail=f"{type(exc).__name__}: {exc}; {_excerpt(result)}")
+
+    def _check(self, item: QAItem, slot: Slot, facts: ClipFacts) -> None:
+        f = self.config.filters
+        if problem := schema_problem(item, slot.turns, f.min_question_words):
+            record(item, SCHEMA, f.schema_check, problem)
+        if found := leaks(item, self.vocab):
+            record(item, LEAKAGE, f.leakage, "; ".join(found))
+        if problem := label_problem(item, facts, self.vocab):
+            record(item, problem[0], f.label_consistency, problem[1])
+
+    def _near_duplicates(self, items: list[QAItem]) -> None:
+        if self.embedder is None or len(items) < 2:
+            return
+        f = self.config.filters
+        vectors = self.embedder.encode([" ".join(t.question for t in item.turns) for item in items])
+        for i, j in greedy_duplicates(vectors, [item.clip_id for item in items], f.duplicate_threshold,
+                                      same_group=True).items():
+            record(items[i], DUPLICATE_IN_CLIP, f.duplicates,
+                   f"near-duplicate of {items[j].id} (cosine {float(vectors[i] @ vectors[j]):.2f})")
+
+    def _count(self, records: list[QAItem | Skip]) -> None:
+        counts: Counter = Counter()
+        for r in records:
+            if isinstance(r, Skip):
+                continue
+            counts[f"qa/type/{r.type}"] += 1
+            counts[f"qa/passed/{r.type}"] += int(r.filters["passed"])
+            counts.update(f"qa/dropped/{reason}" for reason in r.filters["reasons"])
+            counts.update(f"qa/flagged/{reason}" for reason in r.filters["flags"])
+        self._add(counts)
+
+    def _add(self, counts: Counter) -> None:
+        for key, n in counts.items():
+            self.count(key, n)
+
+
+def _excerpt(result: LLMResult) -> str:
+    raw = result.text or ""
+    cut = raw[:RAW_EXCERPT_CHARS] + (f"… ({len(raw)} chars)" if len(raw) > RAW_EXCERPT_CHARS else "")
+    return f"{result.error or 'no parsed output'}; raw output: {cut!r}"
