@@ -111,7 +111,7 @@ def compare_cmd(
     """Correlate two evaluations (generated vs human QA, judge vs judge) or a judge with human
     ratings, on the units both sides scored: Pearson and Spearman r with bootstrap 95 % CIs."""
     from ..cli import _run, out
-    from .compare import compare
+    from .comparison import compare
 
     report = _run(compare, eval_a, eval_b, by=by, human_ratings=human_ratings, out_dir=output, n_boot=bootstrap,
                   seed=seed)

@@ -25,6 +25,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from .. import llm, pipeline  # noqa: F401  (register the LLM backends and the cascade's ASR backends)
 from ..audio.decode import DecodeError
 from ..errors import CPQAError
 from ..llm.cache import RequestCache
@@ -134,8 +135,6 @@ def evaluate(qa_source: str | Path, out_dir: str | Path, *, model: str | dict[st
 
 def _check(model, judge, rubric: str, n_judge_runs: int, judge_temperature: float, long_audio: str,
            max_audio_s: float) -> tuple[BackendSpec, BackendSpec, JudgeSettings]:
-    from . import cascade  # noqa: F401  (the LLM and ASR registries the specs are checked against)
-
     if long_audio not in LONG_AUDIO_POLICIES:
         raise CPQAError(f"long_audio must be one of {', '.join(LONG_AUDIO_POLICIES)}, got '{long_audio}'")
     if max_audio_s <= 0:
@@ -277,18 +276,18 @@ class _Judging:
         replies = self.cache.get_many([key for _, _, key, _ in jobs])
         todo = [job for job in jobs if job[2] not in replies]
         progress.stage_started("judge", len(jobs), len(jobs) - len(todo))
-        llm = None
+        backend = None
         try:
             for batch in _batches(todo, JUDGE_BATCH):
-                llm = llm or self.spec.build()
-                results = llm.generate_many_sync([request for *_, request in batch])
+                backend = backend or self.spec.build()
+                results = backend.generate_many_sync([request for *_, request in batch])
                 self.requests += len(batch)
                 self.cache.put_many([(key, result) for (_, _, key, _), result in zip(batch, results)])
                 replies.update({key: result for (_, _, key, _), result in zip(batch, results)})
                 progress.advance("judge", len(batch))
         finally:
-            if llm is not None:
-                llm.close()
+            if backend is not None:
+                backend.close()
             self.cache.close()
         progress.stage_finished("judge", {"items_in": len(jobs), "requests": self.requests}, not todo)
         ratings: dict[tuple[str, int], list[tuple[Rating, str]]] = {}
