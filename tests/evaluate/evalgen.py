@@ -78,9 +78,10 @@ def build_set(real: Path, root: Path, labels=("happiness", "anger", "sadness")) 
             "run": make_run(root / "run", clips, items)}
 
 
-def make_run(run: Path, clips: list[Clip], items: list[QAItem]) -> Path:
-    """A run directory holding only a clips and a qa stage, as `cpqa build` lays them out."""
-    stages = [("clips", "05-clips-0000000000", clips), ("qa", "06-qa-0000000000", items)]
+def make_run(run: Path, clips: list[Clip], items: list[QAItem], qa_stages: tuple[str, ...] = ("qa",)) -> Path:
+    """A run directory holding only a clips stage and QA stages, as `cpqa build` lays them out."""
+    stages = [("clips", "05-clips-0000000000", clips),
+              *((name, f"{6 + i:02d}-{name}-0000000000", items) for i, name in enumerate(qa_stages))]
     for _, folder, records in stages:
         write_jsonl(run / folder / "records.jsonl", records)
         (run / folder / "_SUCCESS").touch()

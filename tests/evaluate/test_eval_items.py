@@ -3,6 +3,7 @@
 import json
 
 import pytest
+from evalgen import make_run
 
 from cpqa.errors import CPQAError
 from cpqa.evaluate.items import dominant_emotion, load_items
@@ -21,6 +22,20 @@ def test_run_exported_file_and_human_set(qa_set):
     human = load_items(qa_set["human"])
     assert [i.qa.type for i in human] == ["DE"] * 3 and human[0].qa.clip_id == "clip0"
     assert human[0].qa.generator == {"model": "human"} and human[0].qa.id.startswith("human-")
+
+
+def test_a_run_gives_its_final_qa_stage_items_that_passed_the_filters(qa_set, tmp_path):
+    items = [i.qa for i in load_items(qa_set["run"])]
+    clips = [i.clip for i in load_items(qa_set["run"])]
+    dropped = items[0].model_copy(update={"filters": {"passed": False, "reasons": ["type_cap"]}})
+    run = make_run(tmp_path / "run", list({c.id: c for c in clips}.values()), [dropped, *items[1:]],
+                   qa_stages=("qa", "qa_dataset"))
+    (run / "06-qa-0000000000" / "records.jsonl").write_text("")  # the qa_dataset stage is the one read
+    loaded = load_items(run)
+    assert [i.qa.id for i in loaded] == [q.id for q in items[1:]]
+    no_qa = make_run(tmp_path / "no-qa", clips[:1], [], qa_stages=())
+    with pytest.raises(CPQAError, match="has no QA stage"):
+        load_items(no_qa)
 
 
 def test_human_jsonl_rows_mix_with_qa_items(tmp_path):

@@ -1,6 +1,7 @@
 """The QA an evaluation asks: from a run, from an exported QA file, or from a human-made table.
 
-- a **run directory**: the `qa` stage's QAItems, their audio and words from the `clips` stage;
+- a **run directory**: the QAItems of its last QA stage (`qa_dataset`, else `qa`) that passed the
+  filters (`filters.passed`), their audio and words from the `clips` stage;
 - a **QA JSONL(.gz)** of QAItems, as `cpqa review export` writes it (reviewed or human sets): the
   audio is `metadata.audio` (absolute, or relative to the file's folder);
 - a **human set** as CSV or JSONL rows with columns `audio` (or `clip_audio`, `audio_path`),
@@ -28,11 +29,13 @@ from pydantic import ValidationError
 from ..errors import CPQAError
 from ..manifest import iter_jsonl
 from ..records import Clip, QAItem, QAType, Turn
+from ..run import read_run_info
 from ..status import iter_stage_records
 
 logger = logging.getLogger(__name__)
 
-QA_STAGE = "qa"
+QA_STAGES = ("qa_dataset", "qa")
+"""The stages whose records are QA items, the final one first."""
 CLIPS_STAGE = "clips"
 UNKNOWN = "unknown"
 AUDIO_COLUMNS = ("audio", "clip_audio", "audio_path")
@@ -57,7 +60,7 @@ def load_items(source: str | Path, clips: str | Path | None = None) -> list[Eval
     that cannot be read; an item whose audio is missing is kept (its answer becomes a skip)."""
     source = Path(source)
     if is_run(source):
-        qa = [_qa(obj, f"{source} (stage {QA_STAGE})") for obj in iter_stage_records(source, QA_STAGE)]
+        qa = _run_qa(source)
         clip_index = _run_clips(source)
         items = [_item(q, clip_index.get(q.clip_id), None, source) for q in qa]
     elif source.is_file():
@@ -89,6 +92,18 @@ def load_clips(path: str | Path) -> dict[str, Clip]:
         clip.audio = str(_resolve(clip.audio, path.parent))
         clips[clip.id] = clip
     return clips
+
+
+def _run_qa(run: Path) -> list[QAItem]:
+    stages = {s["name"] for s in read_run_info(run)["stages"]}
+    stage = next((s for s in QA_STAGES if s in stages), None)
+    if stage is None:
+        raise CPQAError(f"run {run} has no QA stage ({' or '.join(QA_STAGES)}); build it to the end first")
+    qa = [_qa(obj, f"{run} (stage {stage})") for obj in iter_stage_records(run, stage)]
+    passed = [q for q in qa if q.filters.get("passed", True)]
+    if len(passed) < len(qa):
+        logger.info("%s: %d of %d QA items failed the filters and are not evaluated", run, len(qa) - len(passed), len(qa))
+    return passed
 
 
 def _run_clips(run: Path) -> dict[str, Clip]:
