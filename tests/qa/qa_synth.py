@@ -4,11 +4,11 @@ fake OpenAI-compatible LLM that answers the qa stage's requests."""
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 from typing import Any
 
 from cpqa.condense.tagging import speaker_aliases, tagged_transcript
+from cpqa.manifest import iter_jsonl
 from cpqa.records import Clip, ClipWord
 from cpqa.stage import SourceStage
 
@@ -48,6 +48,16 @@ def make_clip(clip_id: str, stretches: list[tuple[str, str, str, str]], *, conte
                 words=words, tagged_transcript=tagged_transcript(words, aliases),
                 context=context or {"before": "", "after": ""},
                 metadata={"speakers": {alias: speaker for speaker, alias in aliases.items()}})
+
+
+def write_clips(path: Path, clips: list[Clip]) -> Path:
+    path.write_text("".join(clip.model_dump_json() + "\n" for clip in clips))
+    return path
+
+
+def outputs(stage_dir: Path) -> tuple[list[dict], list[dict]]:
+    """A stage's records and skips."""
+    return list(iter_jsonl(stage_dir / "records.jsonl")), list(iter_jsonl(stage_dir / "skipped.jsonl"))
 
 
 class ClipSource(SourceStage[Clip, Clip]):
@@ -101,11 +111,3 @@ def responder(body: dict[str, Any]) -> str:
     if "Rating: N" in last:
         return "Rating: 1"
     return "I cannot tell from the words alone."
-
-
-def clip_marker(body: dict[str, Any]) -> str | None:
-    """The synthetic clip a request is about (clip ids are written into the transcripts)."""
-    match = re.search(r"\bclipmark(\d+)\b", json.dumps(body["messages"]))
-    return match.group(1) if match else None
-
-

@@ -8,10 +8,9 @@ import re
 from pathlib import Path
 
 import pytest
-from qa_synth import ARGUMENT, GOOD_NEWS, INJECTION, ClipSource, make_clip, responder
+from qa_synth import ARGUMENT, GOOD_NEWS, INJECTION, ClipSource, make_clip, outputs, responder, write_clips
 
 from cpqa.llm.testserver import Drop, Fail, Garble, OpenAITestServer, Reply, Stall
-from cpqa.manifest import iter_jsonl
 from cpqa.qa.dataset import QADatasetStage
 from cpqa.qa.generate import QAStage
 from cpqa.recipe import Recipe, StageSpec
@@ -57,11 +56,6 @@ def fault_script(body, attempt):
     return faults[attempt - 1] if attempt <= len(faults) else Reply()
 
 
-def write_clips(path: Path, clips) -> Path:
-    path.write_text("".join(clip.model_dump_json() + "\n" for clip in clips))
-    return path
-
-
 @pytest.fixture
 def clips_file(tmp_path) -> Path:
     sources = [ARGUMENT, GOOD_NEWS, ARGUMENT, GOOD_NEWS, ARGUMENT, GOOD_NEWS, ARGUMENT, GOOD_NEWS, INJECTION]
@@ -83,10 +77,6 @@ def make_recipe(server: OpenAITestServer, dataset: dict | None = None, **qa) -> 
     if dataset is not None:
         stages.append(StageSpec("qa_dataset", "qa_dataset", QADatasetStage, QADatasetStage.Config.model_validate(dataset)))
     return Recipe(name="qa-test", documentation="", source="test", stages=stages)
-
-
-def outputs(stage_dir: Path) -> tuple[list[dict], list[dict]]:
-    return list(iter_jsonl(stage_dir / "records.jsonl")), list(iter_jsonl(stage_dir / "skipped.jsonl"))
 
 
 def test_generation_with_injected_faults_records_qa_or_a_reason_and_reruns_for_free(tmp_path, clips_file):

@@ -154,6 +154,7 @@ class QAStage(Stage[Clip, QAItem]):
         self.text_only = TextOnlyCheck(self.answerer, self.judge, c.prompt_version, text_only.action,
                                        text_only.threshold, text_only.max_tokens)
         self.embedder = load_embedder(c.filters.embedding_model) if c.filters.duplicates != "off" else None
+        self._llm_counted: dict[str, float] = {}
 
     def _backend(self, spec: BackendSpec) -> LLMBackend:
         options = spec.options
@@ -162,10 +163,17 @@ class QAStage(Stage[Clip, QAItem]):
         return backend_registry("llm").get(spec.name)(options)
 
     def teardown(self) -> None:
+        for backend in self._distinct_backends().values():
+            backend.close()
+
+    def _count_llm(self) -> None:
+        """Add what the backends did since the last batch (the executor saves counters per batch)."""
         for prefix, backend in self._distinct_backends().items():
             for key, value in backend.stats.as_dict(prefix).items():
-                self.count(key, value)
-            backend.close()
+                delta = value - self._llm_counted.get(key, 0)
+                if delta:
+                    self.count(key, round(delta, 3) if isinstance(delta, float) else delta)
+                self._llm_counted[key] = value
 
     def _distinct_backends(self) -> dict[str, LLMBackend]:
         named = {"llm_": self.llm, "text_only_llm_": self.answerer, "judge_llm_": self.judge}
@@ -226,6 +234,7 @@ class QAStage(Stage[Clip, QAItem]):
             result = out[clip.id]
             records.extend([result] if isinstance(result, Skip) else result)
         self._count(records)
+        self._count_llm()
         return records
 
     def _parse(self, clip: Clip, slots: list[Slot], result: LLMResult) -> list[QAItem] | Skip:
