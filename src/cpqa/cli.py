@@ -187,10 +187,13 @@ def list_recipes():
 
 def _mount_sub_apps() -> None:
     from .condense.cli import calibrate_command
+    from .evaluate.cli import compare_cmd, evaluate_cmd
     from .review.cli import app as review_app
 
     app.add_typer(review_app, name="review")
     app.command("calibrate")(calibrate_command)
+    app.command("evaluate")(evaluate_cmd)
+    app.command("compare")(compare_cmd)
 
 
 _mount_sub_apps()
