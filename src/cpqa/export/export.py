@@ -1,0 +1,185 @@
+"""`export`: a run's QA (or an exported QA file) as training data for speech-LLMs.
+
+    OUT/
+      export.json            source, options, per-split counts (items, clips, recordings, speakers,
+                             types), items left out by reason, the files written
+      train.jsonl, dev.jsonl, test.jsonl     (JSONL formats; empty splits are not written)
+      dataset_info.json      (llamafactory)
+      data/, dataset/        (hf)
+      audio/                 (audio_paths=copy)
+
+Audio paths in the JSONL formats are absolute by default (ms-swift recommends it); `relative` makes
+them relative to OUT (LLaMA-Factory resolves them against its dataset_dir, so point that at OUT);
+`copy` copies each clip's audio into OUT/audio/ and names it relatively, so OUT stands alone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, field_validator
+
+from .. import __version__
+from ..errors import CPQAError
+from ..stage import Config
+from .conversation import DEFAULT_SYSTEM, MultiTurn, build_messages
+from .formats import Format, LlamaFactory, MsSwift, PlainRecords, Prepared, Qwen2Audio
+from .hf import HFDataset
+from .source import Example, load_examples
+from .splits import SPLIT_NAMES, assign_splits, recording_groups
+
+logger = logging.getLogger(__name__)
+
+FORMATS: dict[str, type[Format]] = {cls.name: cls for cls in (HFDataset, MsSwift, LlamaFactory, Qwen2Audio, PlainRecords)}
+SUMMARY = "export.json"
+AudioPaths = Literal["absolute", "relative", "copy"]
+
+
+class ExportOptions(Config):
+    splits: dict[str, float] = Field(default_factory=lambda: {"train": 0.8, "dev": 0.1, "test": 0.1},
+                                     description="Split name → share of the QA items (the order is the line order).")
+    split_seed: str = Field("cpqa", description="Salt of the group hash; another salt gives other splits.")
+    split_by_speaker: bool = Field(True, description="Keep recordings that share a speaker in one split. Turn off "
+                                                     "when speaker ids are local to a recording (SPEAKER_00 …).")
+    explicit: bool = Field(False, description="Open each first question with the clip's paralinguistic labels.")
+    multi_turn: MultiTurn = Field("conversation", description="conversation: every turn of an item in one example; "
+                                                              "first: its first turn only.")
+    system: str | None = Field(DEFAULT_SYSTEM, description="The system message; None or '' for none.")
+    audio_paths: AudioPaths = Field("absolute", description="absolute, relative (to OUT) or copy (into OUT/audio).")
+    include_failed: bool = Field(False, description="Export items the QA filters failed too.")
+    dataset_name: str = Field("cpqa", description="Prefix of the dataset names (llamafactory's dataset_info.json).")
+
+    @field_validator("splits")
+    @classmethod
+    def _check_splits(cls, value: dict[str, float]) -> dict[str, float]:
+        if not value or any(r < 0 for r in value.values()) or sum(value.values()) <= 0:
+            raise ValueError("split shares must be non-negative and not all zero")
+        bad = [name for name in value if not name.replace("_", "").replace("-", "").isalnum()]
+        if bad:
+            raise ValueError(f"split names must be letters, digits, '-' or '_': {bad}")
+        return value
+
+
+@dataclass
+class ExportResult:
+    out: Path
+    format: str
+    files: list[Path]
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+def parse_splits(text: str) -> dict[str, float]:
+    """`train=0.8,dev=0.1,test=0.1`, or bare shares for train, dev, test (`0.9,0.1`)."""
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    try:
+        if all("=" in p for p in parts):
+            return {name.strip(): float(share) for name, share in (p.split("=", 1) for p in parts)}
+        if len(parts) <= len(SPLIT_NAMES) and not any("=" in p for p in parts):
+            return dict(zip(SPLIT_NAMES, (float(p) for p in parts)))
+    except ValueError:
+        pass
+    raise CPQAError(f"--splits takes name=share pairs (train=0.8,dev=0.1,test=0.1) or up to three shares, got '{text}'")
+
+
+def export(source: str | Path, fmt: str, out: str | Path, clips: str | Path | None = None,
+           **options: Any) -> ExportResult:
+    """Export the QA of `source` (a run directory or a QA JSONL) in format `fmt` under `out`.
+    `options` are `ExportOptions` fields. Raises CPQAError on a bad format, option or source."""
+    if fmt not in FORMATS:
+        raise CPQAError(f"unknown export format '{fmt}': choose one of {', '.join(FORMATS)}")
+    try:
+        opts = ExportOptions(**options)
+    except ValueError as exc:  # pydantic's ValidationError
+        raise CPQAError(f"export options: {exc}") from None
+    writer = FORMATS[fmt]()
+    out = Path(out)
+    _prepare_out(out)
+    loaded = load_examples(source, clips=clips, include_failed=opts.include_failed)
+    split_of = _splits(loaded.examples, opts)
+    audio_ref = _AudioRefs(out, opts.audio_paths if not writer.embeds_audio else "absolute")
+    splits: dict[str, list[Prepared]] = {name: [] for name in opts.splits}
+    for e in sorted(loaded.examples, key=lambda e: e.qa.id):
+        messages = build_messages(e, system=opts.system or None, explicit=opts.explicit, multi_turn=opts.multi_turn)
+        splits[split_of[e.recording_id]].append(Prepared(e, split_of[e.recording_id], messages, audio_ref(e.audio)))
+    for name, items in splits.items():
+        if not items and opts.splits[name] > 0:
+            logger.warning("split '%s' got no items: too few recording/speaker groups for the shares asked", name)
+    splits = {name: items for name, items in splits.items() if items}
+    files = writer.write(out, splits, opts.dataset_name) + audio_ref.copied
+    summary = {
+        "cpqa_version": __version__, "source": str(Path(source).resolve()), "source_kind": loaded.source_kind,
+        "qa_stage": loaded.qa_stage, "clips": str(Path(clips).resolve()) if clips is not None else None,
+        "format": fmt, "options": opts.model_dump(mode="json"),
+        "splits": {name: _split_stats(items) for name, items in splits.items()},
+        "skipped": dict(sorted(loaded.skipped.items())),
+        "files": sorted(str(f.relative_to(out)) for f in files if f.parent != out / "audio") +
+                 (["audio"] if audio_ref.copied else []),
+    }
+    (out / SUMMARY).write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    logger.info("exported %d item(s) as %s to %s", sum(len(v) for v in splits.values()), fmt, out)
+    return ExportResult(out, fmt, files, summary)
+
+
+def _prepare_out(out: Path) -> None:
+    """Create OUT, or clear what an earlier export wrote there; refuse a folder of something else."""
+    summary = out / SUMMARY
+    if summary.exists():
+        for name in json.loads(summary.read_text()).get("files", []):
+            path = out / name
+            if path.is_dir():
+                shutil.rmtree(path)
+            elif path.exists():
+                path.unlink()
+        summary.unlink()
+    elif out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise CPQAError(f"{out} exists and is not an earlier export (no {SUMMARY}); choose a new or empty folder")
+    out.mkdir(parents=True, exist_ok=True)
+
+
+def _splits(examples: list[Example], opts: ExportOptions) -> dict[str, str]:
+    groups = recording_groups(((e.recording_id, e.speakers) for e in examples), by_speaker=opts.split_by_speaker)
+    weights = Counter(e.recording_id for e in examples)
+    return assign_splits(weights, groups, opts.splits, seed=opts.split_seed)
+
+
+def _split_stats(items: list[Prepared]) -> dict[str, Any]:
+    return {"items": len(items), "clips": len({p.example.qa.clip_id for p in items}),
+            "recordings": len({p.example.recording_id for p in items}),
+            "speakers": len({s for p in items for s in p.example.speakers}),
+            "audio_hours": round(sum({p.example.audio: p.example.duration_s for p in items}.values()) / 3600, 4),
+            "types": dict(sorted(Counter(p.example.qa.type for p in items).items()))}
+
+
+class _AudioRefs:
+    """How the files name each audio file; copies it into OUT/audio first under `copy`."""
+
+    def __init__(self, out: Path, mode: AudioPaths):
+        self.out, self.mode = out.resolve(), mode
+        self.names: dict[Path, str] = {}
+        self.taken: defaultdict[str, set[Path]] = defaultdict(set)
+        self.copied: list[Path] = []
+
+    def __call__(self, audio: Path) -> str:
+        if self.mode == "absolute":
+            return str(audio)
+        if self.mode == "relative":
+            return os.path.relpath(audio, self.out)
+        if audio not in self.names:
+            name = audio.name
+            if self.taken[name]:  # another file of that name: tell them apart by their source path
+                name = f"{audio.stem}-{hashlib.blake2b(str(audio).encode(), digest_size=4).hexdigest()}{audio.suffix}"
+            self.taken[audio.name].add(audio)
+            target = self.out / "audio" / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(audio, target)
+            self.copied.append(target)
+            self.names[audio] = f"audio/{name}"
+        return self.names[audio]

@@ -1,0 +1,157 @@
+"""The QA an export takes, each item with its audio, recording, speakers and labels.
+
+- a **run directory**: the QAItems of its last QA stage (`qa_dataset` when the run has it, else
+  `qa`) whose `filters.passed` is true; audio, recording, speakers and labels from the `clips` stage;
+- an **exported QA JSONL** of QAItems (`cpqa review export`, or this package's `jsonl` format): the
+  audio is `metadata.audio`; `clips` (a run or a clips JSONL) adds the clip records by `clip_id`.
+  Without clip records the recording is `metadata.recording_id`, else the part of the clip id before
+  `-clipNNNN` (the clips stage's ids), else the clip id; the speakers are `metadata.speakers`.
+
+Speakers are the word-level speaker ids of the clip (`unknown` aside); they are taken as identities
+across recordings, as the speaker ids an input manifest gives are.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..audio.decode import MISSING_FILE, DecodeError, probe
+from ..errors import CPQAError
+from ..evaluate.items import UNKNOWN, dominant_emotion, is_run, load_clips, load_items
+from ..records import Clip, QAItem
+from ..run import read_run_info
+from ..status import iter_stage_records
+
+logger = logging.getLogger(__name__)
+
+QA_STAGES = ("qa_dataset", "qa")
+"""The stages a run's QA is read from, the first the run has."""
+NOT_A_LABEL = frozenset({UNKNOWN, "other", ""})
+AUDIO_MISSING = "audio_missing"
+AUDIO_UNREADABLE = "audio_unreadable"
+FILTERED = "filtered"
+_CLIP_SUFFIX = re.compile(r"^(?P<recording>.+)-clip\d{4}$")
+
+
+@dataclass
+class Example:
+    qa: QAItem
+    audio: Path
+    """Absolute path of the clip's audio."""
+    duration_s: float
+    recording_id: str
+    speakers: tuple[str, ...]
+    labels: dict[str, Any]
+    """emotion (dominant), emotions (all heard, longest first), genders (per speaker, longest
+    speaker first), num_speakers (None when unknown)."""
+
+
+@dataclass
+class Loaded:
+    examples: list[Example]
+    skipped: Counter = field(default_factory=Counter)
+    source_kind: str = "run"
+    qa_stage: str | None = None
+
+
+def load_examples(source: str | Path, clips: str | Path | None = None, include_failed: bool = False) -> Loaded:
+    """Every exportable QA item of `source` (a run directory or a QA JSONL). Items whose audio is
+    missing or unreadable, and (unless `include_failed`) items the QA filters failed, are counted in
+    `skipped` by reason, never exported."""
+    source = Path(source)
+    if is_run(source):
+        stage = _qa_stage(source)
+        clip_index = load_clips(clips if clips is not None else source)
+        pairs = [(QAItem.model_validate(obj), None) for obj in iter_stage_records(source, stage)]
+        loaded = Loaded([], source_kind="run", qa_stage=stage)
+    elif source.is_file():
+        clip_index = load_clips(clips) if clips is not None else {}
+        pairs = [(item.qa, item.audio) for item in load_items(source)]
+        loaded = Loaded([], source_kind="file")
+    else:
+        raise CPQAError(f"{source} is neither a cpqa run directory nor a QA JSONL file")
+    for qa, audio in pairs:
+        if not include_failed and not qa.filters.get("passed", True):
+            loaded.skipped[FILTERED] += 1
+            continue
+        example = _example(qa, clip_index.get(qa.clip_id), audio, loaded.skipped)
+        if example is not None:
+            loaded.examples.append(example)
+    if not loaded.examples:
+        raise CPQAError(f"{source} holds no QA items to export ({_skips(loaded.skipped)})")
+    if loaded.skipped:
+        logger.warning("%s: %d item(s) left out: %s", source, sum(loaded.skipped.values()), _skips(loaded.skipped))
+    return loaded
+
+
+def _skips(skipped: Counter) -> str:
+    return ", ".join(f"{reason}: {n}" for reason, n in sorted(skipped.items())) or "none left out"
+
+
+def _qa_stage(run: Path) -> str:
+    names = [s["name"] for s in read_run_info(run)["stages"]]
+    for name in QA_STAGES:
+        if name in names:
+            return name
+    raise CPQAError(f"run {run} has no QA stage ({' or '.join(QA_STAGES)}); stages: {', '.join(names)}")
+
+
+def _example(qa: QAItem, clip: Clip | None, audio: str | None, skipped: Counter) -> Example | None:
+    path = audio or (clip.audio if clip is not None else None)
+    if not path:
+        skipped[AUDIO_MISSING] += 1
+        logger.info("%s: no audio (no metadata.audio and no clip record)", qa.id)
+        return None
+    try:
+        info = probe(path)
+    except DecodeError as exc:
+        skipped[AUDIO_MISSING if exc.reason == MISSING_FILE else AUDIO_UNREADABLE] += 1
+        logger.info("%s: %s", qa.id, exc)
+        return None
+    duration_s = info.frames / info.sample_rate if info.frames else (info.estimated_duration_s or 0.0)
+    return Example(qa=qa, audio=Path(path).resolve(), duration_s=round(duration_s, 3),
+                   recording_id=_recording_id(qa, clip), speakers=_speakers(qa, clip), labels=_labels(qa, clip))
+
+
+def _recording_id(qa: QAItem, clip: Clip | None) -> str:
+    if clip is not None:
+        return clip.recording_id
+    if qa.metadata.get("recording_id"):
+        return str(qa.metadata["recording_id"])
+    match = _CLIP_SUFFIX.match(qa.clip_id)
+    return match["recording"] if match else qa.clip_id
+
+
+def _speakers(qa: QAItem, clip: Clip | None) -> tuple[str, ...]:
+    if clip is None:
+        return tuple(sorted(str(s) for s in qa.metadata.get("speakers") or [] if str(s) not in NOT_A_LABEL))
+    return tuple(sorted({w.speaker for w in clip.words if w.speaker and w.speaker not in NOT_A_LABEL}))
+
+
+def _labels(qa: QAItem, clip: Clip | None) -> dict[str, Any]:
+    if clip is None:
+        given = qa.metadata.get("labels") or {}
+        emotion = qa.metadata.get("emotion") or given.get("emotion") or UNKNOWN
+        return {"emotion": emotion, "emotions": list(given.get("emotions") or ([] if emotion in NOT_A_LABEL else [emotion])),
+                "genders": list(given.get("genders") or []), "num_speakers": given.get("num_speakers")}
+    emotion_s: Counter = Counter()
+    speaker_s: Counter = Counter()
+    gender_s: dict[str, Counter] = {}
+    for w in clip.words:
+        seconds = max(w.end - w.start, 0.0)
+        if w.emotion and w.emotion not in NOT_A_LABEL:
+            emotion_s[w.emotion] += seconds
+        if w.speaker and w.speaker not in NOT_A_LABEL:
+            speaker_s[w.speaker] += seconds
+            if w.gender and w.gender not in NOT_A_LABEL:
+                gender_s.setdefault(w.speaker, Counter())[w.gender] += seconds
+    speakers = sorted(speaker_s, key=lambda s: (-speaker_s[s], s))
+    return {"emotion": qa.metadata.get("emotion") or dominant_emotion(clip),
+            "emotions": sorted(emotion_s, key=lambda e: (-emotion_s[e], e)),
+            "genders": [max(sorted(gender_s[s]), key=gender_s[s].__getitem__) for s in speakers if s in gender_s],
+            "num_speakers": len(speakers) or None}
