@@ -147,6 +147,18 @@ def inspect(run: Path = typer.Argument(..., help="A run directory."),
     _run(emit)
 
 
+@app.command()
+def report(run: Path = typer.Argument(..., help="A run directory."),
+           output: Optional[Path] = typer.Option(None, "-o", "--output", help="HTML file (default RUN/report.html)."),
+           evaluation: list[Path] = typer.Option([], "--eval", help="An evaluation folder to include (repeatable)."),
+           comparison: list[Path] = typer.Option([], "--compare", help="A compare report JSON to include (repeatable).")):
+    """Write one self-contained HTML report of RUN: yield, distributions, QA, evaluation, costs."""
+    from .report.html import build_report
+
+    path = _run(build_report, run, output, evaluation, comparison)
+    out.print(f"Report: {path}", highlight=False)
+
+
 @list_app.command("stages")
 def list_stages():
     """Registered stages."""
