@@ -4,8 +4,9 @@ A VAD backend runs over the recording in blocks (`block_s`, with a short read-ah
 cut by a block edge is seen whole), regions closer than `merge_gap_s` are merged, a region longer
 than `max_segment_s` is split at its longest internal pause (the gaps the VAD left between the
 regions merged into it; where it left none, the quietest moment by short-time energy), and pieces
-shorter than `min_segment_s` are dropped. Segments a manifest gives (`given_segments` in the
-recording metadata) are taken as they are, with their text and labels.
+shorter than `min_segment_s` are dropped; each segment then starts `lead_in_s` earlier where
+silence allows. Segments a manifest gives (`given_segments` in the recording metadata) are taken
+as they are, with their text and labels.
 """
 
 from __future__ import annotations
@@ -139,6 +140,10 @@ class SegmentConfig(StageConfig):
     max_segment_s: float = Field(30.0, gt=0, description="Longer speech is split at its longest pause.")
     merge_gap_s: float = Field(0.3, ge=0, description="Speech regions closer than this are joined.")
     block_s: float = Field(600.0, gt=0, description="The VAD reads this much audio at a time.")
+    lead_in_s: float = Field(
+        0.5, ge=0, description="Each segment starts up to this much earlier, into the silence before it (never "
+                               "into earlier speech, nor past max_segment_s): VAD onsets lag soft word starts, "
+                               "and ASR drops a word cut at its onset.")
 
     _backend = backend_field("vad")
 
@@ -202,7 +207,12 @@ class SegmentStage(Stage[Recording, Segment]):
                              lambda lo, hi: quietest_time(recording.audio, lo, hi))
             self.count("splits", len(cut) - 1)
             pieces += cut
-        kept = [(s, e) for s, e in pieces if e - s >= cfg.min_segment_s]
+        kept = []
+        previous_end = 0.0
+        for start, end in pieces:
+            if end - start >= cfg.min_segment_s:
+                kept.append((max(start - cfg.lead_in_s, previous_end, end - cfg.max_segment_s), end))
+            previous_end = end
         self.count("dropped_short", len(pieces) - len(kept))
         if not kept:
             yield Skip(id=recording.id, reason="no-speech", source=recording.source,
