@@ -100,6 +100,11 @@ def test_hf_loads_with_datasets_and_decodes_with_soundfile(run_dir, tmp_path):
                 assert row["question"].startswith(LABELS_TAG) and row["labels"]["emotion"]
                 assert row["turns"][0] == {"question": row["question"], "answer": row["answer"]}
     multi = next(r for r in on_disk["train"].remove_columns("audio") if r["type"] == "DG")
+    # the Parquet features are in the form datasets<4 reads too (lists as [feature], not List)
+    import pyarrow.parquet as pq
+
+    metadata = pq.read_schema(next((out / "data").glob("train-*.parquet"))).metadata[b"huggingface"].decode()
+    assert '"List"' not in metadata and '"Audio"' in metadata
     assert len(multi["turns"]) == 2 and multi["labels"]["num_speakers"] >= 1
 
 

@@ -97,6 +97,8 @@ def finetune_cmd(
     judge_model: str | None = typer.Option(None, "--judge-model", help="The judge model; unset: the backend's default."),
     judge_set: list[str] = typer.Option([], "--judge-set", help="A judge backend option, key=value (repeatable)."),
     eval_base: bool = typer.Option(True, "--eval-base/--no-eval-base", help="Evaluate the base model too."),
+    merge: bool | None = typer.Option(None, "--merge/--no-merge", help="Also save base + adapter merged in "
+                                                                       "OUTPUT/merged (default: when evaluating)."),
     resume: bool = typer.Option(True, "--resume/--restart", help="Resume from the last checkpoint in OUTPUT."),
     verbose: bool = typer.Option(False, "-v", "--verbose", help="Log the losses and progress details."),
 ):
@@ -114,8 +116,8 @@ def finetune_cmd(
         if judge_model:
             judge_spec["model"] = judge_model
     with RichProgress() as hook:
-        result = _run(finetune, data, output, eval_qa=eval_qa, judge=judge_spec, eval_base=eval_base, resume=resume,
-                      progress=hook, **config)
+        result = _run(finetune, data, output, eval_qa=eval_qa, judge=judge_spec, eval_base=eval_base, merge=merge,
+                      resume=resume, progress=hook, **config)
     first, last = (result.losses[0][1], result.losses[-1][1]) if result.losses else (None, None)
     loss = f"loss {first:.4f} → {last:.4f}" if first is not None else "no loss logged"
     dev = f", dev loss {result.eval_loss:.4f}" if result.eval_loss is not None else ""

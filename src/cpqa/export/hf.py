@@ -11,11 +11,15 @@ as path).
 The rows are written with pyarrow in the `Audio` feature's storage form ({bytes, path}), so no audio
 encoder is needed here: `datasets>=4` encodes and decodes audio with torchcodec only, which does not
 work beside CPU torch. Readers on such a `datasets` decode with
-`ds.cast_column("audio", Audio(decode=False))` and soundfile; `datasets<4` decodes as usual.
+`ds.cast_column("audio", Audio(decode=False))` and soundfile; `datasets<4` decodes as usual (with
+soundfile). The Parquet shards describe their features in the form both read (checked with 3.6 and
+5.2); the `save_to_disk` folder is in the form of the `datasets` that wrote it, which older majors
+may not read.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -47,6 +51,21 @@ def features():
     })
 
 
+def parquet_schema(features):
+    """The Arrow schema with the features in the form every `datasets` reads: lists as `[feature]`
+    (what `datasets<4` writes and `datasets>=4` still reads) instead of `>=4`'s `List` type."""
+
+    def legacy(obj):
+        if isinstance(obj, dict):
+            if obj.get("_type") == "List" and obj.get("length", -1) == -1:
+                return [legacy(obj["feature"])]
+            return {k: legacy(v) for k, v in obj.items()}
+        return obj
+
+    info = {"info": {"features": legacy(features.to_dict())}}
+    return features.arrow_schema.with_metadata({b"huggingface": json.dumps(info).encode()})
+
+
 def row(p: Prepared) -> dict[str, Any]:
     e = p.example
     turns = p.turns()
@@ -67,6 +86,7 @@ class _ShardedParquet:
         self.writer = None
 
     def write(self, table) -> None:
+        table = table.replace_schema_metadata(self.schema.metadata)
         if self.writer is None or self.paths[-1].stat().st_size > SHARD_BYTES:
             self._close_writer()
             self.paths.append(self.folder / f".{self.split}-{len(self.paths):05d}.parquet.tmp")
@@ -109,14 +129,15 @@ class HFDataset(Format):
     def write(self, out: Path, splits: dict[str, list[Prepared]], dataset_name: str) -> list[Path]:
         datasets = require("datasets", extra="export")
         pa = require("pyarrow", extra="export")
-        schema = features().arrow_schema
+        hf_features = features()
+        schema = hf_features.arrow_schema
         data = out / "data"
         data.mkdir(parents=True, exist_ok=True)
         files: list[Path] = []
         with tempfile.TemporaryDirectory(prefix=".hf-", dir=out) as tmp:
             arrow: dict[str, Any] = {}
             for split, items in splits.items():
-                parquet = _ShardedParquet(data, split, schema)
+                parquet = _ShardedParquet(data, split, parquet_schema(hf_features))
                 arrow_path = Path(tmp) / f"{split}.arrow"
                 with pa.OSFile(str(arrow_path), "wb") as sink, pa.ipc.new_stream(sink, schema) as stream:
                     for i in range(0, len(items), BATCH_ROWS):

@@ -143,7 +143,7 @@ def finetune(data: str | Path, output: str | Path, eval_qa: str | Path | None = 
     model.save_pretrained(adapter)
     processor.save_pretrained(adapter)
     merged = None
-    if merge if merge is not None else eval_qa is not None:
+    if (eval_qa is not None) if merge is None else merge:
         merged = output / "merged"
         model.merge_and_unload().save_pretrained(merged)
         processor.save_pretrained(merged)
@@ -167,19 +167,11 @@ def load_finetuned(adapter: str | Path, device: str = "cpu"):
     transformers = require("transformers", extra="finetune")
     peft = require("peft", extra="finetune")
     torch = require("torch", extra="finetune")
-    adapter = Path(adapter)
-    peft_config = peft.PeftConfig.from_pretrained(str(adapter))
-    model_class = getattr(transformers, _model_class(adapter))
-    base = model_class.from_pretrained(peft_config.base_model_name_or_path, dtype=_dtype(torch, "auto", device))
+    base_id = peft.PeftConfig.from_pretrained(str(adapter)).base_model_name_or_path
+    model_class = getattr(transformers, transformers.AutoConfig.from_pretrained(base_id).architectures[0])
+    base = model_class.from_pretrained(base_id, dtype=_dtype(torch, "auto", device))
     model = peft.PeftModel.from_pretrained(base, str(adapter)).to(device).eval()
     return model, transformers.AutoProcessor.from_pretrained(str(adapter))
-
-
-def _model_class(adapter: Path) -> str:
-    summary = adapter.parent / SUMMARY
-    if summary.exists():
-        return json.loads(summary.read_text())["config"]["model_class"]
-    return FinetuneConfig.model_fields["model_class"].default
 
 
 def _device(torch, wanted: str) -> str:
