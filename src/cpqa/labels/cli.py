@@ -60,10 +60,11 @@ def train(
     min_duration: float = typer.Option(0.0, help="Drop spans (start_s/end_s rows) shorter than this (s)."),
     name: Optional[str] = typer.Option(None, help="Head name recorded as its model id (default: file stem)."),
     cv: bool = typer.Option(True, help="Also score leave-speakers-out and store it in the head."),
+    folds: int = typer.Option(0, help="Speaker folds of that score (0 = leave one speaker out)."),
     work_dir: Optional[Path] = typer.Option(None, help="Feature cache (default: the cpqa cache)."),
     encoder: str = typer.Option("embedded:base", help="CTranslate2 Whisper model whose encoder gives the features."),
 ):
-    """Train a head on a labelled manifest; C is chosen by leave-one-speaker-out UA."""
+    """Train a head on a labelled manifest; C is chosen by leave-speakers-out UA."""
     from ..errors import CPQAError
     from .probe import cross_validate
     from .probe import train as train_head
@@ -75,7 +76,7 @@ def train(
                 "label_column": label_column, "label_map": label_map, "center_s": 2.0, "context_s": 1.0,
                 "training_data": [str(m) for m in manifest]}
         if cv:
-            result = cross_validate(fs, normalize)
+            result = cross_validate(fs, normalize, folds=folds)
             meta["leave_speakers_out"] = {k: result[k] for k in ("n", "ua", "wa", "macro_f1", "folds")}
             _show(result, "leave-speakers-out")
         head = train_head(fs, normalize, meta=meta)

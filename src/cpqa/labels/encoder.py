@@ -15,6 +15,7 @@ import math
 import os
 from collections import OrderedDict
 from collections.abc import Callable
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -83,8 +84,14 @@ class RecordingFeatures:
     passes stay in memory (and every pass on disk when `cache_dir` is given).
 
     `frames(start, end)` returns the frames whose centres lie in [start, end) (at least one), taken
-    from the passes over the 30-s chunks [k*30, (k+1)*30) that the range touches.
+    from the passes over the 30-s chunks [k*30, (k+1)*30) that the range touches. Every pass hears
+    30 s of the recording, never padding: the last chunk of a recording longer than 30 s is moved
+    back to end at the recording's end, and a recording shorter than 30 s is looped to fill the
+    chunk. (Whisper's encoder attends over the whole chunk: a 3-s clip padded alone gives frames
+    unlike those of the same speech inside 30 s of speech, and heads trained on one fail on the other.)
     """
+
+    FILL = "shift-last+loop-short"
 
     def __init__(self, audio_path: str | Path, encoder: WhisperEncoder, cache_dir: str | Path | None = None,
                  max_chunks: int = 4):
@@ -95,9 +102,21 @@ class RecordingFeatures:
         self._chunks: OrderedDict[int, np.ndarray] = OrderedDict()
         self.passes = 0
 
+    @cached_property
+    def _frames_total(self) -> int:
+        import soundfile as sf
+
+        return int(sf.info(self.audio_path).frames)
+
+    def chunk_start(self, k: int) -> int:
+        """First sample of the audio the k-th pass hears."""
+        chunk = int(CHUNK_S * SAMPLE_RATE)
+        return max(0, min(k * chunk, self._frames_total - chunk))
+
     def _cache_path(self, k: int) -> Path:
         stat = os.stat(self.audio_path)
-        key = f"{self.encoder.model_name}|{os.path.abspath(self.audio_path)}|{stat.st_size}|{stat.st_mtime_ns}|{k}"
+        key = (f"{self.encoder.model_name}|{os.path.abspath(self.audio_path)}|{stat.st_size}|{stat.st_mtime_ns}|{k}"
+               f"|{self.FILL}")
         return self.cache_dir / (hashlib.sha1(key.encode()).hexdigest() + ".npy")
 
     def _chunk(self, k: int) -> np.ndarray:
@@ -108,13 +127,17 @@ class RecordingFeatures:
         if path is not None and path.exists():
             frames = np.load(path)
         else:
-            samples = read_range(self.audio_path, k * CHUNK_S, (k + 1) * CHUNK_S)
+            first = self.chunk_start(k)
+            samples = read_range(self.audio_path, first / SAMPLE_RATE, first / SAMPLE_RATE + CHUNK_S)
+            heard = len(samples)
+            if 0 < heard < int(CHUNK_S * SAMPLE_RATE):
+                samples = np.resize(samples, int(CHUNK_S * SAMPLE_RATE))  # loop a short recording
             frames = self.encoder.encode_chunk(samples)
             self.passes += 1
-            if path is not None:  # only the frames that hold audio: windows never reach the padding
+            if path is not None:  # only frames of real audio: windows never reach the loop
                 path.parent.mkdir(parents=True, exist_ok=True)
                 tmp = path.with_name(path.name + f".{os.getpid()}.tmp.npy")
-                np.save(tmp, frames[: math.ceil(len(samples) / SAMPLE_RATE * FRAMES_PER_S)])
+                np.save(tmp, frames[: math.ceil(heard / SAMPLE_RATE * FRAMES_PER_S)])
                 os.replace(tmp, path)
         self._chunks[k] = frames
         while len(self._chunks) > self.max_chunks:  # segments come in time order: old chunks are done
@@ -126,10 +149,14 @@ class RecordingFeatures:
         last = max(first + 1, int(math.ceil(end * FRAMES_PER_S)))
         parts = []
         for k in range(first // CHUNK_FRAMES, (last - 1) // CHUNK_FRAMES + 1):
-            lo = max(first, k * CHUNK_FRAMES) - k * CHUNK_FRAMES
-            hi = min(last, (k + 1) * CHUNK_FRAMES) - k * CHUNK_FRAMES
+            offset = int(round(self.chunk_start(k) / SAMPLE_RATE * FRAMES_PER_S))
+            lo = max(first, k * CHUNK_FRAMES) - offset
+            hi = min(last, (k + 1) * CHUNK_FRAMES) - offset
             parts.append(self._chunk(k)[lo:hi])
-        return np.concatenate(parts, axis=0)
+        out = np.concatenate(parts, axis=0)
+        if len(out) == 0:  # a range at the very end: its last frame
+            out = self._chunk((last - 1) // CHUNK_FRAMES)[-1:]
+        return out
 
     def pooled(self, start: float, end: float, pooling: str = "mean") -> np.ndarray:
         return pool(self.frames(start, end), pooling)

@@ -44,6 +44,7 @@ LABEL_MAPS: dict[str, dict[str, str]] = {"emotion2vec": EMOTION2VEC_MAP}
 PACK_MODES = ("speaker", "none")
 PACK_MAX_S = 300.0
 DEFAULT_C_GRID = (0.01, 0.1, 1.0)
+INNER_FOLDS = 8
 
 
 @dataclass
@@ -254,10 +255,13 @@ def extract_features(examples: list[Example], work_dir: str | Path, encoder: Whi
 
 def _fit(features: np.ndarray, labels: np.ndarray, c: float) -> ProbeHead:
     linear_model = require("sklearn.linear_model", "labels", "scikit-learn")
+    from threadpoolctl import threadpool_limits
+
     mean = features.mean(axis=0)
     scale = features.std(axis=0) + 1e-6
     model = linear_model.LogisticRegression(C=c, max_iter=3000, class_weight="balanced")
-    model.fit((features - mean) / scale, labels)
+    with threadpool_limits(1):  # small problems: BLAS threads only oversubscribe a shared CPU
+        model.fit((features - mean) / scale, labels)
     return ProbeHead(labels=[str(c) for c in model.classes_], mean=mean, scale=scale,
                      coef=model.coef_, intercept=model.intercept_)
 
@@ -277,18 +281,25 @@ def _prepared(fs: FeatureSet, normalize: str) -> np.ndarray:
     return fs.features.astype(np.float64)
 
 
+def _speaker_folds(speakers: list[str], folds: int) -> list[set[str]]:
+    """Speakers dealt round-robin into `folds` held-out sets (0 or more than there are: one each)."""
+    n = len(speakers) if folds <= 0 else min(folds, len(speakers))
+    return [set(speakers[k::n]) for k in range(n)]
+
+
 def _choose_c(x: np.ndarray, y: np.ndarray, groups: np.ndarray, fs: FeatureSet, idx: np.ndarray,
               grid: tuple[float, ...]) -> float:
-    """The C of the grid with the best leave-one-speaker-out UA within the given windows."""
+    """The C of the grid with the best leave-speakers-out UA within the given windows (at most
+    INNER_FOLDS folds)."""
     speakers = sorted(set(groups))
     if len(grid) == 1 or len(speakers) < 3:
         return grid[-1] if len(grid) == 1 else 0.1
     scores = []
     for c in grid:
         truth, pred = [], []
-        for held in speakers:
-            train, test = groups != held, groups == held
-            head = _fit(x[train], y[train], c)
+        for held in _speaker_folds(speakers, INNER_FOLDS):
+            test = np.isin(groups, list(held))
+            head = _fit(x[~test], y[~test], c)
             ex_probs, ex_ids = _example_probs(head, x[test], fs, idx[test])
             truth += [fs.labels[i] for i in ex_ids]
             pred += [head.labels[j] for j in ex_probs.argmax(axis=1)]
@@ -305,7 +316,7 @@ def _example_probs(head: ProbeHead, x: np.ndarray, fs: FeatureSet, idx: np.ndarr
 
 def train(fs: FeatureSet, normalize: str = "none", c_grid: tuple[float, ...] = DEFAULT_C_GRID,
           meta: dict[str, Any] | None = None) -> ProbeHead:
-    """A head trained on all windows; C is chosen by leave-one-speaker-out UA."""
+    """A head trained on all windows; C is chosen by leave-speakers-out UA."""
     x = _prepared(fs, normalize)
     y = fs.window_labels()
     groups = fs.window_speakers()
@@ -327,10 +338,10 @@ def cross_validate(fs: FeatureSet, normalize: str = "none", c_grid: tuple[float,
     speakers = sorted(set(fs.speakers))
     if len(speakers) < 2:
         raise CPQAError("leave-speakers-out evaluation needs at least two speakers")
-    n_folds = len(speakers) if folds <= 0 else min(folds, len(speakers))
+    held_out = _speaker_folds(speakers, folds)
+    n_folds = len(held_out)
     truth, pred = [], []
-    for k in range(n_folds):
-        held = set(speakers[k::n_folds])
+    for k, held in enumerate(held_out):
         test = np.isin(groups, list(held))
         train_idx = np.flatnonzero(~test)
         c = _choose_c(x[train_idx], y[train_idx], groups[train_idx], fs, train_idx, c_grid)

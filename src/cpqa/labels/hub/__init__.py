@@ -1,0 +1,1 @@
+"""Hub backends for GPU users (transformers, FunASR). Imported only when a recipe names them."""
