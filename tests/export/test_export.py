@@ -253,3 +253,17 @@ def test_cli_export(run_dir, tmp_path):
     assert "train" in result.output and "items" in result.output
     bad = CliRunner().invoke(app, ["export", str(run_dir), "--format", "csv", "-o", str(tmp_path / "bad")])
     assert bad.exit_code == 2 and "unknown export format" in bad.output
+
+
+def test_recording_local_speaker_ids_warn_and_split_by_recording(run_dir, tmp_path, caplog):
+    """Diarization labels (SPEAKER_00 in every recording) would join every recording into one group."""
+    export(run_dir, "jsonl", tmp_path / "plain", splits={"train": 1})
+    rows = read_jsonl(tmp_path / "plain" / "train.jsonl")
+    for row in rows:
+        row["metadata"]["speakers"] = ["SPEAKER_00"]
+    (tmp_path / "diarized.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    with caplog.at_level("WARNING", logger="cpqa.export"):
+        linked = export(tmp_path / "diarized.jsonl", "jsonl", tmp_path / "linked")
+    assert list(linked.summary["splits"]) == ["train"] and "split_by_speaker=False" in caplog.text
+    apart = export(tmp_path / "diarized.jsonl", "jsonl", tmp_path / "apart", split_by_speaker=False)
+    assert set(apart.summary["splits"]) == {"train", "dev", "test"}

@@ -147,6 +147,17 @@ def _prepare_out(out: Path) -> None:
 def _splits(examples: list[Example], opts: ExportOptions) -> dict[str, str]:
     groups = recording_groups(((e.recording_id, e.speakers) for e in examples), by_speaker=opts.split_by_speaker)
     weights = Counter(e.recording_id for e in examples)
+    group_items = Counter()
+    for recording, n in weights.items():
+        group_items[groups[recording]] += n
+    largest, n = group_items.most_common(1)[0]
+    share = n / len(examples)
+    logger.info("splits: %d recording(s) in %d group(s); the largest (%s) holds %.0f %% of the items",
+                len(weights), len(group_items), largest, 100 * share)
+    if share > max(opts.splits.values()) / sum(opts.splits.values()):
+        logger.warning("one group of recordings linked by shared speakers holds %.0f %% of the items, more than any "
+                       "split's share; if speaker ids are local to each recording (diarization labels), export "
+                       "with split_by_speaker=False", 100 * share)
     return assign_splits(weights, groups, opts.splits, seed=opts.split_seed)
 
 

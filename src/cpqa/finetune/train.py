@@ -28,7 +28,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -47,7 +47,6 @@ SUMMARY = "finetune.json"
 
 
 class FinetuneConfig(Config):
-    non_semantic: ClassVar[frozenset[str]] = frozenset({"device", "num_workers", "logging_steps", "local_files_only"})
     model: str = Field(QWEN2_AUDIO_INSTRUCT, description="A Hugging Face id or a local folder.")
     revision: str | None = Field(None, description="A hub revision (branch, tag or commit).")
     local_files_only: bool = Field(False, description="Never download (offline use of a cached model).")
