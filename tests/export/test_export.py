@@ -267,3 +267,14 @@ def test_recording_local_speaker_ids_warn_and_split_by_recording(run_dir, tmp_pa
     assert list(linked.summary["splits"]) == ["train"] and "split_by_speaker=False" in caplog.text
     apart = export(tmp_path / "diarized.jsonl", "jsonl", tmp_path / "apart", split_by_speaker=False)
     assert set(apart.summary["splits"]) == {"train", "dev", "test"}
+
+
+def test_hf_without_datasets_names_the_export_extra(run_dir, tmp_path, monkeypatch):
+    import sys
+
+    from cpqa.errors import MissingExtraError
+
+    monkeypatch.setitem(sys.modules, "datasets", None)
+    with pytest.raises(MissingExtraError, match=r"cpqa\[export\]"):
+        export(run_dir, "hf", tmp_path / "hf")
+    assert not (tmp_path / "hf").exists()

@@ -140,3 +140,16 @@ def test_cli_trains_then_resumes_from_its_checkpoint(exports, tiny_model, tmp_pa
     assert [step for step, _ in saved["losses"]] == [1, 2, 3]
     bad = runner.invoke(app, ["finetune", str(tmp_path / "nothing"), "-o", str(tmp_path / "x")])
     assert bad.exit_code == 2 and "neither an export folder nor a JSONL" in bad.output
+
+
+def test_missing_peft_names_the_finetune_extra(exports, tmp_path, monkeypatch):
+    import sys
+
+    from cpqa.errors import MissingExtraError
+    from cpqa.finetune import finetune
+
+    monkeypatch.setitem(sys.modules, "peft", None)
+    with pytest.raises(MissingExtraError, match=r"cpqa\[finetune\]"):
+        finetune(exports / "ms-swift", tmp_path / "ft", model="unused")
+    with pytest.raises(CPQAError, match="needs a judge"):
+        finetune(exports / "ms-swift", tmp_path / "ft", eval_qa=exports / "qa" / "test.jsonl")

@@ -126,6 +126,10 @@ class HFDataset(Format):
     extra = "export"
     embeds_audio = True
 
+    def __init__(self):
+        require("datasets", extra="export")  # before anything is read or written
+        require("pyarrow", extra="export")
+
     def write(self, out: Path, splits: dict[str, list[Prepared]], dataset_name: str) -> list[Path]:
         datasets = require("datasets", extra="export")
         pa = require("pyarrow", extra="export")
