@@ -231,3 +231,14 @@ def test_near_duplicates_within_a_clip_and_across_the_dataset(tmp_path):
     assert len(passing_ds) == 1
     counters = result.stages[2].stats["counters"]
     assert counters["qa/dropped/duplicate_in_dataset"] == 7 and counters["qa/dropped/type_cap"] == 1
+
+
+def test_a_clip_without_words_is_a_recorded_skip(tmp_path):
+    silent = make_clip("quiet-clip0000", [])
+    with OpenAITestServer(responder=responder) as server:
+        result = LocalExecutor().build(write_clips(tmp_path / "clips.jsonl", [silent, make_clip("rec-clip0000", ARGUMENT)]),
+                                       tmp_path / "run", make_recipe(server, filters={"text_only": {"action": "off"}}))
+    records, skipped = outputs(result.stages[-1].dir)
+    assert [(s["id"], s["reason"]) for s in skipped] == [("quiet-clip0000", "no_transcript")]
+    assert records[0]["metadata"] == {"audio": "rec-clip0000.flac", "recording_id": "rec", "start": 0.0,
+                                      "end": records[0]["metadata"]["end"]}

@@ -9,8 +9,10 @@ once, through the run's request cache (`RUN/cache/llm.sqlite`), so a rerun of fi
 makes no LLM call. Item ids are `f"{clip_id}-qa{n:03d}"`, n the slot.
 
 A clip whose generation failed becomes a Skip with the LLM's skip reason (`timeout`,
-`invalid_output`, `http_500`, ...) or `unparseable`, its raw output in the detail. Items carry
-`generator{model, backend, prompt_version, raw_output, temperature, seed}` and the verdicts of the
+`invalid_output`, `http_500`, ...) or `unparseable`, its raw output in the detail; a clip without
+words is skipped as `no_transcript`, one whose labels allow no configured type as `no_qa_types`. Items carry
+`generator{model, backend, prompt_version, raw_output, temperature, seed}`, the clip's audio in
+`metadata{audio, recording_id, start, end}` (so the set stands on its own) and the verdicts of the
 filters (see `cpqa.qa.filters`): schema, leakage, label consistency, near-duplicates within the
 clip, then text-only answerability for the items still passing.
 """
@@ -51,6 +53,7 @@ logger = logging.getLogger(__name__)
 
 UNPARSEABLE = "unparseable"
 NO_TYPES = "no_qa_types"
+NO_TRANSCRIPT = "no_transcript"
 RAW_EXCERPT_CHARS = 600
 
 
@@ -207,10 +210,12 @@ class QAStage(Stage[Clip, QAItem]):
         for clip in items:
             facts = clip_facts(clip, self.vocab.gender)
             slots = self.slots(clip, facts)
-            if slots:
-                planned.append((clip, facts, slots))
-            else:
+            if not facts.transcript.strip():
+                out[clip.id] = Skip(id=clip.id, reason=NO_TRANSCRIPT, detail="the clip has no transcribed words")
+            elif not slots:
                 out[clip.id] = Skip(id=clip.id, reason=NO_TYPES, detail="the clip's labels allow none of the configured QA types")
+            else:
+                planned.append((clip, facts, slots))
         requests = [generation_request(facts, clip.context, slots, self.qa_types, temperature=c.temperature,
                                        seed=c.seed, max_tokens=64 + c.max_tokens_per_turn * sum(s.turns for s in slots))
                     for clip, facts, slots in planned]
@@ -248,7 +253,9 @@ class QAStage(Stage[Clip, QAItem]):
             return [QAItem(id=f"{clip.id}-qa{n:03d}", clip_id=clip.id, type=entry["type"],
                            turns=[Turn(question=t["question"].strip(), answer=t["answer"].strip()) for t in entry["turns"]],
                            evidence=(entry.get("evidence") or "").strip() or None,
-                           generator=generator, filters=new_filters())
+                           generator=generator, filters=new_filters(),
+                           metadata={"audio": clip.audio, "recording_id": clip.recording_id,
+                                     "start": clip.start, "end": clip.end})
                     for n, entry in enumerate(entries[:len(slots)])]
         except (KeyError, TypeError, AttributeError, ValidationError) as exc:
             return Skip(id=clip.id, reason=UNPARSEABLE, detail=f"{type(exc).__name__}: {exc}; {_excerpt(result)}")
