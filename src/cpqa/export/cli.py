@@ -65,13 +65,15 @@ A real run on one GPU:
       --eval-qa EXPORT_QA/test.jsonl --judge openai --judge-model gpt-4o
 
 \b
-Expected memory (an estimate, not yet measured on a GPU): 8.4 B parameters in bf16 take
-15.6 GiB; LoRA r=16 on the language model adds ~40 M trainable parameters (~0.7 GiB with
-AdamW states); with gradient checkpointing, batch 4 of 30 s clips (~900 tokens each) needs
-~2 GiB of activations and ~5 GiB for the 156 k-vocabulary logits and loss: plan on
-25-30 GiB at --batch-size 4 (a 40-80 GB card), or --batch-size 1 --grad-accum 16 on a
-24 GB card. The paper-scale set (33 k QA) is ~6 k optimizer steps for 3 epochs at an
-effective batch of 16.
+Expected memory (estimated, not yet measured on a GPU), bf16, LoRA r=16:
+  weights   8.4 B parameters in bf16: 15.6 GiB
+  LoRA      ~40 M trainable parameters with AdamW states: ~0.7 GiB
+  batch 4   of 30 s clips (~900 tokens each): ~2 GiB of checkpointed
+            activations + ~5 GiB for the 156 k-vocabulary logits and loss
+  total     25-30 GiB at --batch-size 4 (a 40-80 GB card);
+            --batch-size 1 --grad-accum 16 fits a 24 GB card
+
+The paper-scale set (33 k QA pairs) is about 6 k optimizer steps for 3 epochs at an effective batch of 16.
 """
 
 
