@@ -200,12 +200,15 @@ def list_recipes():
 def _mount_sub_apps() -> None:
     from .condense.cli import calibrate_command
     from .evaluate.cli import compare_cmd, evaluate_cmd
+    from .export.cli import export_cmd, finetune_cmd
     from .review.cli import app as review_app
 
     app.add_typer(review_app, name="review")
     app.command("calibrate")(calibrate_command)
     app.command("evaluate")(evaluate_cmd)
     app.command("compare")(compare_cmd)
+    app.command("export")(export_cmd)
+    app.command("finetune")(finetune_cmd)
 
 
 _mount_sub_apps()
