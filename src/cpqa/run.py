@@ -37,7 +37,7 @@ from .errors import CPQAError
 from .manifest import IdLog, RecordWriter, iter_jsonl
 from .recipe import Recipe, StageSpec
 from .records import Recording, Skip
-from .stage import ProgressHook, SourceStage, StageContext
+from .stage import ProgressHook, SourceStage, Stage, StageContext
 
 logger = logging.getLogger(__name__)
 
@@ -222,48 +222,17 @@ class LocalExecutor:
         context = StageContext(run_dir=run_dir, stage_dir=p.dir, name=name, input_path=input_path,
                                recording_lookup=recordings, logger=logging.getLogger(f"cpqa.stage.{name}"))
         stage = p.spec.cls(p.spec.config, context)
-        done = IdLog(p.dir / DONE)
-        out = RecordWriter(p.dir / RECORDS)
-        skipped = RecordWriter(p.dir / SKIPPED)
-        batch_counters = RecordWriter(p.dir / COUNTERS)
-        is_set_up = False
+        outputs = StageOutputs(p.dir)
         try:
             if isinstance(stage, SourceStage):
-                items = stage.discover(input_path)
-                total = None
+                items, total = stage.discover(input_path), None
             else:
                 items = (stage.input_type.model_validate(obj) for obj in iter_jsonl(upstream))
                 total = _count_lines(upstream)
-            self.progress.stage_started(name, total, len(done))
-            items_in = 0
-            todo = _skip_done(items, done, self.progress, name)
-            for batch in _batches(todo, p.spec.config.batch_size):
-                if not is_set_up:
-                    logger.info("stage %s: setting up %s", name, type(stage).__name__)
-                    stage.setup()
-                    is_set_up = True
-                    if stage.needs_fit:
-                        stage.fit(stage.input_type.model_validate(obj) for obj in iter_jsonl(upstream))
-                        write_json_atomic(p.dir / FIT_COUNTERS, dict(context.counters))
-                        context.counters.clear()
-                for record in stage.process_batch(batch):
-                    (skipped if isinstance(record, Skip) else out).write(record)
-                batch_ids = [item.id for item in batch]
-                batch_counters.write({"id": _batch_key(batch_ids), "counters": dict(context.counters)})
-                context.counters.clear()
-                out.flush()
-                skipped.flush()
-                batch_counters.flush()
-                done.add_all(batch_ids)
-                items_in += len(batch)
-                self.progress.advance(name, len(batch))
+            self.progress.stage_started(name, total, len(outputs.done))
+            items_in = self._process(p, stage, _skip_done(items, outputs.done, name), upstream, outputs)
         finally:
-            if is_set_up:
-                stage.teardown()
-            out.close()
-            skipped.close()
-            batch_counters.close()
-            done.close()
+            outputs.close()
             logging.getLogger("cpqa").removeHandler(stage_log)
             stage_log.close()
 
@@ -273,6 +242,26 @@ class LocalExecutor:
         logger.info("stage %s: done: %s", name, json.dumps(stats, sort_keys=True))
         self.progress.stage_finished(name, stats, already_done=False)
         return StageResult(name, p.dir, False, stats)
+
+    def _process(self, p: StagePlan, stage: Stage, todo: Iterator, upstream: Path | None,
+                 outputs: "StageOutputs") -> int:
+        """Run the stage over the inputs not yet done, batch by batch, in this process."""
+        items_in = 0
+        is_set_up = False
+        try:
+            for batch in _batches(todo, p.spec.config.batch_size):
+                if not is_set_up:
+                    logger.info("stage %s: setting up %s", p.spec.name, type(stage).__name__)
+                    set_up_stage(stage, upstream, p.dir)
+                    is_set_up = True
+                records = list(stage.process_batch(batch))
+                outputs.commit_batch([item.id for item in batch], records, stage.context.counters)
+                items_in += len(batch)
+                self.progress.advance(p.spec.name, len(batch))
+        finally:
+            if is_set_up:
+                stage.teardown()
+        return items_in
 
     @staticmethod
     def _final_stats(p: StagePlan, wall_s: float, processed_now: int) -> dict[str, Any]:
@@ -293,11 +282,46 @@ class LocalExecutor:
         }
 
 
+def set_up_stage(stage: Stage, upstream: Path | None, stage_dir: Path) -> None:
+    """Load the stage's models and, for a stage that needs the whole input first, fit it
+    (its counters are whole-input figures, saved apart from the per-batch ones)."""
+    stage.setup()
+    if stage.needs_fit:
+        stage.fit(stage.input_type.model_validate(obj) for obj in iter_jsonl(upstream))
+        write_json_atomic(stage_dir / FIT_COUNTERS, dict(stage.context.counters))
+        stage.context.counters.clear()
+
+
+class StageOutputs:
+    """The durable files of one stage directory, written batch by batch: a batch's records,
+    skips and counters are made durable before its inputs are marked done."""
+
+    def __init__(self, stage_dir: Path):
+        self.done = IdLog(stage_dir / DONE)
+        self.records = RecordWriter(stage_dir / RECORDS)
+        self.skipped = RecordWriter(stage_dir / SKIPPED)
+        self.counters = RecordWriter(stage_dir / COUNTERS)
+
+    def commit_batch(self, input_ids: list[str], records: list, counters: Counter) -> None:
+        for record in records:
+            (self.skipped if isinstance(record, Skip) else self.records).write(record)
+        self.counters.write({"id": _batch_key(input_ids), "counters": dict(counters)})
+        counters.clear()
+        for writer in (self.records, self.skipped, self.counters):
+            writer.flush()
+        self.done.add_all(input_ids)
+
+    def close(self) -> None:
+        for writer in (self.records, self.skipped, self.counters):
+            writer.close()
+        self.done.close()
+
+
 def _batch_key(ids: list[str]) -> str:
     return hashlib.sha256("\n".join(ids).encode()).hexdigest()[:16]
 
 
-def _skip_done(items: Iterator, done: IdLog, progress: ProgressHook, name: str) -> Iterator:
+def _skip_done(items: Iterator, done: IdLog, name: str) -> Iterator:
     seen: set[str] = set()
     for item in items:
         if item.id in seen:
