@@ -90,6 +90,8 @@ def build(
     recipe: str = typer.Option("local", "--recipe", "-r", help="A packaged recipe name or a YAML path."),
     set_: list[str] = typer.Option([], "--set", help="Override a recipe parameter: stage.param=value (repeatable)."),
     until: Optional[str] = typer.Option(None, "--until", help="Stop after this stage."),
+    executor: str = typer.Option("local", "--executor", help="local, or ray (actor pools; pip install 'cpqa[ray]')."),
+    address: Optional[str] = typer.Option(None, "--address", help="Ray cluster address (default: start Ray here)."),
     verbose: bool = typer.Option(False, "-v", "--verbose", help="Log progress details."),
 ):
     """Run (or resume) a recipe on INPUT. Finished stages are not redone; a changed parameter
@@ -98,7 +100,7 @@ def build(
 
     _setup_logging(verbose)
     with RichProgress() as hook:
-        result = _run(run_build, input, output, recipe, set_, until, hook)
+        result = _run(run_build, input, output, recipe, set_, until, hook, executor, address)
     rows = []
     for s in result.stages:
         rows.append({"name": s.name, "state": "already done" if s.already_done else "done",

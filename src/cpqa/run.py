@@ -345,9 +345,20 @@ def _attach_file_log(path: Path) -> logging.Handler:
 
 
 def build(input_path: str | Path, run_dir: str | Path, recipe: str = "local", overrides: list[str] | None = None,
-          until: str | None = None, progress: ProgressHook | None = None) -> BuildResult:
-    """Run (or resume) a recipe on INPUT into RUN. The library entry point behind `cpqa build`."""
+          until: str | None = None, progress: ProgressHook | None = None, executor: str = "local",
+          address: str | None = None) -> BuildResult:
+    """Run (or resume) a recipe on INPUT into RUN. The library entry point behind `cpqa build`.
+    `executor="ray"` runs model stages on Ray actor pools (`address` of a running cluster, or a
+    local Ray started here)."""
     from .recipe import load_recipe
 
     loaded = load_recipe(recipe, overrides)
-    return LocalExecutor(progress).build(Path(input_path), Path(run_dir), loaded, until, overrides)
+    if executor == "local":
+        runner = LocalExecutor(progress)
+    elif executor == "ray":
+        from .executors.ray import RayExecutor
+
+        runner = RayExecutor(progress, address)
+    else:
+        raise CPQAError(f"unknown executor '{executor}': use local or ray")
+    return runner.build(Path(input_path), Path(run_dir), loaded, until, overrides)

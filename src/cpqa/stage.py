@@ -47,8 +47,12 @@ class Config(BaseModel):
 
 
 class StageConfig(Config):
-    non_semantic: ClassVar[frozenset[str]] = frozenset({"batch_size"})
+    non_semantic: ClassVar[frozenset[str]] = frozenset({"batch_size", "num_cpus", "num_gpus", "workers"})
     batch_size: int = Field(16, ge=1, description="Inputs per process_batch call (and per durable write).")
+    num_cpus: float = Field(1.0, gt=0, description="CPUs one worker of this stage holds (Ray executor).")
+    num_gpus: float = Field(0.0, ge=0, description="GPUs one worker of this stage holds (Ray executor).")
+    workers: int = Field(0, ge=0, description="Ray actor-pool size; 0 sizes it to the cluster, leaving a CPU "
+                                                 "free for reading so a small machine cannot deadlock.")
 
 
 class BackendSpec(BaseModel):

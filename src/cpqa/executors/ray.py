@@ -1,0 +1,127 @@
+"""The Ray Data executor: the same stages, recipes and run directory as the local executor, with
+each stage's model held by a pool of actors and records streamed between Ray and the driver.
+
+The driver stays the only writer of the run directory (records, skips, counters, done ids, in the
+input order: `preserve_order`), so output, signatures and resume are exactly the local executor's.
+On a cluster the run directory must be on storage every node sees (actors read the upstream
+records and the recordings' audio by path):
+
+    ray start --head                         # on the head node; `ray start --address HEAD:6379` on others
+    cpqa build INPUT -o /shared/run --executor ray --address HEAD:6379
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from ..errors import require
+from ..records import Skip
+from ..run import LocalExecutor, StageOutputs, StagePlan, _RecordingIndex, set_up_stage
+from ..stage import ProgressHook, SourceStage, Stage, StageContext
+
+logger = logging.getLogger(__name__)
+
+OUT, SKIP, COUNTERS, DONE = "out", "skip", "counters", "done"
+
+
+class _StageActor:
+    """One pool member: builds the stage, loads its models once, runs batches of JSON lines."""
+
+    def __init__(self, stage_cls: type[Stage], config: Any, run_dir: str, stage_dir: str, input_path: str,
+                 upstream: str | None, recordings: str):
+        from .. import pipeline  # noqa: F401  (a fresh worker process registers the backends)
+
+        context = StageContext(run_dir=Path(run_dir), stage_dir=Path(stage_dir), name=stage_cls.name,
+                               input_path=Path(input_path), recording_lookup=_RecordingIndex(Path(recordings)))
+        self.stage = stage_cls(config, context)
+        set_up_stage(self.stage, Path(upstream) if upstream else None, Path(stage_dir))
+
+    def __call__(self, batch: dict[str, Any]) -> dict[str, list[str]]:
+        items = [self.stage.input_type.model_validate_json(text) for text in batch["text"]]
+        kinds, payloads = [], []
+        for record in self.stage.process_batch(items):
+            kinds.append(SKIP if isinstance(record, Skip) else OUT)
+            payloads.append(record.model_dump_json())
+        kinds.append(COUNTERS)
+        payloads.append(json.dumps(dict(self.stage.context.counters)))
+        self.stage.context.counters.clear()
+        for item in items:
+            kinds.append(DONE)
+            payloads.append(item.id)
+        return {"kind": kinds, "payload": payloads}
+
+
+class RayExecutor(LocalExecutor):
+    """`cpqa build ... --executor ray [--address ...]`."""
+
+    def __init__(self, progress: ProgressHook | None = None, address: str | None = None):
+        super().__init__(progress)
+        self.address = address
+        self.ray = require("ray", extra="ray")
+        if not self.ray.is_initialized():
+            self.ray.init(address=address, num_cpus=None if address else os.cpu_count(),
+                          include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
+        context = self.ray.data.DataContext.get_current()
+        context.execution_options.preserve_order = True
+        context.enable_progress_bars = False
+
+    def _pool_size(self, p: StagePlan) -> int:
+        if p.spec.config.workers:
+            return p.spec.config.workers
+        cpus = int(self.ray.cluster_resources().get("CPU", 1))
+        # leave one CPU for the read/format tasks: actors holding every CPU deadlock the pipeline
+        return max(1, int((cpus - 1) // p.spec.config.num_cpus))
+
+    def _process(self, p: StagePlan, stage: Stage, todo: Iterator, upstream: Path | None,
+                 outputs: StageOutputs) -> int:
+        if isinstance(stage, SourceStage):  # discovery and decoding stay on the driver, next to the input
+            return super()._process(p, stage, todo, upstream, outputs)
+        rows = [{"text": item.model_dump_json()} for item in todo]
+        if not rows:
+            return 0
+        ctx = stage.context
+        dataset = self.ray.data.from_items(rows).map_batches(
+            _StageActor,
+            batch_size=p.spec.config.batch_size,
+            batch_format="numpy",
+            concurrency=self._pool_size(p),
+            num_cpus=p.spec.config.num_cpus,
+            num_gpus=p.spec.config.num_gpus,
+            fn_constructor_args=(type(stage), p.spec.config, str(ctx.run_dir), str(ctx.stage_dir),
+                                 str(ctx.input_path), str(upstream) if upstream else None,
+                                 str(ctx.recording_lookup.path)),
+        )
+        return self._drain(p, stage, dataset, outputs)
+
+    def _drain(self, p: StagePlan, stage: Stage, dataset, outputs: StageOutputs) -> int:
+        """Write the actors' rows in order; a batch's inputs are marked done after its outputs."""
+        records: list = []
+        counters: Counter = Counter()
+        done_ids: list[str] = []
+        items_in = 0
+        for row in dataset.iter_rows():
+            kind, payload = str(row["kind"]), str(row["payload"])
+            if kind != DONE and done_ids:
+                outputs.commit_batch(done_ids, records, counters)
+                items_in += len(done_ids)
+                self.progress.advance(p.spec.name, len(done_ids))
+                records, done_ids = [], []
+            if kind == OUT:
+                records.append(stage.output_type.model_validate_json(payload))
+            elif kind == SKIP:
+                records.append(Skip.model_validate_json(payload))
+            elif kind == COUNTERS:
+                counters.update(json.loads(payload))
+            else:
+                done_ids.append(payload)
+        if done_ids:
+            outputs.commit_batch(done_ids, records, counters)
+            items_in += len(done_ids)
+            self.progress.advance(p.spec.name, len(done_ids))
+        return items_in
