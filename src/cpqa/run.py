@@ -21,6 +21,7 @@ so a changed parameter reruns that stage and the stages after it only. Within a 
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import logging
@@ -231,6 +232,11 @@ class LocalExecutor:
                 total = _count_lines(upstream)
             self.progress.stage_started(name, total, len(outputs.done))
             items_in = self._process(p, stage, _skip_done(items, outputs.done, name), upstream, outputs)
+        except OSError as exc:
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise CPQAError(f"no space left on the device of {run_dir} while running stage '{name}': "
+                                "free some space, then rerun the same command to resume") from exc
+            raise
         finally:
             outputs.close()
             logging.getLogger("cpqa").removeHandler(stage_log)
