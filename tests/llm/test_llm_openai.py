@@ -166,12 +166,14 @@ def test_request_body_carries_schema_and_sampling_parameters():
     assert "response_format" not in second and second["top_p"] == 0.9 and "seed" not in second
 
 
-def test_concurrency_is_bounded():
-    with OpenAITestServer(latency_s=0.1) as server:
-        results = backend(server, concurrency=3).generate_many_sync(
-            [LLMRequest(messages=[{"role": "user", "content": f"r{i}"}]) for i in range(12)])
-        assert server.max_in_flight == 3
-    assert [r.text for r in results] == [f"r{i}" for i in range(12)] and all(r.parsed is None for r in results)
+@pytest.mark.parametrize("concurrency", [3, 20])  # 20: more workers than one connection pool holds
+def test_concurrency_is_bounded_and_reached(concurrency):
+    n = 3 * concurrency
+    with OpenAITestServer(latency_s=0.2) as server:
+        results = backend(server, concurrency=concurrency).generate_many_sync(
+            [LLMRequest(messages=[{"role": "user", "content": f"r{i}"}]) for i in range(n)])
+        assert server.max_in_flight == concurrency
+    assert [r.text for r in results] == [f"r{i}" for i in range(n)] and all(r.parsed is None for r in results)
 
 
 def test_endpoint_down_is_a_recorded_failure_for_every_item():
@@ -198,7 +200,7 @@ def test_api_key_is_sent_but_never_logged_or_recorded(monkeypatch, caplog):
         llm = backend(server, api_key_env="CPQA_TEST_KEY")
         results = llm.generate_many_sync(requests_for(2))
         headers = [r.headers for r in server.received]
-    assert all(h["Authorization"] == f"Bearer {SECRET}" for h in headers)
+    assert all(h["authorization"] == f"Bearer {SECRET}" for h in headers)
     assert results[0].skip_reason == "http_400" and "***" in results[0].error
     assert results[1].ok
     assert SECRET not in caplog.text

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass
 
 from .openai_compatible import OpenAIBackend, OpenAIConfig
 from .protocol import LLMRequest
-from .testserver import OpenAITestServer
+from .testserver import server_process
 
 
 @dataclass
@@ -37,15 +37,16 @@ class Throughput:
                 "ratio": round(self.ratio, 3)}
 
 
-def measure_throughput(concurrency: int = 16, latency_s: float = 0.1, rounds: int = 20) -> Throughput:
+def measure_throughput(concurrency: int = 16, latency_s: float = 0.25, rounds: int = 10) -> Throughput:
     """Send `rounds * concurrency` distinct requests (no cache) through `OpenAIBackend` to a local
-    `OpenAITestServer` that takes `latency_s` per reply, and time them."""
+    test server (in its own process) that takes `latency_s` per reply, and time them."""
     n = rounds * concurrency
     requests = [LLMRequest(messages=[{"role": "user", "content": f"request {i}"}], max_tokens=16) for i in range(n)]
-    with OpenAITestServer(latency_s=latency_s) as server:
-        backend = OpenAIBackend(OpenAIConfig(model="bench", base_url=server.url, api_key_env=None,
+    with server_process(latency_s) as url:
+        backend = OpenAIBackend(OpenAIConfig(model="bench", base_url=url, api_key_env=None,
                                              concurrency=concurrency, max_retries=0))
-        started = time.perf_counter()
+        backend.generate_many_sync([LLMRequest(messages=[{"role": "user", "content": "warm-up"}], max_tokens=1)])
+        started = time.perf_counter()  # steady state: imports and the TLS context are loaded
         results = backend.generate_many_sync(requests)
         seconds = time.perf_counter() - started
     return Throughput(requests=n, failed=sum(r.skipped for r in results), concurrency=concurrency,

@@ -11,17 +11,18 @@ malformed bodies, or to benchmark them against a fixed latency. Not used by the 
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
-import logging
+import multiprocessing
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http import HTTPStatus
 from typing import Any, Callable
-
-logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -66,6 +67,7 @@ Script = Callable[[dict[str, Any], int], Action]
 class Received:
     body: dict[str, Any]
     headers: dict[str, str]
+    """Names in lower case."""
     attempt: int
     action: Action
     at: float
@@ -79,7 +81,9 @@ def echo(body: dict[str, Any]) -> str:
 
 @dataclass
 class OpenAITestServer:
-    """Start with `with` (or `start()` / `stop()`); `url` is the base URL for a client."""
+    """Start with `with` (or `start()` / `stop()`); `url` is the base URL for a client. One asyncio
+    loop in a background thread serves every connection (threads per connection would queue on
+    the interpreter lock and inflate latency under load)."""
 
     script: Script | None = None
     latency_s: float = 0.0
@@ -91,38 +95,35 @@ class OpenAITestServer:
 
     def __post_init__(self):
         self._in_flight = 0
-        self._lock = threading.Lock()
         self._seen: Counter = Counter()
-        self._stopping = threading.Event()
-        self._server: ThreadingHTTPServer | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._port: int | None = None
 
     @property
     def url(self) -> str:
-        if self._server is None:
+        if self._port is None:
             raise RuntimeError("the test server is not started")
-        return f"http://127.0.0.1:{self._server.server_address[1]}/v1"
+        return f"http://127.0.0.1:{self._port}/v1"
 
     def actions(self) -> Counter:
         """How many times each action was played, by class name."""
-        with self._lock:
-            return Counter(type(r.action).__name__ for r in self.received)
+        return Counter(type(r.action).__name__ for r in list(self.received))
 
     def start(self) -> "OpenAITestServer":
-        server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self), bind_and_activate=False)
-        server.daemon_threads = True
-        server.request_queue_size = 512  # the default 5 drops SYNs when many clients connect at once
-        server.server_bind()
-        server.server_activate()
-        self._server = server
-        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True,
-                         name="openai-test-server").start()
+        ready = threading.Event()
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._run, args=(ready,), daemon=True, name="openai-test-server")
+        self._thread.start()
+        ready.wait(30)
+        if self._port is None:
+            raise RuntimeError("the test server did not start")
         return self
 
     def stop(self) -> None:
-        self._stopping.set()  # wakes stalled and sleeping handlers
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+        if self._loop is not None and self._thread is not None and self._thread.is_alive():
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(10)
 
     def __enter__(self) -> "OpenAITestServer":
         return self.start()
@@ -130,20 +131,74 @@ class OpenAITestServer:
     def __exit__(self, *exc) -> None:
         self.stop()
 
+    def _run(self, ready: threading.Event) -> None:
+        loop = self._loop
+        asyncio.set_event_loop(loop)
+        try:
+            server = loop.run_until_complete(asyncio.start_server(self._connection, "127.0.0.1", 0, backlog=512))
+            self._port = server.sockets[0].getsockname()[1]
+        finally:
+            ready.set()
+        loop.run_forever()
+        server.close()
+        tasks = asyncio.all_tasks(loop)  # stalled and sleeping handlers
+        for task in tasks:
+            task.cancel()
+        loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+        loop.close()
+
+    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while request_line := await reader.readline():  # keep-alive: requests until the client closes
+                headers = {}
+                while (line := await reader.readline()) not in (b"\r\n", b"\n", b""):
+                    name, _, value = line.decode("latin-1").partition(":")
+                    headers[name.strip().lower()] = value.strip()
+                body = await reader.readexactly(int(headers.get("content-length") or 0))
+                if not await self._respond(request_line.decode("latin-1").split(), headers, body, writer):
+                    break
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        except asyncio.CancelledError:  # stop(): end quietly (3.11's stream callback chokes on a cancelled task)
+            pass
+        finally:
+            writer.close()
+
+    async def _respond(self, request_line: list[str], headers: dict[str, str], raw: bytes,
+                       writer: asyncio.StreamWriter) -> bool:
+        """Play one request; False closes the connection."""
+        if len(request_line) < 2 or request_line[0] != "POST" or not request_line[1].split("?")[0].endswith(
+                "/chat/completions"):
+            return await _write(writer, 404, b'{"error": {"message": "not found"}}')
+        try:
+            body = json.loads(raw)
+        except json.JSONDecodeError:
+            return await _write(writer, 400, b'{"error": {"message": "request body is not JSON"}}')
+        self._in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self._in_flight)
+        try:
+            action = self._decide(body, headers)
+            if isinstance(action, Reply):
+                await asyncio.sleep(self.latency_s)
+                return await _write(writer, 200, json.dumps(self._completion(body, action)).encode())
+            if isinstance(action, Fail):
+                extra = {} if action.retry_after is None else {"Retry-After": f"{action.retry_after:g}"}
+                return await _write(writer, action.status, action.body.encode(), extra)
+            if isinstance(action, Garble):
+                return await _write(writer, 200, b'{"choices": [{"message": {"content": "trunc')
+            if isinstance(action, Stall):
+                await asyncio.sleep(action.seconds)
+            return False  # Stall or Drop: no response at all
+        finally:
+            self._in_flight -= 1
+
     def _decide(self, body: dict[str, Any], headers: dict[str, str]) -> Action:
         key = hashlib.sha256(json.dumps(body.get("messages"), sort_keys=True).encode()).hexdigest()
-        with self._lock:
-            self._seen[key] += 1
-            attempt = self._seen[key]
+        self._seen[key] += 1
+        attempt = self._seen[key]
         action = self.script(body, attempt) if self.script else Reply()
-        with self._lock:
-            self.received.append(Received(body, headers, attempt, action, time.monotonic()))
+        self.received.append(Received(body, headers, attempt, action, time.monotonic()))
         return action
-
-    def _track(self, delta: int) -> None:
-        with self._lock:
-            self._in_flight += delta
-            self.max_in_flight = max(self.max_in_flight, self._in_flight)
 
     def _completion(self, body: dict[str, Any], reply: Reply) -> dict[str, Any]:
         content = self.responder(body) if reply.content is None else reply.content
@@ -158,53 +213,41 @@ class OpenAITestServer:
         }
 
 
-def _handler(server: OpenAITestServer) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"  # keep-alive, as real servers do
-        wbufsize = 1 << 16  # headers and body leave in one write, flushed after each request
-        disable_nagle_algorithm = True  # else Nagle + delayed ACK add ~40 ms per reply
+async def _write(writer: asyncio.StreamWriter, status: int, payload: bytes, headers: dict[str, str] | None = None) -> bool:
+    try:
+        phrase = HTTPStatus(status).phrase
+    except ValueError:
+        phrase = ""
+    head = [f"HTTP/1.1 {status} {phrase}", "Content-Type: application/json", f"Content-Length: {len(payload)}"]
+    head += [f"{name}: {value}" for name, value in (headers or {}).items()]
+    writer.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + payload)
+    await writer.drain()
+    return True
 
-        def log_message(self, format, *args):  # the library never prints
-            logger.debug("test server: " + format, *args)
 
-        def _send(self, status: int, payload: bytes, headers: dict[str, str] | None = None) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(payload)))
-            for name, value in (headers or {}).items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(payload)
+@contextmanager
+def server_process(latency_s: float = 0.0) -> Iterator[str]:
+    """An `OpenAITestServer` with default replies in a child process, so that a benchmarked
+    client does not share its interpreter lock with the server; yields the base URL."""
+    ctx = multiprocessing.get_context("spawn")
+    ours, theirs = ctx.Pipe()
+    process = ctx.Process(target=_serve, args=(theirs, latency_s), daemon=True, name="openai-test-server")
+    process.start()
+    try:
+        if not ours.poll(60):
+            raise RuntimeError("the test server process did not start within 60 s")
+        yield ours.recv()
+    finally:
+        ours.close()  # the child's recv() ends, and it stops its server
+        process.join(10)
+        if process.is_alive():
+            process.kill()
 
-        def do_POST(self):
-            server._track(+1)
-            try:
-                self._respond()
-            finally:
-                server._track(-1)
 
-        def _respond(self):
-            raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            if not self.path.split("?")[0].endswith("/chat/completions"):
-                self._send(404, b'{"error": {"message": "not found"}}')
-                return
-            try:
-                body = json.loads(raw)
-            except json.JSONDecodeError:
-                self._send(400, b'{"error": {"message": "request body is not JSON"}}')
-                return
-            action = server._decide(body, dict(self.headers))
-            if isinstance(action, Reply):
-                server._stopping.wait(server.latency_s)
-                self._send(200, json.dumps(server._completion(body, action)).encode())
-            elif isinstance(action, Fail):
-                headers = {} if action.retry_after is None else {"Retry-After": f"{action.retry_after:g}"}
-                self._send(action.status, action.body.encode(), headers)
-            elif isinstance(action, Garble):
-                self._send(200, b'{"choices": [{"message": {"content": "trunc')
-            else:  # Stall or Drop: no response at all
-                if isinstance(action, Stall):
-                    server._stopping.wait(action.seconds)
-                self.close_connection = True
-
-    return Handler
+def _serve(conn, latency_s: float) -> None:
+    with OpenAITestServer(latency_s=latency_s) as server:
+        conn.send(server.url)
+        try:
+            conn.recv()
+        except EOFError:
+            pass
