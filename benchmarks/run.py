@@ -61,6 +61,43 @@ def llm_throughput(work: Path) -> dict:
     return measure_throughput(concurrency=16, latency_s=0.1, rounds=20).as_dict()
 
 
+def _peak_rss_mb(input_path: Path, run: Path, recipe: str, until: str | None = None) -> float:
+    """Peak resident memory (MB) of one build in a fresh process."""
+    code = ("import resource, sys; from cpqa.run import build; "
+            f"build({str(input_path)!r}, {str(run)!r}, recipe={recipe!r}, until={until!r}); "
+            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
+    return int(out.split()[-1]) / 1024
+
+
+@bench("memory")
+def memory_scaling(work: Path) -> dict:
+    """Peak RSS for 10x the input vs 1x (target ≤ 1.2): streaming keeps memory flat."""
+    import numpy as np
+    import soundfile as sf
+
+    speech, rate = sf.read(next(DEMO_AUDIO.glob("*.flac")), dtype="int16")
+    one, ten = work / "mem1", work / "mem10"
+    one.mkdir()
+    ten.mkdir()
+    sf.write(one / "a.flac", speech, rate)
+    sf.write(ten / "a.flac", np.tile(speech, 10), rate)  # one recording 10x as long
+    for i in range(9):
+        sf.write(ten / f"copy{i}.flac", speech, rate)  # and 10x as many recordings
+    rss_1 = _peak_rss_mb(one, work / "mem-run1", "local", "segment")
+    rss_10 = _peak_rss_mb(ten, work / "mem-run10", "local", "segment")
+    return {"peak_rss_1x_mb": round(rss_1, 1), "peak_rss_10x_mb": round(rss_10, 1), "ratio": round(rss_10 / rss_1, 3)}
+
+
+@bench("ray")
+def ray_vs_local(work: Path) -> dict:
+    """Wall time of the Ray executor vs the local one on the same input (dummy recipe: executor
+    overhead, not model speed)."""
+    local_s = timed_build(DEMO_AUDIO, work / "ray-local", "--recipe", "dummy")
+    ray_s = timed_build(DEMO_AUDIO, work / "ray-ray", "--recipe", "dummy", "--executor", "ray")
+    return {"local_s": round(local_s, 1), "ray_s": round(ray_s, 1), "ratio_ray_over_local": round(ray_s / local_s, 2)}
+
+
 def main(argv: list[str]) -> int:
     names = argv or list(BENCHES)
     unknown = [n for n in names if n not in BENCHES]

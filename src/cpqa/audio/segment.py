@@ -139,7 +139,7 @@ class SegmentConfig(StageConfig):
     min_segment_s: float = Field(1.0, gt=0, description="Segments shorter than this are dropped.")
     max_segment_s: float = Field(30.0, gt=0, description="Longer speech is split at its longest pause.")
     merge_gap_s: float = Field(0.3, ge=0, description="Speech regions closer than this are joined.")
-    block_s: float = Field(600.0, gt=0, description="The VAD reads this much audio at a time.")
+    block_s: float = Field(60.0, gt=0, description="The VAD reads this much audio at a time (bounds memory).")
     lead_in_s: float = Field(
         0.5, ge=0, description="Each segment starts up to this much earlier, into the silence before it (never "
                                "into earlier speech, nor past max_segment_s): VAD onsets lag soft word starts, "
