@@ -4,12 +4,15 @@ import asyncio
 import json
 import logging
 import re
+import time
+from email.utils import formatdate
 
+import httpx
 import pytest
 
 from cpqa.errors import CPQAError
 from cpqa.llm import LLMRequest, RequestCache
-from cpqa.llm.openai_compatible import OpenAIBackend, OpenAIConfig
+from cpqa.llm.openai_compatible import OpenAIBackend, OpenAIConfig, _retry_after_s
 from cpqa.llm.testserver import Drop, Fail, Garble, OpenAITestServer, Reply, Stall
 
 pytestmark = pytest.mark.timeout(120)
@@ -241,3 +244,16 @@ def test_shared_cache_object_can_be_attached(tmp_path):
             llm.cache = cache
             llm.generate_many_sync(requests_for(2))
         assert len(server.received) == 2
+
+
+def test_retry_after_forms_and_backoff_bounds():
+    assert _retry_after_s(httpx.Headers({"Retry-After": "3"})) == 3.0
+    assert _retry_after_s(httpx.Headers({"retry-after-ms": "250", "Retry-After": "1"})) == 0.25
+    assert 8 <= _retry_after_s(httpx.Headers({"Retry-After": formatdate(time.time() + 10)})) <= 10
+    assert _retry_after_s(httpx.Headers({"Retry-After": "soon"})) is None
+    assert _retry_after_s(httpx.Headers({})) is None
+
+    llm = OpenAIBackend(OpenAIConfig(model="m", api_key_env=None, backoff_base_s=1.0, backoff_max_s=5.0))
+    for attempt, (low, high) in {1: (0.5, 1.0), 2: (1.0, 2.0), 3: (2.0, 4.0), 6: (2.5, 5.0)}.items():
+        assert all(low <= llm._backoff_s(attempt, None) <= high for _ in range(50))
+    assert 2.0 <= llm._backoff_s(1, 2.0) <= 2.2 and llm._backoff_s(1, 100.0) == 5.0

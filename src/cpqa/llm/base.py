@@ -71,7 +71,7 @@ class LLMBackend:
             if self.cache is not None:
                 self.cache.put_many(list(zip(todo, fresh)))
         self.stats.wall_s += time.perf_counter() - started
-        return [copy.copy(done[key]) for key in keys]
+        return [copy.deepcopy(done[key]) for key in keys]  # duplicates must not share a parsed dict
 
     def generate_many_sync(self, requests: list[LLMRequest], concurrency: int | None = None) -> list[LLMResult]:
         """`generate_many` for synchronous callers (stages)."""

@@ -78,6 +78,8 @@ class OpenAIBackend(LLMBackend):
         return {self.config.api_key_header: value}
 
     async def _complete_many(self, requests: list[LLMRequest], concurrency: int) -> list[LLMResult]:
+        if not requests:
+            return []
         httpx = self._httpx
         workers = min(concurrency, len(requests))
         # httpcore's pool does work quadratic in its size on every event (measured: 64 connections in

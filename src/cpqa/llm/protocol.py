@@ -72,7 +72,7 @@ class LLMResult:
         return not self.skipped
 
     @classmethod
-    def failure(cls, reason: str, error: str, **fields: Any) -> "LLMResult":
+    def failure(cls, reason: str, error: str, **fields: Any) -> LLMResult:
         return cls(skipped=True, skip_reason=reason, error=error, **fields)
 
     def to_dict(self) -> dict[str, Any]:

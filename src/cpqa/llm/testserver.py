@@ -18,11 +18,11 @@ import multiprocessing
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from typing import Any, Callable
+from typing import Any, Self
 
 
 @dataclass
@@ -110,7 +110,7 @@ class OpenAITestServer:
         """How many times each action was played, by class name."""
         return Counter(type(r.action).__name__ for r in list(self.received))
 
-    def start(self) -> "OpenAITestServer":
+    def start(self) -> Self:
         ready = threading.Event()
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._run, args=(ready,), daemon=True, name="openai-test-server")
@@ -125,7 +125,7 @@ class OpenAITestServer:
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(10)
 
-    def __enter__(self) -> "OpenAITestServer":
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc) -> None:
