@@ -37,7 +37,7 @@ class Throughput:
                 "ratio": round(self.ratio, 3)}
 
 
-def measure_throughput(concurrency: int = 16, latency_s: float = 0.25, rounds: int = 10) -> Throughput:
+def measure_throughput(concurrency: int = 16, latency_s: float = 0.5, rounds: int = 8) -> Throughput:
     """Send `rounds * concurrency` distinct requests (no cache) through `OpenAIBackend` to a local
     test server (in its own process) that takes `latency_s` per reply, and time them."""
     n = rounds * concurrency
