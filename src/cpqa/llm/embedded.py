@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import CPQAError
-from ..models import EMBEDDED_PREFIX, _package_dir, cache_dir, sha256_file
+from ..models import EMBEDDED_PREFIX, package_dir, cache_dir, sha256_file
 
 logger = logging.getLogger(__name__)
 
@@ -89,7 +89,7 @@ def assemble(model: EmbeddedGGUF) -> Path:
 
 
 def _part_file(package: str) -> Path:
-    files = sorted((_package_dir(package) / "data").glob("part*.bin"))
+    files = sorted((package_dir(package) / "data").glob("part*.bin"))
     if len(files) != 1:
         raise CPQAError(f"the package '{_dist(package)}' should hold one data/partNN.bin, "
                         f"found {len(files)}: reinstall it")
