@@ -8,6 +8,7 @@ from qa_synth import ARGUMENT, GOOD_NEWS, make_clip
 from cpqa.qa.embeddings import greedy_duplicates
 from cpqa.qa.facts import clip_facts
 from cpqa.qa.filters import (
+    ANSWER_IN_QUESTION,
     LABEL_MISMATCH,
     LABEL_UNVERIFIABLE,
     label_problem,
@@ -99,6 +100,25 @@ def test_answers_that_agree_with_the_labels_pass(argument, qa_type, answer):
 def test_answers_that_contradict_the_labels_are_caught(argument, qa_type, answer, reason):
     problem = label_problem(qa(qa_type, ("A question about the voices?", answer)), argument, VOCAB)
     assert problem is not None and problem[0] == reason, problem
+
+
+@pytest.mark.parametrize("qa_type, question, answer", [
+    ("DE", "Why does the woman sound so angry?", "She sounds angry because the car broke down."),
+    ("DG", "What is the gender of the woman who needs the car?", "Female."),
+    ("DG", "What gender is the speaker who says she works at the hospital?", "A woman's voice."),
+    ("DS", "Are there two speakers in this clip?", "Yes, two people are speaking."),
+])
+def test_questions_that_give_the_answer_away_are_caught(argument, qa_type, question, answer):
+    assert label_problem(qa(qa_type, (question, answer)), argument, VOCAB)[0] == ANSWER_IN_QUESTION
+
+
+@pytest.mark.parametrize("qa_type, question, answer", [
+    ("DE", "Is the first speaker calm or angry?", "She sounds angry."),      # a choice, not the answer
+    ("DG", "Is the person who apologises a man or a woman?", "A man."),
+    ("DS", "How many people can you hear?", "Two people."),
+])
+def test_questions_that_offer_choices_are_fine(argument, qa_type, question, answer):
+    assert label_problem(qa(qa_type, (question, answer)), argument, VOCAB) is None
 
 
 def test_label_consistency_follows_the_clip(good_news):

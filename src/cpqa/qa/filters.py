@@ -13,7 +13,7 @@ the filters; exports and evaluation take `filters.passed` items only.
 The checks here are pure: schema (turn count, empty or too short text, repeated questions),
 leakage (versioned regular expressions for transcript, label, tag and annotation talk) and label
 consistency (a DE/DG/DS answer must name the clip's emotion, gender or speaker count, read with
-the versioned word lists). Near-duplicates and text-only answerability live in the stages.
+the versioned word lists, and its question must not already name it). Near-duplicates and text-only answerability live in the stages.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ SCHEMA = "schema"
 LEAKAGE = "leakage"
 LABEL_MISMATCH = "label_mismatch"
 LABEL_UNVERIFIABLE = "label_unverifiable"
+ANSWER_IN_QUESTION = "answer_in_question"
 DUPLICATE_IN_CLIP = "duplicate_in_clip"
 DUPLICATE_IN_DATASET = "duplicate_in_dataset"
 TEXT_ANSWERABLE = "text_answerable"
@@ -190,30 +191,56 @@ def leaks(item: QAItem, vocab: Vocabulary) -> list[str]:
 
 def label_problem(item: QAItem, facts: ClipFacts, vocab: Vocabulary) -> tuple[str, str] | None:
     """(reason, detail) when a DE/DG/DS item's first answer disagrees with the clip's labels or
-    names none; None when it agrees or the type states no label."""
-    answer = item.turns[0].answer
+    names none, or when its question already names what the answer says; None otherwise (and for
+    the types that state no label)."""
+    turn = item.turns[0]
     if item.type == "DE":
-        named = named_labels(answer, vocab.emotions, vocab)
-        if not named:
-            return LABEL_UNVERIFIABLE, "the answer names no emotion"
-        present = set(facts.emotions)
-        stray = sorted({label for labels in named if not labels & present for label in labels})
-        if stray:
-            return LABEL_MISMATCH, f"the answer says {', '.join(stray)}; the clip sounds {', '.join(sorted(present)) or 'unlabelled'}"
-        if not any(labels & facts.speaker_emotions for labels in named):
-            return LABEL_MISMATCH, (f"the answer names no dominant emotion of the clip or a speaker "
-                                    f"({', '.join(sorted(facts.speaker_emotions))})")
+        problem = _emotion_problem(turn.answer, facts, vocab)
+        asked, said = (named_labels(text, vocab.emotions, vocab) for text in (turn.question, turn.answer))
     elif item.type == "DG":
-        named = named_labels(answer, vocab.genders, vocab)
-        if not named:
-            return LABEL_UNVERIFIABLE, "the answer names no gender"
-        stray = sorted({label for labels in named if not labels & facts.genders for label in labels})
-        if stray:
-            return LABEL_MISMATCH, f"the answer says {', '.join(stray)}; the voices are {', '.join(sorted(facts.genders))}"
+        problem = _gender_problem(turn.answer, facts, vocab)
+        asked, said = (named_labels(text, vocab.genders, vocab) for text in (turn.question, turn.answer))
     elif item.type == "DS":
-        counts = speaker_counts(answer, vocab)
-        if not counts:
-            return LABEL_UNVERIFIABLE, "the answer states no number of speakers"
-        if max(counts) != facts.speaker_count:
-            return LABEL_MISMATCH, f"the answer says {max(counts)} speakers; the clip has {facts.speaker_count}"
+        problem = _count_problem(turn.answer, facts, vocab)
+        asked, said = ([frozenset(speaker_counts(text, vocab))] for text in (turn.question, turn.answer))
+    else:
+        return None
+    if problem is not None:
+        return problem
+    asked_labels, said_labels = frozenset().union(*asked), frozenset().union(*said)
+    if asked_labels and asked_labels <= said_labels:
+        return ANSWER_IN_QUESTION, f"the question already names {', '.join(sorted(map(str, asked_labels)))}"
+    return None
+
+
+def _emotion_problem(answer: str, facts: ClipFacts, vocab: Vocabulary) -> tuple[str, str] | None:
+    named = named_labels(answer, vocab.emotions, vocab)
+    if not named:
+        return LABEL_UNVERIFIABLE, "the answer names no emotion"
+    present = set(facts.emotions)
+    stray = sorted({label for labels in named if not labels & present for label in labels})
+    if stray:
+        return LABEL_MISMATCH, f"the answer says {', '.join(stray)}; the clip sounds {', '.join(sorted(present)) or 'unlabelled'}"
+    if not any(labels & facts.speaker_emotions for labels in named):
+        return LABEL_MISMATCH, (f"the answer names no dominant emotion of the clip or a speaker "
+                                f"({', '.join(sorted(facts.speaker_emotions))})")
+    return None
+
+
+def _gender_problem(answer: str, facts: ClipFacts, vocab: Vocabulary) -> tuple[str, str] | None:
+    named = named_labels(answer, vocab.genders, vocab)
+    if not named:
+        return LABEL_UNVERIFIABLE, "the answer names no gender"
+    stray = sorted({label for labels in named if not labels & facts.genders for label in labels})
+    if stray:
+        return LABEL_MISMATCH, f"the answer says {', '.join(stray)}; the voices are {', '.join(sorted(facts.genders))}"
+    return None
+
+
+def _count_problem(answer: str, facts: ClipFacts, vocab: Vocabulary) -> tuple[str, str] | None:
+    counts = speaker_counts(answer, vocab)
+    if not counts:
+        return LABEL_UNVERIFIABLE, "the answer states no number of speakers"
+    if max(counts) != facts.speaker_count:
+        return LABEL_MISMATCH, f"the answer says {max(counts)} speakers; the clip has {facts.speaker_count}"
     return None

@@ -70,10 +70,11 @@ def output_schema(slots: list[Slot]) -> dict[str, Any]:
 
     def item(slot: Slot) -> dict[str, Any]:
         return {"type": "object",
-                "properties": {"type": {"const": slot.code}, "evidence": {"type": "string"},
+                "properties": {"type": {"const": slot.code},
                                "turns": {"type": "array", "prefixItems": [turn] * slot.turns, "items": False,
-                                         "minItems": slot.turns}},
-                "required": ["type", "evidence", "turns"], "additionalProperties": False}
+                                         "minItems": slot.turns},
+                               "evidence": {"type": "string"}},
+                "required": ["type", "turns", "evidence"], "additionalProperties": False}
 
     # `items: false` + `minItems` pin the length for validators; llama.cpp's grammar reads prefixItems.
     return {"type": "object",
