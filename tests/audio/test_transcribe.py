@@ -16,7 +16,7 @@ from cpqa.manifest import read_records
 from cpqa.records import Segment, Skip, Word
 from cpqa.registry import backend_registry
 from cpqa.run import build
-from cpqa.testing import dummy  # noqa: F401  (registers the dummy ASR)
+from cpqa.testing.dummy import DummyASR
 
 AMI = "ami_meetings/meeting_excerpt_60s"
 TINY = {"name": "faster-whisper", "model": "embedded:tiny.en", "device": "cpu"}
@@ -79,6 +79,25 @@ def test_language_is_detected_once_per_recording(tmp_path, rec):
     forced.setup()
     [seg] = forced.process_batch([segment_of(rec, language="fr")])
     assert seg.language == "de" and seg.metadata["language_detection"] == {"source": "config"}
+
+
+@backend_registry("asr").register("test-probe-length")
+class ProbeLengthASR(DummyASR):
+    """Names the language after the audio it was given to detect it from."""
+
+    def detect_language(self, audio):
+        return f"probe{len(audio)}", 0.5
+
+
+def test_detected_language_does_not_depend_on_which_segment_comes_first(tmp_path):
+    long = recording(write_16k(tmp_path / "long.wav", quiet_noise(150.0, rms=0.05)), "long")
+    segments = [segment_of(long, n, 10.0 * n, 10.0 * n + 2) for n in range(3)]
+    outputs = []
+    for batch in (segments, segments[2:]):  # a resumed run sees only the segments left to do
+        stage = make_stage(TranscribeStage, tmp_path, [long], backend={"name": "test-probe-length"})
+        stage.setup()
+        outputs.append({s.id: s.language for s in stage.process_batch(batch)})
+    assert outputs[0]["long-000002"] == outputs[1]["long-000002"] == "probe1920000"  # the first 120 s
 
 
 def test_no_words_and_no_audio_are_skips(tmp_path, rec):
