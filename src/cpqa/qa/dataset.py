@@ -22,11 +22,11 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from typing import ClassVar
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from ..records import QAItem, QAType
 from ..stage import Stage, StageConfig, register_stage
-from .embeddings import EMBEDDED_MINILM, greedy_duplicates, load_embedder
+from .embeddings import EMBEDDED_MINILM, check_model_name, greedy_duplicates, load_embedder
 from .filters import DUPLICATE_IN_DATASET, TYPE_CAP, FilterAction, record
 
 logger = logging.getLogger(__name__)
@@ -40,6 +40,11 @@ class QADatasetConfig(StageConfig):
     type_cap: FilterAction = Field("drop", description="What items over a type's cap get.")
     max_per_type: dict[QAType, int] = Field(default_factory=dict, description="Cap on passing items per type (absent: no cap).")
     embed_batch_size: int = Field(64, ge=1, description="Questions per embedding call.")
+
+    @field_validator("embedding_model")
+    @classmethod
+    def _known_embedder(cls, name: str) -> str:
+        return check_model_name(name)
 
     non_semantic: ClassVar[frozenset[str]] = StageConfig.non_semantic | {"embed_batch_size"}
 

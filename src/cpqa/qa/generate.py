@@ -27,12 +27,13 @@ from typing import Any
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
+from ..errors import CPQAError
 from ..llm import LLMBackend, LLMConfig, LLMResult
 from ..records import Clip, QAItem, QAType, Skip, Turn
 from ..registry import backend_registry
 from ..stage import BackendSpec, Config, Stage, StageConfig, backend_field, register_stage
 from .answerability import TextOnlyCheck
-from .embeddings import EMBEDDED_MINILM, greedy_duplicates, load_embedder
+from .embeddings import EMBEDDED_MINILM, check_model_name, greedy_duplicates, load_embedder
 from .facts import ClipFacts, clip_facts
 from .filters import (
     DUPLICATE_IN_CLIP,
@@ -90,16 +91,25 @@ class QAFiltersConfig(Config):
     schema_check: FilterAction = Field("drop", description="Items with a wrong turn count, empty or too short text.")
     min_question_words: int = Field(3, ge=1, description="Shorter questions fail the schema check.")
     leakage: FilterAction = Field("drop", description="Items mentioning transcripts, labels, tags, annotations.")
-    label_consistency: FilterAction = Field("drop", description="DE/DG/DS answers that disagree with the clip's labels.")
+    label_consistency: FilterAction = Field(
+        "drop", description="DE/DG/DS answers that disagree with the clip's labels or whose question gives them away.")
     duplicates: FilterAction = Field("drop", description="Near-duplicate questions within a clip (the later one).")
     duplicate_threshold: float = Field(0.85, gt=0, le=1, description="Cosine similarity of questions from which they are near-duplicates.")
     embedding_model: str = Field(EMBEDDED_MINILM, description="Sentence-transformers model for near-duplicates.")
     text_only: TextOnlyConfig = Field(default_factory=TextOnlyConfig)
 
+    @field_validator("embedding_model")
+    @classmethod
+    def _known_embedder(cls, name: str) -> str:
+        return check_model_name(name)
+
     @field_validator("vocabulary_version")
     @classmethod
     def _known_vocabulary(cls, version: str) -> str:
-        load_vocabulary(version)
+        try:
+            load_vocabulary(version)
+        except CPQAError as exc:
+            raise ValueError(str(exc)) from None
         return version
 
 
