@@ -31,15 +31,15 @@ class ASRResult:
     language: str | None = None
     language_prob: float | None = None
     words: list[Word] = field(default_factory=list)
-    skipped: bool = False
-    skip_reason: str | None = None
 
 
 class ASR(Protocol):
-    """capability 'asr'. Word times are seconds from the first sample of `audio`."""
+    """capability 'asr'. Word times are seconds from the first sample of `audio`; an empty word
+    list means nothing was recognised (the transcribe stage records it as a skip)."""
 
     model_name: str
 
-    def detect_language(self, audio: np.ndarray) -> tuple[str, float]: ...
+    def detect_language(self, audio: np.ndarray) -> tuple[str, float]:
+        """The language of the speech in `audio` and its probability; silence is ignored."""
 
     def transcribe(self, audio: np.ndarray, language: str | None = None) -> ASRResult: ...
