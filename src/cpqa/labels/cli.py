@@ -42,6 +42,9 @@ def _show(result: dict, title: str) -> None:
     for name, row in zip(result["classes"], result["confusion"]):
         table.add_row(name, *map(str, row))
     console.print(table)
+    for source, scores in result.get("by_source", {}).items():
+        console.print(f"  {source}: n={scores['n']}  UA={scores['ua']:.3f}  WA={scores['wa']:.3f}  "
+                      f"macro-F1={scores['macro_f1']:.3f}")
 
 
 @app.command()
@@ -74,10 +77,13 @@ def train(
                        work_dir, encoder)
         meta = {"name": name or output.stem, "encoder": encoder, "pooling": pooling, "pack": pack,
                 "label_column": label_column, "label_map": label_map, "center_s": 2.0, "context_s": 1.0,
-                "training_data": [str(m) for m in manifest]}
+                "training_data": [f"{m.resolve().parent.name}/{m.name}" for m in manifest]}
         if cv:
             result = cross_validate(fs, normalize, folds=folds)
             meta["leave_speakers_out"] = {k: result[k] for k in ("n", "ua", "wa", "macro_f1", "folds")}
+            meta["leave_speakers_out"]["by_source"] = {
+                src: {k: scores[k] for k in ("n", "ua", "wa", "macro_f1")}
+                for src, scores in result.get("by_source", {}).items()}
             _show(result, "leave-speakers-out")
         head = train_head(fs, normalize, meta=meta)
     except CPQAError as exc:

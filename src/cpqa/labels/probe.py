@@ -56,6 +56,8 @@ class Example:
     speaker: str
     start: float | None = None
     end: float | None = None
+    source: str = ""
+    """The manifest it came from (its folder and name)."""
 
 
 @dataclass
@@ -119,6 +121,7 @@ def read_manifest(path: str | Path, label_column: str, speaker_column: str = "sp
                 speaker=row[speaker_column] or "unknown",
                 start=_float_or_none(row.get("start_s", row.get("start"))),
                 end=_float_or_none(row.get("end_s", row.get("end"))),
+                source=f"{path.resolve().parent.name}/{path.name}",
             ))
     if dropped:
         logger.info("%s: dropped rows with unmapped labels %s", path, dict(dropped))
@@ -340,7 +343,7 @@ def cross_validate(fs: FeatureSet, normalize: str = "none", c_grid: tuple[float,
         raise CPQAError("leave-speakers-out evaluation needs at least two speakers")
     held_out = _speaker_folds(speakers, folds)
     n_folds = len(held_out)
-    truth, pred = [], []
+    truth, pred, ids = [], [], []
     for k, held in enumerate(held_out):
         test = np.isin(groups, list(held))
         train_idx = np.flatnonzero(~test)
@@ -349,8 +352,9 @@ def cross_validate(fs: FeatureSet, normalize: str = "none", c_grid: tuple[float,
         ex_probs, ex_ids = _example_probs(head, x[test], fs, np.flatnonzero(test))
         truth += [fs.labels[i] for i in ex_ids]
         pred += [head.labels[j] for j in ex_probs.argmax(axis=1)]
+        ids += list(ex_ids)
         logger.info("fold %d/%d (held out %s): C=%s", k + 1, n_folds, ", ".join(sorted(held)), c)
-    return {**metrics(truth, pred), "folds": n_folds, "normalize": normalize}
+    return {**metrics(truth, pred), **_by_source(fs, ids, truth, pred), "folds": n_folds, "normalize": normalize}
 
 
 def evaluate(head: ProbeHead, fs: FeatureSet) -> dict[str, Any]:
@@ -358,7 +362,18 @@ def evaluate(head: ProbeHead, fs: FeatureSet) -> dict[str, Any]:
     x = _prepared(fs, head.normalize)
     probs, ids = _example_probs(head, x, fs, np.arange(len(x)))
     truth = [fs.labels[i] for i in ids]
-    return {**metrics(truth, [head.labels[j] for j in probs.argmax(axis=1)]), "normalize": head.normalize}
+    pred = [head.labels[j] for j in probs.argmax(axis=1)]
+    return {**metrics(truth, pred), **_by_source(fs, list(ids), truth, pred), "normalize": head.normalize}
+
+
+def _by_source(fs: FeatureSet, ids: list[int], truth: list[str], pred: list[str]) -> dict[str, Any]:
+    """Scores per manifest when the examples come from several."""
+    sources = [fs.examples[i].source for i in ids] if fs.examples else []
+    if len(set(sources)) < 2:
+        return {}
+    return {"by_source": {src: metrics([t for t, s in zip(truth, sources) if s == src],
+                                       [p for p, s in zip(pred, sources) if s == src])
+                          for src in sorted(set(sources))}}
 
 
 def metrics(truth: list[str], pred: list[str]) -> dict[str, Any]:

@@ -1,0 +1,137 @@
+"""The annotate stage on real speech (RAVDESS clips) with the shipped offline heads."""
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from cpqa.labels.annotate import AnnotateStage, add_speaker_zscores
+from cpqa.labels.probes import shared_features
+from cpqa.records import Recording, Segment, Skip, Word
+from cpqa.stage import StageContext
+
+RAVDESS = Path(__file__).resolve().parents[3] / "shared" / "data" / "real" / "ravdess_train"
+pytestmark = pytest.mark.skipif(not (RAVDESS / "manifest.csv").exists(), reason="shared RAVDESS data not present")
+
+
+def _rows():
+    with open(RAVDESS / "manifest.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.fixture(scope="module")
+def recording_and_segments(tmp_path_factory):
+    """Four clips of actor 10 (female) played one after another: one 16 kHz recording, one segment
+    (with fake word times) per clip, plus a segment past the end of the audio."""
+    rows = [r for r in _rows() if r["speaker"] == "ravdess_actor_10" and r["label"] in ("angry", "anger", "sadness",
+                                                                                            "happiness", "neutral")]
+    rows = rows[:4]
+    tmp = tmp_path_factory.mktemp("rec")
+    audio, segments, t = [], [], 0.0
+    for n, row in enumerate(rows):
+        clip, rate = sf.read(RAVDESS / row["file"], dtype="float32")
+        assert rate == 16000
+        words = [Word(word=w, start=round(t + 0.8 + 0.35 * i, 2), end=round(t + 1.1 + 0.35 * i, 2))
+                 for i, w in enumerate(row["transcript"].split())]
+        segments.append(Segment(id=Segment.make_id("rec", n), recording_id="rec", start=round(t + 0.5, 3),
+                                end=round(t + len(clip) / 16000 - 0.3, 3), text=row["transcript"], speaker="S1",
+                                words=words))
+        audio.append(clip)
+        t += len(clip) / 16000
+    path = tmp / "rec.flac"
+    sf.write(path, np.concatenate(audio), 16000)
+    segments.append(Segment(id=Segment.make_id("rec", 99), recording_id="rec", start=t + 5, end=t + 6))
+    rec = Recording(id="rec", audio=str(path), duration=t, sample_rate=16000, channels=1)
+    return rec, segments
+
+
+@pytest.fixture(scope="module")
+def annotated(recording_and_segments, tmp_path_factory):
+    rec, segments = recording_and_segments
+    run = tmp_path_factory.mktemp("run")
+    stage = AnnotateStage(AnnotateStage.Config(), StageContext(run_dir=run, stage_dir=run / "03-annotate", name="annotate",
+                                                               recording_lookup=lambda rid: rec))
+    stage.setup()
+    out = list(stage.process_batch(segments))
+    return stage, out
+
+
+def test_every_segment_is_labelled_or_skipped_with_a_reason(annotated, recording_and_segments):
+    stage, out = annotated
+    _, segments = recording_and_segments
+    assert [o.id for o in out] == [s.id for s in segments]
+    assert isinstance(out[-1], Skip) and out[-1].reason == "empty-segment"
+    assert all(isinstance(o, Segment) for o in out[:-1])
+    assert stage.context.counters["segments"] == 4
+
+
+def test_one_encoder_pass_per_30s_chunk(annotated, recording_and_segments):
+    rec, _ = recording_and_segments
+    assert shared_features(rec.audio, "embedded:base", "cpu", "default").passes == 1  # emotion and gender share it
+
+
+def test_windows_labels_and_provenance(annotated):
+    _, out = annotated
+    for seg in out[:-1]:
+        assert seg.windows and seg.windows[0].start == seg.start and seg.windows[-1].end == seg.end
+        for w in seg.windows:
+            assert w.emotion["label"] in w.emotion["probs"] and 0 <= w.emotion["score"] <= 1
+            assert 0 <= w.valence <= 1 and 0 <= w.arousal <= 1 and 0 <= w.dominance <= 1
+            assert w.gender["label"] in ("female", "male")
+        labels = seg.labels
+        for key in ("emotion", "sentiment", "valence", "arousal", "dominance", "gender", "pitch_mean_hz",
+                    "pitch_std_hz", "loudness_lufs", "speaking_rate_wps", "syllable_rate", "snr_db",
+                    "clipping_ratio", "text_sentiment"):
+            assert key in labels, key
+            assert labels[key]["model"], key
+            assert "score" in labels[key], key
+        assert labels["emotion"]["model"].startswith("whisper-base-probe-emotion")
+        assert sum(labels["emotion"]["probs"].values()) == pytest.approx(1.0, abs=1e-3)
+        assert labels["valence"]["derived"] is True
+        assert labels["sentiment"]["label"] in ("positive", "negative", "neutral", "ambiguous")
+        assert 100 < labels["pitch_mean_hz"]["value"] < 450
+        json.dumps(seg.model_dump(mode="json"))
+
+
+def test_actor_10_is_heard_as_female(annotated):
+    _, out = annotated
+    assert [s.labels["gender"]["label"] for s in out[:-1]] == ["female"] * 4
+
+
+def test_words_are_tagged_from_their_window(annotated):
+    _, out = annotated
+    for seg in out[:-1]:
+        for word in seg.words:
+            mid = (word.start + word.end) / 2
+            window = next((w for w in seg.windows if w.start <= mid < w.end), seg.windows[-1])
+            assert (word.emotion, word.gender, word.speaker) == (window.emotion["label"], window.gender["label"], "S1")
+
+
+def test_speaker_zscores_compare_segments_of_one_speaker(annotated):
+    _, out = annotated
+    segs = out[:-1]
+    z = [s.labels["pitch_z"]["value"] for s in segs]
+    means = [s.labels["pitch_mean_hz"]["value"] for s in segs]
+    assert np.mean(z) == pytest.approx(0.0, abs=1e-6)
+    assert np.argmax(z) == np.argmax(means) and segs[0].labels["pitch_z"]["n_segments"] == 4
+
+
+def test_zscores_need_three_segments_of_the_speaker():
+    segs = [Segment(id=f"r-{i}", recording_id="r", start=i, end=i + 1, speaker=spk,
+                    labels={"pitch_mean_hz": {"value": v, "model": "m"}})
+            for i, (spk, v) in enumerate([("A", 100.0), ("A", 120.0), ("B", 200.0), ("A", 140.0)])]
+    add_speaker_zscores(segs)
+    assert "pitch_z" not in segs[2].labels
+    assert segs[3].labels["pitch_z"]["value"] == pytest.approx(1.2247, abs=1e-3)
+
+
+def test_unreadable_audio_is_a_skip(tmp_path):
+    rec = Recording(id="bad", audio=str(tmp_path / "missing.flac"), duration=5.0, sample_rate=16000, channels=1)
+    stage = AnnotateStage(AnnotateStage.Config(), StageContext(run_dir=tmp_path, stage_dir=tmp_path, name="annotate",
+                                                               recording_lookup=lambda rid: rec))
+    stage.setup()
+    (out,) = stage.process_batch([Segment(id="bad-000000", recording_id="bad", start=0, end=2)])
+    assert isinstance(out, Skip) and out.reason == "unreadable-audio" and "missing.flac" in out.source
