@@ -135,3 +135,17 @@ def test_unreadable_audio_is_a_skip(tmp_path):
     stage.setup()
     (out,) = stage.process_batch([Segment(id="bad-000000", recording_id="bad", start=0, end=2)])
     assert isinstance(out, Skip) and out.reason == "unreadable-audio" and "missing.flac" in out.source
+
+
+def test_speaker_normalised_head_for_speakers_with_enough_windows(recording_and_segments, tmp_path):
+    rec, segments = recording_and_segments
+    config = AnnotateStage.Config(emotion={"name": "whisper-probe", "speaker_norm_head": "builtin:emotion-speaker-norm",
+                                           "min_speaker_windows": 2}, speaker=None, prosody=False, quality=False)
+    stage = AnnotateStage(config, StageContext(run_dir=tmp_path, stage_dir=tmp_path, name="annotate",
+                                               recording_lookup=lambda rid: rec))
+    stage.setup()
+    out = list(stage.process_batch(segments[:4]))
+    assert {s.labels["emotion"]["model"] for s in out} == {"whisper-base-probe-emotion-spknorm-v1@embedded:base"}
+    assert "gender" not in out[0].labels and out[0].words[0].gender is None
+    (alone,) = stage.process_batch(segments[:1])  # one window of the speaker: the plain head
+    assert alone.labels["emotion"]["model"] == "whisper-base-probe-emotion-v1@embedded:base"

@@ -59,7 +59,7 @@ def train(
     normalize: str = typer.Option("none", help="none, or speaker: standardise features per speaker."),
     pooling: str = typer.Option("mean", help="mean or mean+std of the window's encoder frames."),
     pack: str = typer.Option("speaker", help="speaker: play a speaker's whole-file clips one after another "
-                                             "into 30-s encoder passes; none: encode each file alone."),
+                                             "into 30-s encoder passes; none: encode each file alone; both."),
     min_duration: float = typer.Option(0.0, help="Drop spans (start_s/end_s rows) shorter than this (s)."),
     name: Optional[str] = typer.Option(None, help="Head name recorded as its model id (default: file stem)."),
     cv: bool = typer.Option(True, help="Also score leave-speakers-out and store it in the head."),
@@ -104,7 +104,7 @@ def evaluate(
     label_map: Optional[str] = typer.Option(None, help="'emotion2vec' or pairs like calm=neutral."),
     normalize: str = typer.Option("none", help="Without --head: none or speaker."),
     pooling: str = typer.Option("mean", help="Without --head: mean or mean+std."),
-    pack: str = typer.Option("speaker", help="speaker or none (see train)."),
+    pack: str = typer.Option("speaker", help="speaker, none or both (see train)."),
     folds: int = typer.Option(0, help="Without --head: speaker folds (0 = leave one speaker out)."),
     min_duration: float = typer.Option(0.0),
     work_dir: Optional[Path] = typer.Option(None),

@@ -6,7 +6,8 @@ the 30-s chunks of its recording, and an example's prediction is the duration-we
 windows' probabilities. Short whole-file examples (acted corpora) are trimmed to their speech with
 Silero VAD, like the segment stage does, and by default the clips of one speaker are played one
 after another into pseudo-recordings (`pack="speaker"`), so the encoder hears 30 s of speech per pass
-as it does on in-the-wild recordings; `pack="none"` encodes each file alone.
+as it does on in-the-wild recordings; `pack="none"` encodes each file alone (looped to 30 s, as the
+pipeline does with a short recording); `pack="both"` trains on both.
 
 Evaluation holds speakers out: every fold trains on the other speakers only.
 """
@@ -17,7 +18,7 @@ import csv
 import hashlib
 import logging
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +42,7 @@ EMOTION2VEC_MAP = {
 Labels it does not name (e.g. boredom) are dropped."""
 
 LABEL_MAPS: dict[str, dict[str, str]] = {"emotion2vec": EMOTION2VEC_MAP}
-PACK_MODES = ("speaker", "none")
+PACK_MODES = ("speaker", "none", "both")
 PACK_MAX_S = 300.0
 DEFAULT_C_GRID = (0.01, 0.1, 1.0)
 INNER_FOLDS = 8
@@ -182,8 +183,8 @@ def place_examples(examples: list[Example], work_dir: Path, pack: str = "speaker
     """Put every example into 16 kHz mono audio: spans of real recordings stay where they are
     (resampled once when needed); whole files are trimmed to speech and, with pack='speaker',
     concatenated per speaker into pseudo-recordings of at most PACK_MAX_S seconds."""
-    if pack not in PACK_MODES:
-        raise CPQAError(f"pack '{pack}': choose one of {', '.join(PACK_MODES)}")
+    if pack not in ("speaker", "none"):
+        raise CPQAError(f"pack '{pack}': choose speaker or none")
     placed: list[_Placed | None] = [None] * len(examples)
     converted: dict[str, str] = {}
 
@@ -238,7 +239,17 @@ def place_examples(examples: list[Example], work_dir: Path, pack: str = "speaker
 def extract_features(examples: list[Example], work_dir: str | Path, encoder: WhisperEncoder | None = None,
                      pooling: str = "mean", pack: str = "speaker", center_s: float = 2.0,
                      context_s: float = 1.0) -> FeatureSet:
-    """Window features of every example; encoder passes are cached on disk under `work_dir`."""
+    """Window features of every example; encoder passes are cached on disk under `work_dir`.
+    With pack='both' every whole-file example appears twice, heard among its speaker's clips and
+    alone; the copies' `source` says which ('[packed]' / '[alone]'), so scores come per condition."""
+    if pack == "both":
+        packed = [replace(e, source=f"{e.source} [packed]") for e in examples]
+        alone = [replace(e, source=f"{e.source} [alone]") for e in examples if e.start is None or e.end is None]
+        a = extract_features(packed, work_dir, encoder, pooling, "speaker", center_s, context_s)
+        b = extract_features(alone, work_dir, encoder, pooling, "none", center_s, context_s)
+        return FeatureSet(np.concatenate([a.features, b.features]), np.concatenate([a.example, b.example + len(packed)]),
+                          np.concatenate([a.weight, b.weight]), a.labels + b.labels, a.speakers + b.speakers,
+                          a.examples + b.examples)
     work_dir = Path(work_dir)
     encoder = encoder or WhisperEncoder()
     placed = place_examples(examples, work_dir, pack)
