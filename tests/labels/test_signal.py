@@ -65,3 +65,18 @@ def test_text_sentiment():
     assert text_sentiment("This is terrible and I hate it.")["label"] == "negative"
     assert text_sentiment("  ") is None
     assert text_sentiment("The table is brown.")["model"].startswith("vader")
+
+
+@pytest.mark.slow
+def test_dnsmos_scores_real_speech():
+    import soundfile as sf
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[3] / "shared/data/real/ami_meetings/meeting_excerpt_60s/mixture.wav"
+    if not path.exists():
+        pytest.skip("shared AMI data not present")
+    x, _ = sf.read(path, dtype="float32")
+    scores = quality.dnsmos(x[: 10 * SR])
+    assert set(scores) == {"ovrl_mos", "sig_mos", "bak_mos", "p808_mos"}
+    assert all(1.0 <= v <= 5.0 for v in scores.values())
+    assert quality.dnsmos(x[: SR // 2]) is None

@@ -20,10 +20,12 @@ from typing import Any, ClassVar
 import numpy as np
 from pydantic import Field, field_validator, model_validator
 
+from ..audio.io import read_range
+from ..errors import require
 from ..records import Segment, Skip, Window
 from ..stage import BackendSpec, Stage, StageConfig, register_stage
 from . import backends  # noqa: F401  (registers the emotion, dimensions and speaker backends)
-from . import prosody, quality
+from . import prosody, quality, speakers
 from .protocols import EMOTION2VEC_LABELS, AudioWindow, CategoricalResult, DimensionResult, SpeakerResult
 from .text import text_sentiment
 from .windows import WindowSpan, aggregate_probs, aggregate_values, layout, tag_words
@@ -49,7 +51,7 @@ class AnnotateConfig(StageConfig):
     speaker: BackendSpec | None = Field({"name": "whisper-probe"}, description="Gender/age backend; null for none.")
     prosody: bool = Field(True, description="F0, loudness, speaking rate, pauses and speaker z-scores.")
     quality: bool = Field(True, description="WADA-SNR and clipping ratio.")
-    dnsmos: bool = Field(False, description="DNSMOS P.835/P.808 (speechmos ONNX, about 0.1 s of CPU per second).")
+    dnsmos: bool = Field(False, description="DNSMOS P.835/P.808 (speechmos ONNX; about 0.3 s of CPU per second of audio).")
     text_sentiment: bool = Field(True, description="VADER sentiment of the transcript.")
 
     @field_validator("emotion", mode="before")
@@ -86,6 +88,12 @@ class AnnotateStage(Stage[Segment, Segment]):
 
     def setup(self) -> None:
         cfg: AnnotateConfig = self.config  # type: ignore[assignment]
+        for enabled, module, package in ((cfg.prosody, "pyworld", "pyworld-prebuilt"),
+                                         (cfg.prosody, "pyloudnorm", "pyloudnorm"),
+                                         (cfg.text_sentiment, "vaderSentiment", "vadersentiment"),
+                                         (cfg.dnsmos, "speechmos", "speechmos"), (cfg.dnsmos, "librosa", "librosa")):
+            if enabled:  # a missing extra fails here, before any model loads
+                require(module, "labels", package)
         self.emotion = cfg.emotion.build()
         self.dimensions = cfg.dimensions.build() if cfg.dimensions else None
         self.speaker = cfg.speaker.build() if cfg.speaker else None
@@ -107,10 +115,13 @@ class AnnotateStage(Stage[Segment, Segment]):
         recording = self.context.recording(recording_id)
         out: dict[str, Segment | Skip] = {}
         todo: list[tuple[Segment, list[WindowSpan], np.ndarray]] = []
+        turns = speakers.turns_from_metadata(recording.metadata)
         for seg in segments:
+            if turns:
+                seg = _with_turns(seg, turns)
             start, end = max(0.0, seg.start), min(seg.end, recording.duration)
             try:
-                samples = _read(recording.audio, start, end)
+                samples = read_range(recording.audio, start, end)
             except (OSError, RuntimeError, ValueError) as exc:
                 out[seg.id] = Skip(id=seg.id, reason="unreadable-audio", detail=str(exc), source=recording.audio)
                 continue
@@ -125,24 +136,25 @@ class AnnotateStage(Stage[Segment, Segment]):
                    for seg, spans, _ in todo for span in spans]
         emotions = self.emotion.predict(windows)
         dims = self.dimensions.predict(windows, emotions) if self.dimensions else [None] * len(windows)
-        speakers = self.speaker.predict(windows) if self.speaker else [None] * len(windows)
+        speaker_results = self.speaker.predict(windows) if self.speaker else [None] * len(windows)
         self.count("windows", len(windows))
 
         k = 0
         for seg, spans, samples in todo:
             n = len(spans)
-            out[seg.id] = self._segment(seg, spans, emotions[k:k + n], dims[k:k + n], speakers[k:k + n], samples)
+            out[seg.id] = self._segment(seg, spans, emotions[k:k + n], dims[k:k + n], speaker_results[k:k + n],
+                                        samples)
             k += n
             self.count("segments")
         return out
 
     def _segment(self, seg: Segment, spans: list[WindowSpan], emotions: list[CategoricalResult],
-                 dims: list[DimensionResult | None], speakers: list[SpeakerResult | None],
+                 dims: list[DimensionResult | None], speaker_results: list[SpeakerResult | None],
                  samples: np.ndarray) -> Segment:
         cfg: AnnotateConfig = self.config  # type: ignore[assignment]
         weights = [s.duration for s in spans]
         labels: dict[str, Any] = dict(seg.labels)
-        genders = [s.gender if s is not None and not s.skipped else None for s in speakers]
+        genders = [s.gender if s is not None and not s.skipped else None for s in speaker_results]
 
         windows = []
         for span, emo, dim, gender in zip(spans, emotions, dims, genders):
@@ -167,7 +179,7 @@ class AnnotateStage(Stage[Segment, Segment]):
                                             self.speaker.model_name)
             if gender:
                 labels["gender"] = gender
-            ages = [s.age_years if s is not None else None for s in speakers]
+            ages = [s.age_years if s is not None else None for s in speaker_results]
             age = aggregate_values(ages, weights)
             if age is not None:
                 labels["age"] = {"value": round(age, 1), "score": None, "model": self.speaker.model_name}
@@ -189,10 +201,16 @@ class AnnotateStage(Stage[Segment, Segment]):
         return seg.model_copy(update={"windows": windows, "labels": labels, "words": words})
 
 
-def _read(audio: str, start: float, end: float) -> np.ndarray:
-    from ..audio.io import read_range
-
-    return read_range(audio, start, end)
+def _with_turns(seg: Segment, turns: list[speakers.Turn]) -> Segment:
+    """The segment with its main speaker (when it has none), word speakers and a speaker count from
+    the recording's given turns."""
+    shares = speakers.overlaps(turns, seg.start, seg.end)
+    main = seg.speaker or (max(shares, key=shares.get) if shares else None)
+    words = [w if w.speaker else w.model_copy(update={"speaker": speakers.speaker_at(turns, w.start, w.end) or main})
+             for w in seg.words]
+    labels = {**seg.labels, "speaker_count": {"value": len(shares), "speakers": sorted(shares), "score": 1.0,
+                                              "model": speakers.TURNS_MODEL}}
+    return seg.model_copy(update={"speaker": main, "words": words, "labels": labels})
 
 
 def _aggregate_categorical(results: list[CategoricalResult], weights: list[float], default_model: str) -> dict | None:
