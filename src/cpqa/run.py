@@ -202,14 +202,15 @@ class LocalExecutor:
             recordings = _RecordingIndex(plans[0].dir / RECORDS)
             for i, p in enumerate(plans):
                 upstream = plans[i - 1].dir / RECORDS if i else None
-                result.stages.append(self._run_stage(p, run_dir, input_path, upstream, recordings))
+                earlier = {q.spec.name: q.dir for q in plans[:i]}
+                result.stages.append(self._run_stage(p, run_dir, input_path, upstream, recordings, earlier))
             return result
         finally:
             logging.getLogger("cpqa").removeHandler(handler)
             handler.close()
 
     def _run_stage(self, p: StagePlan, run_dir: Path, input_path: Path, upstream: Path | None,
-                   recordings: _RecordingIndex) -> StageResult:
+                   recordings: _RecordingIndex, earlier: dict[str, Path]) -> StageResult:
         name = p.spec.name
         if p.done:
             stats = stage_stats(p.dir)
@@ -221,7 +222,8 @@ class LocalExecutor:
         stage_log = _attach_file_log(p.dir / "log")
         started = time.perf_counter()
         context = StageContext(run_dir=run_dir, stage_dir=p.dir, name=name, input_path=input_path,
-                               recording_lookup=recordings, logger=logging.getLogger(f"cpqa.stage.{name}"))
+                               recording_lookup=recordings, earlier_stages=earlier,
+                               logger=logging.getLogger(f"cpqa.stage.{name}"))
         stage = p.spec.cls(p.spec.config, context)
         outputs = StageOutputs(p.dir)
         try:

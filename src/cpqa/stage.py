@@ -18,6 +18,7 @@ from typing import Any, Callable, ClassVar, Generic, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .errors import CPQAError
+from .manifest import iter_jsonl
 from .records import Record, Recording, Skip
 from .registry import STAGES, backend_registry
 
@@ -120,6 +121,8 @@ class StageContext:
     name: str
     input_path: Path | None = None
     recording_lookup: Callable[[str], Recording] | None = None
+    earlier_stages: dict[str, Path] = field(default_factory=dict)
+    """Directories of the stages before this one in the build, by name (see `records_of`)."""
     counters: Counter = field(default_factory=Counter)
     logger: logging.Logger = field(default_factory=lambda: logging.getLogger("cpqa.stage"))
 
@@ -127,6 +130,17 @@ class StageContext:
         if self.recording_lookup is None:
             raise CPQAError(f"stage '{self.name}' needs recordings but the recipe has no ingest stage")
         return self.recording_lookup(recording_id)
+
+    def records_of(self, stage: str) -> Iterator[dict[str, Any]]:
+        """Stream the records of an earlier, finished stage of this build (e.g. every transcribed
+        segment, for a stage whose direct input is a filtered subset). The executor owns the files."""
+        if stage not in self.earlier_stages:
+            raise CPQAError(f"stage '{self.name}' reads the records of '{stage}', which does not run before it. "
+                            f"Earlier stages: {', '.join(self.earlier_stages) or 'none'}")
+        path = self.earlier_stages[stage]
+        if not (path / "_SUCCESS").exists():
+            raise CPQAError(f"stage '{stage}' has not finished ({path})")
+        return iter_jsonl(path / "records.jsonl")
 
 
 class Stage(Generic[In, Out]):

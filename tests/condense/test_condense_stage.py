@@ -113,7 +113,12 @@ def test_clips_are_flac_files_whose_durations_match_their_records(built):
     assert short and all(c["id"].startswith("ravdess/") and c["start"] == 0 for c in short)
     assert len({c["audio"] for c in clips}) == len(clips)
     kept_ids = {s["id"] for s in records(built["condense"])}
-    assert sorted(i for c in clips for i in c["segments"]) == sorted(kept_ids)
+    assert sorted(i for c in clips for i in c["metadata"]["kept_segments"]) == sorted(kept_ids)
+    annotated = {s["id"]: s for s in records(built["annotate"])}
+    for clip in clips:  # every transcribed segment inside the clip gives its words, kept or not
+        inside = {i for i, s in annotated.items()
+                  if s["recording_id"] == clip["recording_id"] and s["end"] > clip["start"] and s["start"] < clip["end"]}
+        assert set(clip["segments"]) == inside >= set(clip["metadata"]["kept_segments"])
 
 
 def test_every_tagged_word_has_emotion_gender_and_speaker(built):

@@ -10,8 +10,11 @@ Assembly (per recording, kept segments in time order; `plan_clips` is pure):
   `max_duration_s` becomes a clip of its own, longer than the maximum);
 - a clip still shorter than `min_duration_s` is widened evenly on both sides into the surrounding
   audio (never past the recording or a neighbouring clip) when `pad_short_groups` is on.
-  Only kept segments reach this stage, so speech in the padding and in gaps between merged
-  segments has no transcript: `selection["untranscribed_s"]` says how much of the clip that is.
+  Clips are planned around kept segments only, but their words come from every transcribed
+  segment inside them (`transcript_stage`, default `annotate`): a clip's audio and its transcript
+  then agree, and speech the condensation dropped keeps its own (less reliable) word tags, while
+  kept segments carry the condensed ones. `selection["untranscribed_s"]` says how much of the clip
+  no segment covers (silence, or speech the VAD missed).
 
 Why `needs_fit`: a clip needs every kept segment of its recording (its words, and its neighbours'
 text as context). Holding them across batches would lose them on a restart (inputs already marked
@@ -61,7 +64,9 @@ class ClipsConfig(StageConfig):
     max_gap_s: float = Field(10.0, ge=0, description=(
         "Merge the next kept segment into a clip of min_duration_s or more only if it starts within this of the clip's end."))
     pad_short_groups: bool = Field(True, description="Widen clips shorter than min_duration_s into the surrounding audio.")
-    context_segments: int = Field(2, ge=0, description="Kept segments of text given as context before and after a clip.")
+    context_segments: int = Field(2, ge=0, description="Segments of text given as context before and after a clip.")
+    transcript_stage: str | None = Field("annotate", description=(
+        "The earlier stage whose segments give every word of a clip; null: the kept segments' words only."))
     max_clips: int | None = Field(None, ge=1, description="Budget: keep the best-scoring clips only (None: all).")
 
     @model_validator(mode="after")
@@ -165,6 +170,7 @@ class ClipsStage(Stage[Segment, Clip]):
                 (segment.metadata.get("condense") or {}).get("emotion"),
                 float(selection.get("score") or 0.0), list(selection.get("reasons") or [])))
         self._recordings = {rid: sorted(kept, key=lambda k: (k.start, k.end, k.id)) for rid, kept in by_recording.items()}
+        self._transcripts = self._all_segments(set(by_recording)) if self.config.transcript_stage else self._recordings
         plans = []
         for rid, kept in self._recordings.items():
             duration_s = self.context.recording(rid).duration
@@ -174,6 +180,22 @@ class ClipsStage(Stage[Segment, Clip]):
         order_of = {k.id: k.order for kept in self._recordings.values() for k in kept}
         self._emit_at = {max(plan.segment_ids, key=order_of.__getitem__): (rid, plan) for rid, plan in plans}
         self._count_plans(plans)
+
+    def _all_segments(self, recording_ids: set[str]) -> dict[str, list[_Kept]]:
+        """Every transcribed segment of these recordings; kept ones as condensed (their tags)."""
+        kept = {k.id: k for ks in self._recordings.values() for k in ks}
+        by_recording: dict[str, list[_Kept]] = defaultdict(list)
+        for obj in self.context.records_of(self.config.transcript_stage):
+            if obj["recording_id"] not in recording_ids:
+                continue
+            if obj["id"] in kept:
+                by_recording[obj["recording_id"]].append(kept[obj["id"]])
+                continue
+            segment = Segment.model_validate(obj)
+            words, interpolated = tag_words(segment)
+            by_recording[segment.recording_id].append(_Kept(
+                segment.id, -1, segment.start, segment.end, segment.text.strip(), words, interpolated, None, 0.0))
+        return {rid: sorted(ks, key=lambda k: (k.start, k.end, k.id)) for rid, ks in by_recording.items()}
 
     def _apply_budget(self, plans: list[tuple[str, ClipPlan]]):
         if self.config.max_clips is None or len(plans) <= self.config.max_clips:
@@ -232,16 +254,17 @@ class ClipsStage(Stage[Segment, Clip]):
         end = min(plan.end, plan.start + len(samples) / SAMPLE_RATE)  # the file may be shorter than its record says
         path = self._write_flac(cid, samples)
         segs = self._segments(rid, plan)
-        words = [w for k in segs for w in k.words if plan.start <= (w.start + w.end) / 2 <= end]
+        everything = self._transcripts[rid]
+        inside = [k for k in everything if k.end > plan.start and k.start < end]
+        words = [w for k in inside for w in k.words if plan.start <= (w.start + w.end) / 2 <= end]
         words.sort(key=lambda w: (w.start, w.end))
         aliases = speaker_aliases(words)
-        everything = self._recordings[rid]
         position = {k.id: i for i, k in enumerate(everything)}
-        first, last = position[segs[0].id], position[segs[-1].id]
+        first, last = position[inside[0].id], position[inside[-1].id]
         n = self.config.context_segments
         return Clip(
             id=cid, recording_id=rid, start=plan.start, end=end, audio=str(path),
-            segments=[k.id for k in segs], words=words,
+            segments=[k.id for k in inside], words=words,
             tagged_transcript=tagged_transcript(words, aliases),
             context={"before": " ".join(k.text for k in everything[max(0, first - n):first] if k.text),
                      "after": " ".join(k.text for k in everything[last + 1:last + 1 + n] if k.text)},
@@ -251,10 +274,11 @@ class ClipsStage(Stage[Segment, Clip]):
                 "emotions": dict(sorted(Counter(k.emotion for k in segs if k.emotion).items())),
                 "short": plan.short,
                 "padded_s": plan.padded_s,
-                "untranscribed_s": round(max(0.0, (end - plan.start) - _covered_s(segs, plan.start, end)), 3),
+                "untranscribed_s": round(max(0.0, (end - plan.start) - _covered_s(inside, plan.start, end)), 3),
             },
             metadata={"speakers": {alias: speaker for speaker, alias in aliases.items()},
-                      "interpolated_word_times": [k.id for k in segs if k.interpolated]},
+                      "kept_segments": [k.id for k in segs],
+                      "interpolated_word_times": [k.id for k in inside if k.interpolated]},
         )
 
     def _write_flac(self, cid: str, samples) -> Path:

@@ -34,11 +34,12 @@ class _StageActor:
     """One pool member: builds the stage, loads its models once, runs batches of JSON lines."""
 
     def __init__(self, stage_cls: type[Stage], config: Any, run_dir: str, stage_dir: str, input_path: str,
-                 upstream: str | None, recordings: str):
+                 upstream: str | None, recordings: str, earlier: dict[str, Path]):
         from .. import pipeline  # noqa: F401  (a fresh worker process registers the backends)
 
         context = StageContext(run_dir=Path(run_dir), stage_dir=Path(stage_dir), name=stage_cls.name,
-                               input_path=Path(input_path), recording_lookup=_RecordingIndex(Path(recordings)))
+                               input_path=Path(input_path), recording_lookup=_RecordingIndex(Path(recordings)),
+                               earlier_stages=earlier)
         self.stage = stage_cls(config, context)
         set_up_stage(self.stage, Path(upstream) if upstream else None, Path(stage_dir))
 
@@ -95,7 +96,7 @@ class RayExecutor(LocalExecutor):
             num_gpus=p.spec.config.num_gpus,
             fn_constructor_args=(type(stage), p.spec.config, str(ctx.run_dir), str(ctx.stage_dir),
                                  str(ctx.input_path), str(upstream) if upstream else None,
-                                 str(ctx.recording_lookup.path)),
+                                 str(ctx.recording_lookup.path), ctx.earlier_stages),
         )
         return self._drain(p, stage, dataset, outputs)
 
