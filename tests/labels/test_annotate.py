@@ -149,3 +149,19 @@ def test_speaker_normalised_head_for_speakers_with_enough_windows(recording_and_
     assert "gender" not in out[0].labels and out[0].words[0].gender is None
     (alone,) = stage.process_batch(segments[:1])  # one window of the speaker: the plain head
     assert alone.labels["emotion"]["model"] == "whisper-base-probe-emotion-v1@embedded:base"
+
+
+def test_config_validates_backends_before_any_model_loads():
+    from pydantic import ValidationError
+
+    config = AnnotateStage.Config(dimensions=None, speaker="audeering-age-gender")
+    assert config.dimensions is None and config.speaker.name == "audeering-age-gender"
+    assert config.semantic_dict()["emotion"]["head_sha256"]  # a retrained head reruns the stage
+    with pytest.raises(ValidationError, match="unknown emotion backend 'nope'"):
+        AnnotateStage.Config(emotion={"name": "nope"})
+    with pytest.raises(ValidationError, match="members"):
+        AnnotateStage.Config(emotion={"name": "ensemble", "members": ["whisper-probe"]})
+    with pytest.raises(ValidationError, match="unknown emotion backend 'nope'"):
+        AnnotateStage.Config(emotion={"name": "ensemble", "members": ["whisper-probe", "nope"]})
+    with pytest.raises(ValidationError):
+        AnnotateStage.Config(center_s=1.0, context_s=3.0)

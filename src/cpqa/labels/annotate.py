@@ -21,7 +21,7 @@ import numpy as np
 from pydantic import Field, field_validator, model_validator
 
 from ..audio.io import read_range
-from ..errors import require
+from ..errors import CPQAError, require
 from ..records import Segment, Skip, Window
 from ..stage import BackendSpec, Stage, StageConfig, register_stage
 from . import backends  # noqa: F401  (registers the emotion, dimensions and speaker backends)
@@ -39,7 +39,10 @@ SENTIMENT_MODEL = "sentiment-map-v1"
 def _backend(capability: str, value: Any, optional: bool) -> BackendSpec | None:
     if optional and value in (None, False, "none"):
         return None
-    return BackendSpec.parse(capability, value)
+    try:
+        return BackendSpec.parse(capability, value)
+    except CPQAError as exc:  # reported with the recipe's other validation errors
+        raise ValueError(str(exc)) from exc
 
 
 class AnnotateConfig(StageConfig):

@@ -72,7 +72,10 @@ class EnsembleEmotion:
         def _members(cls, value):
             if not isinstance(value, list):
                 raise ValueError("members is a list of emotion backends")
-            return [BackendSpec.parse("emotion", v) for v in value]
+            try:
+                return [BackendSpec.parse("emotion", v) for v in value]
+            except CPQAError as exc:
+                raise ValueError(str(exc)) from exc
 
         def semantic_dict(self):
             return {"members": [m.semantic_dict() for m in self.members], "weights": self.weights}
