@@ -203,9 +203,11 @@ def _mount_sub_apps() -> None:
     from .condense.cli import calibrate_command
     from .evaluate.cli import compare_cmd, evaluate_cmd
     from .export.cli import export_cmd, finetune_cmd
+    from .labels.cli import app as probe_app
     from .review.cli import app as review_app
 
     app.add_typer(review_app, name="review")
+    app.add_typer(probe_app, name="probe")
     app.command("calibrate")(calibrate_command)
     app.command("evaluate")(evaluate_cmd)
     app.command("compare")(compare_cmd)
