@@ -52,6 +52,19 @@ def asr_throughput(work: Path) -> dict:
             "real_time_factor": round(wall_s / audio_s, 3)}
 
 
+@bench("labels")
+def labels_vs_asr(work: Path) -> dict:
+    """Wall time of (transcribe + annotate) / transcribe alone on the same audio (target ≤ 1.3):
+    the probes reuse the Whisper encoder, so labelling should cost little beyond ASR."""
+    from cpqa.status import run_status
+
+    run = work / "labels"
+    timed_build(DEMO_AUDIO, run, "--until", "annotate")
+    wall = {s["name"]: s["wall_s"] for s in run_status(run)["stages"]}
+    return {"transcribe_s": wall["transcribe"], "annotate_s": wall["annotate"],
+            "ratio": round((wall["transcribe"] + wall["annotate"]) / wall["transcribe"], 3)}
+
+
 @bench("llm")
 def llm_throughput(work: Path) -> dict:
     """Generation throughput against a local endpoint with fixed latency, as a ratio of the
