@@ -94,3 +94,27 @@ def test_sigkill_at_random_moments_then_resume_matches_uninterrupted_run(tmp_pat
     assert final_records(run) == expected
     leftovers = [p for p in run.rglob("*") if ".tmp" in p.name]
     assert not leftovers, f"partial files left visible: {leftovers}"
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(3600)
+def test_sigkill_resume_with_the_local_recipe(tmp_path, real_data):
+    """The same violence on real models (up to clips): 10+ kills, then identical records."""
+    import soundfile as sf
+    import soxr
+
+    audio = tmp_path / "audio"
+    audio.mkdir()
+    for path in sorted((real_data / "ravdess" / "wav").glob("*.wav"))[:6]:
+        samples, rate = sf.read(path, dtype="float32")
+        sf.write(audio / path.name, soxr.resample(samples, rate, 16000), 16000)
+    args = ["--until", "clips", "--set", "transcribe.batch_size=1", "--set", "annotate.batch_size=1"]
+    reference = tmp_path / "reference"
+    total_s = timed(build_cmd(audio, reference, "local", args))
+    startup_s = timed(build_cmd(audio, reference, "local", args))
+    expected = final_records(reference)
+    run = tmp_path / "killed"
+    kills, _ = kill_and_resume(build_cmd(audio, run, "local", args), run, min_kills=10, seed=3,
+                               startup_s=startup_s, work_s=max(total_s - startup_s, 1.0))
+    assert kills >= 10
+    assert final_records(run) == expected
