@@ -51,10 +51,14 @@ def test_shipped_heads_load_and_carry_their_leave_speakers_out_scores(name, clas
     assert set(head.labels) == classes and head.normalize == normalize
     assert head.encoder == "embedded:base" and head.pooling == "mean" and head.mean.shape == (512,)
     scores = head.meta["leave_speakers_out"]
-    if name == "gender":  # the target is on RAVDESS actors; AMI meeting turns are reported beside it
-        assert scores["by_source"]["ravdess_train/manifest.csv"]["wa"] >= 0.97
+    ravdess = {k: v for k, v in scores["by_source"].items() if k.startswith("ravdess_train/")}
+    if name == "gender":  # RAVDESS actors in context and alone; AMI meeting turns are reported beside
+        assert len(ravdess) == 2 and min(s["wa"] for s in ravdess.values()) >= 0.95
+    elif name == "emotion":
+        assert scores["by_source"]["ravdess_train/manifest.csv [context]"]["ua"] >= 0.60
+        assert scores["by_source"]["ravdess_train/manifest.csv [alone]"]["ua"] >= 0.55
     else:
-        assert scores["ua"] >= 0.60
+        assert scores["ua"] >= 0.80
     assert builtin_head(name).stat().st_size < 64_000
 
 

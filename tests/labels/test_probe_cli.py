@@ -82,6 +82,6 @@ def test_pack_both_gives_each_clip_packed_and_alone(tmp_path):
     fs = extract_features(examples, tmp_path / "work", encoder, pack="both")
     assert len(fs.labels) == 2 * len(examples) and len(fs.features) == 2 * len(examples)  # 1.5-s clips: one window
     sources = {e.source for e in fs.examples}
-    assert sources == {f"{tmp_path.name}/manifest.csv [packed]", f"{tmp_path.name}/manifest.csv [alone]"}
+    assert sources == {f"{tmp_path.name}/manifest.csv [context]", f"{tmp_path.name}/manifest.csv [alone]"}
     assert len(encoder.heard) == 3 + 12  # one pass per speaker's 6 s of packed clips, one per clip alone
     assert fs.speakers[:12] == fs.speakers[12:] and fs.labels[:12] == fs.labels[12:]

@@ -3,7 +3,8 @@
 Every segment is cut into analysis windows (`cpqa.labels.windows`); the emotion, dimension and
 speaker backends label each window; the segment's labels aggregate its windows (duration-weighted
 probabilities); each word gets the emotion and gender of the window holding its midpoint, and its
-speaker. Prosody, quality and text sentiment are measured on the whole segment, and pitch, loudness
+speaker (from the recording's `speaker_turns` where given: `cpqa.labels.speakers`). Prosody,
+quality and text sentiment are measured on the whole segment, and pitch, loudness
 and speaking rate are also given as z-scores against the speaker's baseline (the segments of the same
 recording and speaker in the batch).
 

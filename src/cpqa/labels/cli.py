@@ -33,6 +33,7 @@ def _features(manifests: list[Path], label_column: str, speaker_column: str, fil
 
 def _show(result: dict, title: str) -> None:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     console = Console()
@@ -43,7 +44,7 @@ def _show(result: dict, title: str) -> None:
         table.add_row(name, *map(str, row))
     console.print(table)
     for source, scores in result.get("by_source", {}).items():
-        console.print(f"  {source}: n={scores['n']}  UA={scores['ua']:.3f}  WA={scores['wa']:.3f}  "
+        console.print(f"  {escape(source)}: n={scores['n']}  UA={scores['ua']:.3f}  WA={scores['wa']:.3f}  "
                       f"macro-F1={scores['macro_f1']:.3f}")
 
 

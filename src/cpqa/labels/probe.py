@@ -240,10 +240,11 @@ def extract_features(examples: list[Example], work_dir: str | Path, encoder: Whi
                      pooling: str = "mean", pack: str = "speaker", center_s: float = 2.0,
                      context_s: float = 1.0) -> FeatureSet:
     """Window features of every example; encoder passes are cached on disk under `work_dir`.
-    With pack='both' every whole-file example appears twice, heard among its speaker's clips and
-    alone; the copies' `source` says which ('[packed]' / '[alone]'), so scores come per condition."""
+    With pack='both' every whole-file example appears twice, heard in context (among its speaker's
+    clips; spans of long recordings in their recording) and alone; the copies' `source` says which
+    ('[context]' / '[alone]'), so scores come per condition."""
     if pack == "both":
-        packed = [replace(e, source=f"{e.source} [packed]") for e in examples]
+        packed = [replace(e, source=f"{e.source} [context]") for e in examples]
         alone = [replace(e, source=f"{e.source} [alone]") for e in examples if e.start is None or e.end is None]
         a = extract_features(packed, work_dir, encoder, pooling, "speaker", center_s, context_s)
         b = extract_features(alone, work_dir, encoder, pooling, "none", center_s, context_s)
