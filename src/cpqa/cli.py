@@ -83,6 +83,28 @@ def _stage_table(rows: list[dict[str, Any]], title: str) -> Table:
     return table
 
 
+QA_GROUPS = ("qa/type", "qa/passed", "qa/dropped", "qa/flagged")
+
+
+def _print_highlights(counters_by_stage: dict[str, dict[str, float]]) -> None:
+    """The condensation's before/after distributions and the final QA counts per type and per
+    drop reason, from the stages' counters."""
+    from .condense.cli import distribution_table
+    from .report.html import counter_groups
+
+    if "condense" in counters_by_stage and counters_by_stage["condense"]:
+        out.print(distribution_table(counters_by_stage["condense"]))
+    qa_stages = [name for name, c in counters_by_stage.items() if any(k.startswith("qa/type/") for k in c)]
+    if qa_stages:
+        groups = counter_groups(counters_by_stage[qa_stages[-1]])
+        table = Table("count", "key", "n", title=f"{qa_stages[-1]}: QA per type and per drop reason",
+                      title_justify="left")
+        for prefix in QA_GROUPS:
+            for key, n in sorted(groups.get(prefix, {}).items()):
+                table.add_row(prefix.split("/")[1], key, f"{n:g}")
+        out.print(table)
+
+
 @app.command()
 def build(
     input: Path = typer.Argument(..., help="A folder of audio, a manifest (CSV/JSONL/lhotse) or a Parquet/HF dataset."),
@@ -107,6 +129,7 @@ def build(
                      "items_in": s.stats.get("items_in", 0), "items_out": s.stats.get("items_out", 0),
                      "skipped": s.stats.get("skipped", {}), "wall_s": s.stats.get("wall_s")})
     out.print(_stage_table(rows, f"cpqa build → {output}"))
+    _print_highlights({s.name: s.stats.get("counters", {}) for s in result.stages})
     if not result.did_work:
         out.print("Nothing to do: every stage was already done.")
     if result.skipped_total:
@@ -126,6 +149,7 @@ def status(run: Path = typer.Argument(..., help="A run directory."),
         out.print_json(json.dumps(info))
         return
     out.print(_stage_table(info["stages"], f"{run}  (recipe {info['recipe']})"))
+    _print_highlights({s["name"]: s["counters"] for s in info["stages"]})
     for stage in info["stages"]:
         for item in stage["skipped_items"][:20]:
             out.print(f"  skipped at {stage['name']}: {item['id']}: {item['reason']} {item.get('detail', '')}",
