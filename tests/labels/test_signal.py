@@ -69,8 +69,9 @@ def test_text_sentiment():
 
 @pytest.mark.slow
 def test_dnsmos_scores_real_speech():
-    import soundfile as sf
     from pathlib import Path
+
+    import soundfile as sf
 
     path = Path(__file__).resolve().parents[3] / "shared/data/real/ami_meetings/meeting_excerpt_60s/mixture.wav"
     if not path.exists():

@@ -25,9 +25,13 @@ from ..audio.io import read_range
 from ..errors import CPQAError, require
 from ..records import Segment, Skip, Window
 from ..stage import BackendSpec, Stage, StageConfig, register_stage
-from . import backends  # noqa: F401  (registers the emotion, dimensions and speaker backends)
-from . import prosody, quality, speakers
-from .protocols import EMOTION2VEC_LABELS, AudioWindow, CategoricalResult, DimensionResult, SpeakerResult
+from . import (
+    backends,  # noqa: F401  (registers the emotion, dimensions and speaker backends)
+    prosody,
+    quality,
+    speakers,
+)
+from .protocols import AudioWindow, CategoricalResult, DimensionResult, SpeakerResult
 from .text import text_sentiment
 from .windows import WindowSpan, aggregate_probs, aggregate_values, layout, tag_words
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -16,7 +15,7 @@ MANIFEST_HELP = ("CSV with a file column (paths relative to the CSV), the label 
 
 
 def _features(manifests: list[Path], label_column: str, speaker_column: str, file_column: str,
-              label_map: Optional[str], min_duration: float, pooling: str, pack: str, work_dir: Optional[Path],
+              label_map: str | None, min_duration: float, pooling: str, pack: str, work_dir: Path | None,
               encoder: str):
     from ..models import cache_dir
     from .encoder import WhisperEncoder
@@ -55,17 +54,17 @@ def train(
     output: Path = typer.Option(..., "-o", "--output", help="Where to write the head (.npz)."),
     speaker_column: str = typer.Option("speaker", help="Column naming the speaker (for held-out folds)."),
     file_column: str = typer.Option("file"),
-    label_map: Optional[str] = typer.Option(None, help="'emotion2vec' or pairs like calm=neutral,anger=angry; "
+    label_map: str | None = typer.Option(None, help="'emotion2vec' or pairs like calm=neutral,anger=angry; "
                                                         "labels outside a map are dropped."),
     normalize: str = typer.Option("none", help="none, or speaker: standardise features per speaker."),
     pooling: str = typer.Option("mean", help="mean or mean+std of the window's encoder frames."),
     pack: str = typer.Option("speaker", help="speaker: play a speaker's whole-file clips one after another "
                                              "into 30-s encoder passes; none: encode each file alone; both."),
     min_duration: float = typer.Option(0.0, help="Drop spans (start_s/end_s rows) shorter than this (s)."),
-    name: Optional[str] = typer.Option(None, help="Head name recorded as its model id (default: file stem)."),
+    name: str | None = typer.Option(None, help="Head name recorded as its model id (default: file stem)."),
     cv: bool = typer.Option(True, help="Also score leave-speakers-out and store it in the head."),
     folds: int = typer.Option(0, help="Speaker folds of that score (0 = leave one speaker out)."),
-    work_dir: Optional[Path] = typer.Option(None, help="Feature cache (default: the cpqa cache)."),
+    work_dir: Path | None = typer.Option(None, help="Feature cache (default: the cpqa cache)."),
     encoder: str = typer.Option("embedded:base", help="CTranslate2 Whisper model whose encoder gives the features."),
 ):
     """Train a head on a labelled manifest; C is chosen by leave-speakers-out UA."""
@@ -98,18 +97,18 @@ def train(
 def evaluate(
     manifest: list[Path] = typer.Option(..., "--manifest", "-m", help=MANIFEST_HELP),
     label_column: str = typer.Option(..., help="Column holding the class label."),
-    head: Optional[str] = typer.Option(None, help="A trained head (path or builtin:NAME) to score on the "
+    head: str | None = typer.Option(None, help="A trained head (path or builtin:NAME) to score on the "
                                                   "manifest; without it, leave-speakers-out training and scoring."),
     speaker_column: str = typer.Option("speaker"),
     file_column: str = typer.Option("file"),
-    label_map: Optional[str] = typer.Option(None, help="'emotion2vec' or pairs like calm=neutral."),
+    label_map: str | None = typer.Option(None, help="'emotion2vec' or pairs like calm=neutral."),
     normalize: str = typer.Option("none", help="Without --head: none or speaker."),
     pooling: str = typer.Option("mean", help="Without --head: mean or mean+std."),
     pack: str = typer.Option("speaker", help="speaker, none or both (see train)."),
     folds: int = typer.Option(0, help="Without --head: speaker folds (0 = leave one speaker out)."),
     min_duration: float = typer.Option(0.0),
-    work_dir: Optional[Path] = typer.Option(None),
-    json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the scores as JSON."),
+    work_dir: Path | None = typer.Option(None),
+    json_out: Path | None = typer.Option(None, "--json", help="Also write the scores as JSON."),
 ):
     """Score a head: UA (mean per-class recall), WA (accuracy), macro-F1, confusion matrix."""
     from ..errors import CPQAError

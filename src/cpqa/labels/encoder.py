@@ -145,11 +145,11 @@ class RecordingFeatures:
         return frames
 
     def frames(self, start: float, end: float) -> np.ndarray:
-        first = max(0, int(math.floor(start * FRAMES_PER_S)))
-        last = max(first + 1, int(math.ceil(end * FRAMES_PER_S)))
+        first = max(0, math.floor(start * FRAMES_PER_S))
+        last = max(first + 1, math.ceil(end * FRAMES_PER_S))
         parts = []
         for k in range(first // CHUNK_FRAMES, (last - 1) // CHUNK_FRAMES + 1):
-            offset = int(round(self.chunk_start(k) / SAMPLE_RATE * FRAMES_PER_S))
+            offset = round(self.chunk_start(k) / SAMPLE_RATE * FRAMES_PER_S)
             lo = max(first, k * CHUNK_FRAMES) - offset
             hi = min(last, (k + 1) * CHUNK_FRAMES) - offset
             parts.append(self._chunk(k)[lo:hi])

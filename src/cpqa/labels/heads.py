@@ -19,7 +19,6 @@ import numpy as np
 from ..errors import CPQAError
 
 HEAD_FORMAT = 1
-NORMALIZATIONS = ("none", "speaker")
 SPEAKER_NORM_EPS = 1e-3
 
 
@@ -106,7 +105,7 @@ class ProbeHead:
         return path
 
     @classmethod
-    def load(cls, path: str | Path) -> "ProbeHead":
+    def load(cls, path: str | Path) -> ProbeHead:
         path = Path(path)
         try:
             with np.load(path, allow_pickle=False) as data:

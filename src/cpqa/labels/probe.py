@@ -337,7 +337,7 @@ def train(fs: FeatureSet, normalize: str = "none", c_grid: tuple[float, ...] = D
     groups = fs.window_speakers()
     c = _choose_c(x, y, groups, fs, np.arange(len(y)), c_grid)
     head = _fit(x, y, c)
-    head.meta = {**(meta or {}), "normalize": normalize, "C": c, "n_windows": int(len(y)),
+    head.meta = {**(meta or {}), "normalize": normalize, "C": c, "n_windows": len(y),
                  "n_examples": len(fs.labels), "n_speakers": len(set(fs.speakers)),
                  "class_counts": dict(sorted(Counter(fs.labels).items()))}
     return head

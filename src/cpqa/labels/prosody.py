@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from itertools import pairwise
 
 import numpy as np
 
@@ -84,7 +85,7 @@ def rate_and_pauses(words: list[Word]) -> dict[str, float] | None:
     if not words:
         return None
     words = sorted(words, key=lambda w: w.start)
-    gaps = [b.start - a.end for a, b in zip(words, words[1:])]
+    gaps = [b.start - a.end for a, b in pairwise(words)]
     pauses = [g for g in gaps if g >= MIN_PAUSE_S]
     speech_s = (words[-1].end - words[0].start) - sum(pauses)
     if speech_s <= 0:

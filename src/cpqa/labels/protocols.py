@@ -47,7 +47,7 @@ class CategoricalResult:
     skip_reason: str | None = None
 
     @classmethod
-    def from_probs(cls, probs: dict[str, float], model: str | None = None) -> "CategoricalResult":
+    def from_probs(cls, probs: dict[str, float], model: str | None = None) -> CategoricalResult:
         label = max(probs, key=probs.get)
         return cls(label=label, score=float(probs[label]), probs={k: round(float(v), 4) for k, v in probs.items()},
                    model=model)

@@ -16,7 +16,7 @@ from pydantic import Field
 
 from ...errors import CPQAError, require
 from ..protocols import AudioWindow, CategoricalResult, DimensionResult, SpeakerResult
-from .batching import HubConfig, duration_batches, pad_batch, to_emotion2vec, torch_device
+from .batching import HubConfig, duration_batches, to_emotion2vec, torch_device
 
 MIN_SAMPLES = 400
 """Wav2Vec2's convolutional front end needs at least 25 ms of audio."""
