@@ -3,7 +3,7 @@
 import json
 
 import pytest
-from conftest import stage_states
+from cpqa.testing.tables import stage_states
 from typer.testing import CliRunner
 
 from cpqa.cli import app
