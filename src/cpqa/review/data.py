@@ -17,7 +17,9 @@ from ..status import iter_stage_records
 logger = logging.getLogger(__name__)
 
 CLIPS_STAGE = "clips"
-QA_STAGE = "qa"
+QA_STAGES = ("qa_dataset", "qa")
+"""The QA to review: the dataset-level verdicts (cross-clip duplicates, type caps) when the run has
+them, else the generation stage's."""
 
 
 @dataclass
@@ -70,11 +72,15 @@ def load_run(run_dir: str | Path) -> RunData:
     if not clips:
         raise CPQAError(f"run {run_dir} has no clips to review yet; build it past the '{CLIPS_STAGE}' stage")
     qa = {}
-    try:
-        records = list(iter_stage_records(run_dir, QA_STAGE))
-    except CPQAError as exc:
-        logger.warning("no generated QA to review (%s); only human QA can be written", exc)
-        records = []
+    records = []
+    for stage in QA_STAGES:
+        try:
+            records = list(iter_stage_records(run_dir, stage))
+            break
+        except CPQAError as exc:
+            logger.info("no QA from stage %s (%s)", stage, exc)
+    else:
+        logger.warning("no generated QA to review; only human QA can be written")
     for obj in records:
         item = QAItem.model_validate(obj)
         if item.clip_id not in clips:
