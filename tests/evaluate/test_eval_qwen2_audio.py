@@ -12,45 +12,12 @@ import pytest
 from cpqa.errors import MissingExtraError
 from cpqa.evaluate.protocol import SpeechQuery
 from cpqa.records import Turn
+from cpqa.testing.tiny_models import build_tiny_qwen2_audio
 
 pytestmark = pytest.mark.timeout(300)
 
-SPECIAL = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|AUDIO|>", "<|audio_bos|>", "<|audio_eos|>"]
-CORPUS = ["system user assistant You are a helpful assistant.", "Audio What does the speaker feel? happy sad angry",
+CORPUS = ["What does the speaker feel? happy sad angry",
           "Is the speaker male or female? How many people speak? The speaker sounds calm."]
-
-
-def build_tiny_qwen2_audio(folder):
-    """Save a tiny Qwen2-Audio (1-layer encoder and decoder) and its processor to `folder`."""
-    import torch
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import (
-        PreTrainedTokenizerFast,
-        Qwen2AudioConfig,
-        Qwen2AudioForConditionalGeneration,
-        Qwen2AudioProcessor,
-        WhisperFeatureExtractor,
-    )
-
-    bpe = Tokenizer(models.BPE())
-    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    bpe.decoder = decoders.ByteLevel()
-    bpe.train_from_iterator(CORPUS * 4, trainers.BpeTrainer(vocab_size=400, special_tokens=SPECIAL,
-                                                            initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=bpe, eos_token="<|im_end|>", pad_token="<|endoftext|>")
-    processor = Qwen2AudioProcessor(feature_extractor=WhisperFeatureExtractor(feature_size=128), tokenizer=tokenizer)
-    config = Qwen2AudioConfig(
-        audio_config={"d_model": 16, "encoder_layers": 1, "encoder_attention_heads": 2, "encoder_ffn_dim": 32,
-                      "num_mel_bins": 128, "max_source_positions": 1500},
-        text_config={"model_type": "qwen2", "vocab_size": len(tokenizer), "hidden_size": 32, "intermediate_size": 64,
-                     "num_hidden_layers": 1, "num_attention_heads": 2, "num_key_value_heads": 1,
-                     "max_position_embeddings": 4096, "eos_token_id": tokenizer.eos_token_id,
-                     "pad_token_id": tokenizer.pad_token_id},
-        audio_token_index=tokenizer.convert_tokens_to_ids("<|AUDIO|>"))
-    torch.manual_seed(0)
-    Qwen2AudioForConditionalGeneration(config).save_pretrained(folder)
-    processor.save_pretrained(folder)
-    return folder
 
 
 def queries():
@@ -64,7 +31,7 @@ def queries():
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory):
     pytest.importorskip("transformers")
-    return build_tiny_qwen2_audio(tmp_path_factory.mktemp("tiny-qwen2-audio"))
+    return build_tiny_qwen2_audio(tmp_path_factory.mktemp("tiny-qwen2-audio"), CORPUS, vocab_size=400)
 
 
 def test_transformers_adapter_end_to_end_on_a_tiny_model(tiny_model):

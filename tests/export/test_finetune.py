@@ -1,4 +1,4 @@
-"""`cpqa finetune` on CPU with a tiny random Qwen2-Audio built here (tinyqwen): the export formats
+"""`cpqa finetune` on CPU with a tiny random Qwen2-Audio built here (cpqa.testing.tiny_models): the export formats
 read back as the same chats, the loss is masked to the assistant turns, a few steps overfit a
 handful of real-speech examples, the adapter saves and reloads, the merged model answers and is
 evaluated (with the base model) through `cpqa.evaluate`, and a rerun resumes from the checkpoint."""
@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 from exportgen import read_jsonl
-from tinyqwen import CHUNK_S, build_tiny_qwen2_audio
+from cpqa.testing.tiny_models import build_tiny_qwen2_audio
+
+CHUNK_S = 5  # a short audio window keeps the tiny model fast on CPU
 from typer.testing import CliRunner
 
 from cpqa.errors import CPQAError
@@ -43,7 +45,7 @@ def tiny_model(exports, tmp_path_factory):
     pytest.importorskip("transformers")
     pytest.importorskip("peft")
     texts = [m["content"] for r in read_jsonl(exports / "ms-swift-all" / "train.jsonl") for m in r["messages"]]
-    return build_tiny_qwen2_audio(tmp_path_factory.mktemp("tiny-qwen2-audio"), texts)
+    return build_tiny_qwen2_audio(tmp_path_factory.mktemp("tiny-qwen2-audio"), texts, chunk_s=CHUNK_S, head_std=0.3)
 
 
 def test_both_formats_read_as_the_same_chats(exports):
