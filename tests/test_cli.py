@@ -3,12 +3,12 @@
 import json
 
 import pytest
-from cpqa.testing.tables import stage_states
 from typer.testing import CliRunner
 
 from cpqa.cli import app
 from cpqa.records import Recording, Segment
 from cpqa.testing.audio import write_bursts
+from cpqa.testing.tables import stage_states
 
 runner = CliRunner()
 

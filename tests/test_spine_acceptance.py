@@ -9,9 +9,10 @@ import time
 
 import numpy as np
 import pytest
-from cpqa.testing.tables import stage_states
 import soundfile as sf
 import soxr
+
+from cpqa.testing.tables import stage_states
 
 UNTIL = ("--until", "transcribe")  # the spine: later stages have their own tests
 RAVDESS_CLIP = "ravdess/wav/03-01-05-01-01-01-10.wav"  # angry, "Kids are talking by the door"

@@ -6,7 +6,7 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -92,7 +92,7 @@ def _print_highlights(counters_by_stage: dict[str, dict[str, float]]) -> None:
     from .condense.cli import distribution_table
     from .report.html import counter_groups
 
-    if "condense" in counters_by_stage and counters_by_stage["condense"]:
+    if counters_by_stage.get("condense"):
         out.print(distribution_table(counters_by_stage["condense"]))
     qa_stages = [name for name, c in counters_by_stage.items() if any(k.startswith("qa/type/") for k in c)]
     if qa_stages:
@@ -111,9 +111,9 @@ def build(
     output: Path = typer.Option(..., "-o", "--output", help="The run directory (created or resumed)."),
     recipe: str = typer.Option("local", "--recipe", "-r", help="A packaged recipe name or a YAML path."),
     set_: list[str] = typer.Option([], "--set", help="Override a recipe parameter: stage.param=value (repeatable)."),
-    until: Optional[str] = typer.Option(None, "--until", help="Stop after this stage."),
+    until: str | None = typer.Option(None, "--until", help="Stop after this stage."),
     executor: str = typer.Option("local", "--executor", help="local, or ray (actor pools; pip install 'cpqa[ray]')."),
-    address: Optional[str] = typer.Option(None, "--address", help="Ray cluster address (default: start Ray here)."),
+    address: str | None = typer.Option(None, "--address", help="Ray cluster address (default: start Ray here)."),
     verbose: bool = typer.Option(False, "-v", "--verbose", help="Log progress details."),
 ):
     """Run (or resume) a recipe on INPUT. Finished stages are not redone; a changed parameter
@@ -160,7 +160,7 @@ def status(run: Path = typer.Argument(..., help="A run directory."),
 def inspect(run: Path = typer.Argument(..., help="A run directory."),
             stage: str = typer.Option(..., "--stage", "-s", help="The stage whose records to print."),
             skipped: bool = typer.Option(False, "--skipped", help="Print the skipped items instead."),
-            limit: Optional[int] = typer.Option(None, "--limit", "-n", help="At most this many records.")):
+            limit: int | None = typer.Option(None, "--limit", "-n", help="At most this many records.")):
     """Print a stage's records as JSON lines (the DESIGN §2 schema)."""
     from .status import iter_stage_records
 
@@ -175,7 +175,7 @@ def inspect(run: Path = typer.Argument(..., help="A run directory."),
 
 @app.command()
 def report(run: Path = typer.Argument(..., help="A run directory."),
-           output: Optional[Path] = typer.Option(None, "-o", "--output", help="HTML file (default RUN/report.html)."),
+           output: Path | None = typer.Option(None, "-o", "--output", help="HTML file (default RUN/report.html)."),
            evaluation: list[Path] = typer.Option([], "--eval", help="An evaluation folder to include (repeatable)."),
            comparison: list[Path] = typer.Option([], "--compare", help="A compare report JSON to include (repeatable).")):
     """Write one self-contained HTML report of RUN: yield, distributions, QA, evaluation, costs."""

@@ -96,15 +96,6 @@ def plan(run_dir: Path, recipe: Recipe, input_path: Path | None, until: str | No
     return plans
 
 
-def current_plan(run_dir: Path) -> list[StagePlan]:
-    """The plan of the last build of a run, from its run.json."""
-    from .recipe import load_recipe
-
-    info = read_run_info(run_dir)
-    recipe = load_recipe(info["recipe_source"], info.get("overrides", []))
-    return plan(run_dir, recipe, Path(info["input"]), info.get("until"))
-
-
 def read_run_info(run_dir: Path) -> dict[str, Any]:
     path = Path(run_dir) / "run.json"
     if not path.exists():
@@ -252,7 +243,7 @@ class LocalExecutor:
         return StageResult(name, p.dir, False, stats)
 
     def _process(self, p: StagePlan, stage: Stage, todo: Iterator, upstream: Path | None,
-                 outputs: "StageOutputs") -> int:
+                 outputs: StageOutputs) -> int:
         """Run the stage over the inputs not yet done, batch by batch, in this process."""
         items_in = 0
         is_set_up = False

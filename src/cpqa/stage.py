@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -66,7 +66,7 @@ class BackendSpec(BaseModel):
     options: Config
 
     @classmethod
-    def parse(cls, capability: str, value: Any) -> "BackendSpec":
+    def parse(cls, capability: str, value: Any) -> BackendSpec:
         if isinstance(value, BackendSpec):
             return value
         if isinstance(value, str):

@@ -9,7 +9,7 @@ from typing import Any
 
 from .errors import CPQAError
 from .manifest import iter_jsonl
-from .run import DONE, RECORDS, SKIPPED, STATS, SUCCESS, _count_lines, read_run_info, stage_stats
+from .run import DONE, RECORDS, SKIPPED, SUCCESS, _count_lines, read_run_info, stage_stats
 
 
 def _stage_dirs(run_dir: Path) -> list[tuple[str, Path]]:

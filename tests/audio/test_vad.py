@@ -31,7 +31,7 @@ def test_finds_the_sentence_in_every_ravdess_clip(real_data, vad):
         speech_s = sum(r.end - r.start for r in regions)
         # each clip says one short sentence between about a second of silence on either side
         assert 0.8 < speech_s < 3.5, (path.name, regions)
-        assert 0 <= regions[0].start and regions[-1].end <= len(audio) / SAMPLE_RATE
+        assert regions[0].start >= 0 and regions[-1].end <= len(audio) / SAMPLE_RATE
         assert regions[0].start > 0.2, f"{path.name}: the leading silence was taken as speech"
         assert all(a.end <= b.start for a, b in itertools.pairwise(regions))
 

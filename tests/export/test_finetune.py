@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 from exportgen import read_jsonl
-from cpqa.testing.tiny_models import build_tiny_qwen2_audio
-
-CHUNK_S = 5  # a short audio window keeps the tiny model fast on CPU
 from typer.testing import CliRunner
 
 from cpqa.errors import CPQAError
 from cpqa.export import export
+from cpqa.testing.tiny_models import build_tiny_qwen2_audio
+
+CHUNK_S = 5  # a short audio window keeps the tiny model fast on CPU
 
 pytestmark = pytest.mark.timeout(300)
 

@@ -223,7 +223,7 @@ class ClipsStage(Stage[Segment, Clip]):
         self.count("clips", len(plans))
         self.count("clips_dropped/budget", len(set(self._over_budget.values())))
         seconds = 0.0
-        for rid, plan in plans:
+        for _, plan in plans:
             duration_s = plan.end - plan.start
             seconds += duration_s
             self.count(f"clip_duration/{duration_bucket(duration_s, CLIP_DURATION_EDGES_S)}")

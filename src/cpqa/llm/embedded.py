@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import CPQAError
-from ..models import EMBEDDED_PREFIX, package_dir, cache_dir, sha256_file
+from ..models import EMBEDDED_PREFIX, cache_dir, package_dir, sha256_file
 
 logger = logging.getLogger(__name__)
 

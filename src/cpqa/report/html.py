@@ -65,7 +65,7 @@ def _distribution_figures(stage: str, counters: dict[str, float]) -> list[tuple[
     groups = counter_groups(counters)
     figures, done = [], set()
     for prefix in sorted(groups):
-        if prefix in done or len(groups[prefix]) < 2 and not prefix.endswith((BEFORE, AFTER)):
+        if prefix in done or (len(groups[prefix]) < 2 and not prefix.endswith((BEFORE, AFTER))):
             continue
         if prefix.endswith((BEFORE, AFTER)):
             base = prefix.rsplit("_", 1)[0]

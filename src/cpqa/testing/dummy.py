@@ -30,7 +30,7 @@ class EnergyVAD:
 
     model_name = "dummy-energy"
 
-    def __init__(self, config: "EnergyVAD.Config"):
+    def __init__(self, config: EnergyVAD.Config):
         self.config = config
 
     def detect(self, audio: np.ndarray) -> list[SpeechRegion]:
@@ -65,7 +65,7 @@ class DummyASR:
 
     model_name = "dummy"
 
-    def __init__(self, config: "DummyASR.Config"):
+    def __init__(self, config: DummyASR.Config):
         self.config = config
 
     def detect_language(self, audio: np.ndarray) -> tuple[str, float]:
