@@ -106,12 +106,17 @@ def long_clip(real: Path, root: Path, seconds: float = 9.0) -> Path:
     return path
 
 
+from cpqa.evaluate.judge import RATING_REMINDER  # noqa: E402
+
+
 def scripted(body) -> str:
     """answerer: a fixed answer. judge: C → 2, DE → 4, DG first turn → 5, DG follow-up → no rating;
     the paralinguistic rubric rates everything 3."""
     if body["model"] != "judge":
         return "The speaker sounds happy."
     user = body["messages"][-1]["content"]
+    if user == RATING_REMINDER:  # the follow-up after a reply without a final rating line
+        return "I would rather not give a number."
     if "paralinguistic reasoning" in user:
         return "Fair.\nRating: 3"
     if "calm?" in user:

@@ -11,6 +11,7 @@ from evalgen import endpoint, long_clip
 
 from cpqa.errors import CPQAError
 from cpqa.evaluate import evaluate
+from cpqa.evaluate.judge import RATING_REMINDER
 from cpqa.llm.testserver import Fail, Reply
 from cpqa.manifest import iter_jsonl, write_jsonl
 from cpqa.records import QAItem, Turn
@@ -40,12 +41,13 @@ def test_cascade_on_a_run_with_a_scripted_judge(qa_set, server, tmp_path):
     assert set(s["per_emotion"]) == {"happy", "angry", "sad"}
     assert s["judge"]["model"] == "judge" and s["judge"]["temperature"] == 0 and s["judge"]["rubric_version"] == "1"
     assert s["long_audio"] == {"policy": "truncate", "max_audio_s": 30.0, "truncated_units": 0, "chunked_units": 0}
-    assert (result.speechllm_queries, result.judge_requests) == (12, 12)
+    assert (result.speechllm_queries, result.judge_requests) == (12, 15)  # 3 asked again for a final rating
 
     rows = list(iter_jsonl(tmp_path / "eval" / "predictions.jsonl"))
     follow_up = next(r for r in rows if r["turn"] == 1)
     assert follow_up["judge"]["ratings"] == [] and follow_up["judge"]["score"] is None
-    assert follow_up["judge"]["replies"] == ["The answer seems fine, I would rate it highly."]
+    assert follow_up["judge"]["replies"] == ["The answer seems fine, I would rate it highly.\n[asked for the final "
+                                             "rating line]\nI would rather not give a number."]
     de = next(r for r in rows if r["type"] == "DE")
     assert de["answer"] == "The speaker sounds happy." and de["model"].startswith("cascade(transcript")
     assert de["judge"] | {"replies": None} == {
@@ -194,3 +196,19 @@ def test_user_errors_fail_before_any_call(qa_set, server, tmp_path):
     with pytest.raises(CPQAError, match="neither a cpqa run"):
         evaluate(tmp_path / "missing", tmp_path / "eval", model=cascade(server), judge=judge)
     assert server.received == []
+
+
+def test_a_rating_stated_first_is_asked_again_and_counted(qa_set, tmp_path):
+    def rating_first(body):
+        if body["model"] != "judge":
+            return "The speaker sounds happy."
+        if body["messages"][-1]["content"] == RATING_REMINDER:
+            return "Rating: 4"
+        return "Rating: 4\nThe answer matches the reference on the main point."
+
+    from cpqa.llm.testserver import OpenAITestServer
+
+    with OpenAITestServer(responder=rating_first) as server:
+        result = evaluate(qa_set["run"], tmp_path / "eval", model=cascade(server), judge=endpoint(server, "judge"))
+    assert result.summary["success_rate"] == 1.0 and result.summary["score"] == 80.0
+    assert result.judge_requests == 2 * result.summary["n_units"]

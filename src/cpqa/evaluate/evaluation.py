@@ -37,7 +37,7 @@ from ..run import write_json_atomic
 from ..stage import BackendSpec, ProgressHook
 from .audio import LONG_AUDIO_POLICIES, Heard, LongAudio, apply_policy, load_audio
 from .items import EvalItem, load_items
-from .judge import JudgeSettings, Rating, get_rubric, judge_size_warning, parse_rating
+from .judge import RATING_REMINDER, REPAIRABLE, JudgeSettings, Rating, get_rubric, judge_size_warning, parse_rating
 from .metrics import item_results, summarise, unit_score
 from .protocol import SpeechAnswer, SpeechQuery
 
@@ -273,9 +273,39 @@ class _Judging:
             for run, request in enumerate(requests):
                 key = _key(self.identity, outcome.key, outcome.answer.text, unit.reference, run)
                 jobs.append((unit, run, key, request))
+        try:
+            return self._rate(jobs, progress)
+        finally:
+            self.cache.close()
+
+    def _rate(self, jobs: list, progress: ProgressHook) -> dict[tuple[str, int], list[tuple[Rating, str]]]:
+        replies = self._generate(jobs, progress, "judge")
+        # A reply whose rating is not on its final line gets one follow-up asking for that line
+        # (small judges often state the rating first); a second miss stays a failure.
+        repairs = [(unit, run, _key(key, "repair"), request.follow_up(replies[key].text, RATING_REMINDER))
+                   for unit, run, key, request in jobs
+                   if replies[key].ok and parse_rating(replies[key].text).failure in REPAIRABLE]
+        repaired = self._generate(repairs, progress, "judge-repair") if repairs else {}
+        repair_of = {(unit.qa_id, unit.turn, run): key for unit, run, key, _ in repairs}
+        ratings: dict[tuple[str, int], list[tuple[Rating, str]]] = {}
+        for unit, run, key, _ in jobs:
+            reply = replies[key]
+            rating = parse_rating(reply.text) if reply.ok else Rating(None, f"llm_{reply.skip_reason}")
+            text = reply.text
+            repair_key = repair_of.get((unit.qa_id, unit.turn, run))
+            if repair_key is not None:
+                second = repaired[repair_key]
+                text = f"{reply.text}\n[asked for the final rating line]\n{second.text}"
+                if second.ok and parse_rating(second.text).value is not None:
+                    rating = parse_rating(second.text)
+            ratings.setdefault((unit.qa_id, unit.turn), []).append((rating, text))
+        return ratings
+
+    def _generate(self, jobs: list, progress: ProgressHook, name: str) -> dict[str, Any]:
+        """Replies for (unit, run, key, request) jobs: cached ones, then the rest in batches."""
         replies = self.cache.get_many([key for _, _, key, _ in jobs])
         todo = [job for job in jobs if job[2] not in replies]
-        progress.stage_started("judge", len(jobs), len(jobs) - len(todo))
+        progress.stage_started(name, len(jobs), len(jobs) - len(todo))
         backend = None
         try:
             for batch in _batches(todo, JUDGE_BATCH):
@@ -284,18 +314,12 @@ class _Judging:
                 self.requests += len(batch)
                 self.cache.put_many([(key, result) for (_, _, key, _), result in zip(batch, results)])
                 replies.update({key: result for (_, _, key, _), result in zip(batch, results)})
-                progress.advance("judge", len(batch))
+                progress.advance(name, len(batch))
         finally:
             if backend is not None:
                 backend.close()
-            self.cache.close()
-        progress.stage_finished("judge", {"items_in": len(jobs), "requests": self.requests}, not todo)
-        ratings: dict[tuple[str, int], list[tuple[Rating, str]]] = {}
-        for unit, _, key, _ in jobs:
-            reply = replies[key]
-            rating = parse_rating(reply.text) if reply.ok else Rating(None, f"llm_{reply.skip_reason}")
-            ratings.setdefault((unit.qa_id, unit.turn), []).append((rating, reply.text))
-        return ratings
+        progress.stage_finished(name, {"items_in": len(jobs), "requests": self.requests}, not todo)
+        return replies
 
 
 def _row(unit: Unit, outcome: _Outcome, runs: list[tuple[Rating, str]] | None, judge_info: dict[str, Any]

@@ -70,6 +70,11 @@ _RATING_LINE = re.compile(r"^[\s*_>#`]*rating[\s*_`]*[:：=][\s*_`\[(]*(?P<value
 _MENTION = re.compile(r"^[\s*_>#`]*rating[\s*_`]*[:：=]", re.IGNORECASE)
 
 
+REPAIRABLE = frozenset({"not_final", "no_rating"})
+"""Failures a follow-up question may fix: the judge gave no rating on its final line."""
+RATING_REMINDER = "Reply with only your final rating, as one line of exactly this form: Rating: N"
+
+
 def parse_rating(reply: str) -> Rating:
     """The rating on the reply's final line, or the reason there is none."""
     lines = [line for line in reply.splitlines() if line.strip() and not _DECORATION.match(line)]

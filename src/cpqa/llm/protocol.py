@@ -9,7 +9,7 @@ output the model produced; one bad item never raises.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from ..errors import CPQAError
@@ -39,6 +39,11 @@ class LLMRequest:
                 )
         if self.max_tokens < 1:
             raise CPQAError(f"max_tokens must be >= 1, got {self.max_tokens}")
+
+    def follow_up(self, reply: str, message: str, max_tokens: int = 32) -> LLMRequest:
+        """This conversation continued: the model's `reply`, then a new user `message`."""
+        return replace(self, messages=[*self.messages, {"role": "assistant", "content": reply},
+                                       {"role": "user", "content": message}], max_tokens=max_tokens)
 
     def params(self) -> dict[str, Any]:
         """The sampling parameters, as they enter the cache key."""
