@@ -39,7 +39,7 @@ def _plot_png(draw) -> str:
 
 def _bars(ax, series: dict[str, dict[str, float]], title: str) -> None:
     """Grouped bars: one group per key, one bar per series."""
-    keys = sorted({k for values in series.values() for k in values})
+    keys = list(dict.fromkeys(k for values in series.values() for k in values))  # pipeline order
     width = 0.8 / max(1, len(series))
     for i, (name, values) in enumerate(series.items()):
         ax.bar([x + i * width for x in range(len(keys))], [values.get(k, 0) for k in keys], width, label=name)
