@@ -71,7 +71,7 @@ def llm_throughput(work: Path) -> dict:
     concurrency/latency bound (target ≥ 0.9)."""
     from cpqa.llm.bench import measure_throughput
 
-    return measure_throughput(concurrency=16, latency_s=0.1, rounds=20).as_dict()
+    return measure_throughput(concurrency=16, latency_s=0.5, rounds=8).as_dict()
 
 
 def _peak_rss_mb(input_path: Path, run: Path, recipe: str, until: str | None = None) -> float:
