@@ -15,6 +15,7 @@ from pydantic import Field
 
 from ..audio.io import SAMPLE_RATE
 from ..errors import require
+from ..llm.vllm_offline import make_engine
 from .protocol import SpeechAnswer, SpeechLLM, SpeechLLMConfig, SpeechQuery
 from .qwen2_audio import QWEN2_AUDIO_INSTRUCT
 
@@ -64,12 +65,8 @@ class Qwen2AudioVLLM(SpeechLLM):
 
     def _llm(self):
         if self._engine is None:
-            c = self.config
-            self._engine = self._vllm.LLM(
-                model=c.model, dtype=c.dtype, max_model_len=c.max_model_len, tensor_parallel_size=c.tensor_parallel_size,
-                gpu_memory_utilization=c.gpu_memory_utilization, limit_mm_per_prompt={"audio": c.max_audio_pieces},
-                **c.engine_kwargs,
-            )
+            self._engine = make_engine(self._vllm, self.config,
+                                       limit_mm_per_prompt={"audio": self.config.max_audio_pieces})
         return self._engine
 
     def answer_many(self, queries: list[SpeechQuery]) -> list[SpeechAnswer]:

@@ -34,6 +34,14 @@ class VLLMConfig(LLMConfig):
     concurrency: int = Field(256, ge=1, description="Ignored: vLLM schedules the whole batch itself.")
 
 
+def make_engine(vllm, c, **extra: Any):
+    """A `vllm.LLM` from a config with model, dtype, max_model_len, tensor_parallel_size,
+    gpu_memory_utilization and engine_kwargs (shared by the text and speech-LLM backends)."""
+    return vllm.LLM(model=c.model, dtype=c.dtype, max_model_len=c.max_model_len,
+                    tensor_parallel_size=c.tensor_parallel_size, gpu_memory_utilization=c.gpu_memory_utilization,
+                    **extra, **c.engine_kwargs)
+
+
 class VLLMBackend(LLMBackend):
     """Offline batched generation on GPUs with vLLM; structured JSON output from a schema."""
 
@@ -49,11 +57,7 @@ class VLLMBackend(LLMBackend):
 
     def _llm(self):
         if self._engine is None:
-            c = self.config
-            self._engine = self._vllm.LLM(
-                model=c.model, dtype=c.dtype, max_model_len=c.max_model_len, tensor_parallel_size=c.tensor_parallel_size,
-                gpu_memory_utilization=c.gpu_memory_utilization, trust_remote_code=c.trust_remote_code, **c.engine_kwargs,
-            )
+            self._engine = make_engine(self._vllm, self.config, trust_remote_code=self.config.trust_remote_code)
         return self._engine
 
     def _sampling(self, request: LLMRequest):
