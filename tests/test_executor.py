@@ -162,3 +162,38 @@ def test_duplicate_input_ids_are_an_error(tmp_path):
 def test_missing_input_is_a_clear_error(tmp_path):
     with pytest.raises(CPQAError, match="does not exist"):
         LocalExecutor().build(tmp_path / "nope", tmp_path / "run", make_recipe())
+
+
+class Tagger(Stage[Recording, Recording]):
+    """Adds metadata to each recording, as diarization adds speaker turns."""
+
+    name = "tag"
+    input_type = Recording
+    output_type = Recording
+
+    def process_batch(self, items):
+        return [rec.model_copy(update={"metadata": {**rec.metadata, "tagged": True}}) for rec in items]
+
+
+class RecordingReader(Stage[Segment, Segment]):
+    """Copies what `context.recording()` says about each segment's recording onto the segment."""
+
+    name = "read-recording"
+    input_type = Segment
+    output_type = Segment
+
+    def process_batch(self, items):
+        return [seg.model_copy(update={"metadata": dict(self.context.recording(seg.recording_id).metadata)})
+                for seg in items]
+
+
+def test_later_stages_see_the_recordings_of_the_latest_stage_that_wrote_them(tmp_path, numbers):
+    recipe = Recipe(name="test", documentation="", source="test", stages=[
+        StageSpec("numbers", "numbers", NumberSource, StageConfig()),
+        StageSpec("tag", "tag", Tagger, StageConfig()),
+        StageSpec("split", "split", Splitter, Splitter.Config()),
+        StageSpec("read", "read-recording", RecordingReader, StageConfig()),
+    ])
+    result = LocalExecutor().build(numbers, tmp_path / "run", recipe)
+    segments = segments_of(tmp_path / "run", result)
+    assert len(segments) == 18 and all(seg["metadata"] == {"tagged": True} for seg in segments)

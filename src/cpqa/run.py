@@ -126,7 +126,7 @@ class BuildResult:
 
 
 class _RecordingIndex:
-    """Recording records of the run's source stage, loaded on first use."""
+    """Recording records of the latest stage that wrote recordings, loaded on first use."""
 
     def __init__(self, path: Path):
         self.path = path
@@ -195,6 +195,8 @@ class LocalExecutor:
                 upstream = plans[i - 1].dir / RECORDS if i else None
                 earlier = {q.spec.name: q.dir for q in plans[:i]}
                 result.stages.append(self._run_stage(p, run_dir, input_path, upstream, recordings, earlier))
+                if issubclass(p.spec.cls.output_type, Recording):  # e.g. diarize adds speaker turns
+                    recordings = _RecordingIndex(p.dir / RECORDS)
             return result
         finally:
             logging.getLogger("cpqa").removeHandler(handler)

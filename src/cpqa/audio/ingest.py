@@ -9,12 +9,14 @@ recording's metadata and its text one given segment over the whole file. Consecu
 the same audio with start/end are ONE recording whose `metadata["given_segments"]` lists
 {start, end, text?, speaker?, gender?, emotion?, language?, row_id?} (row_id = the row's id).
 Given segments are clipped to the decoded duration; those starting after its end are dropped.
+Speaker turns, when the input gives them (an RTTM, speakers on given segments, or one speaker for
+the whole file), go to `metadata["speaker_turns"]` ({start, end, speaker}) for later stages.
 
 A source that is already 16 kHz mono PCM/float WAV or FLAC (and holds no NaN/inf) is used in
 place; anything else is decoded to `STAGE/audio/<id>.flac`, written whole or not at all, and a
 FLAC already there from an interrupted run is reused. Every failure is a skip with a reason:
 empty-file, undecodable, zero-length, missing-file, unreadable, bad-manifest-row, duplicate-id,
-too-long.
+too-long, bad-rttm.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ from typing import Any, Literal, Self
 
 from pydantic import Field
 
+from ..errors import CPQAError
+from ..labels.speakers import TURNS_KEY, Turn, read_rttm
 from ..records import Recording, Skip
 from ..stage import SourceStage, StageConfig, register_stage
 from .decode import (
@@ -47,6 +51,7 @@ from .sources import SourceItem, discover_sources
 logger = logging.getLogger(__name__)
 
 AUDIO_EXTENSIONS = ["wav", "flac", "ogg", "mp3", "m4a", "opus", "webm"]
+BAD_RTTM = "bad-rttm"
 CLIP_TOLERANCE_S = 0.01
 """A given segment ending less than this past the audio is rounding, not a manifest error."""
 
@@ -66,6 +71,7 @@ class IngestStage(SourceStage[SourceItem, Recording]):
     """Find the input's recordings and make each a 16 kHz mono file (decode, downmix, resample)."""
 
     name = "ingest"
+    version = "2"  # 2: speaker turns from RTTM files and manifests
     Config = IngestConfig
     input_type = SourceItem
     output_type = Recording
@@ -81,32 +87,36 @@ class IngestStage(SourceStage[SourceItem, Recording]):
         if item.error is not None:
             return Skip(id=item.id, reason=item.error_reason, detail=item.error, source=item.audio or None)
         try:
+            rttm_turns = _rttm_turns(item.rttm, item.audio) if item.rttm else None
+        except (OSError, CPQAError) as exc:
+            return Skip(id=item.id, reason=BAD_RTTM, detail=str(exc), source=item.rttm)
+        try:
             with _Materialised(item, self.context.stage_dir / "sources") as source:
-                recording = self._recording(item, source)
+                recording = self._recording(item, source, rttm_turns)
         except DecodeError as exc:
             logger.info("skipping %s: %s", item.id, exc)
             return Skip(id=item.id, reason=exc.reason, detail=exc.detail, source=item.audio)
         self.count("recordings")
         return recording
 
-    def _recording(self, item: SourceItem, source: _Materialised) -> Recording:
+    def _recording(self, item: SourceItem, source: _Materialised, rttm_turns: list[Turn] | None) -> Recording:
         info = probe(source.path)
         max_s = self.config.max_duration_s
         check_duration(info, max_s)
         if info.is_pipeline_ready and not self.config.copy_if_compatible and self._usable_in_place(info):
             source.keep = True
             self.count("used_in_place")
-            return self._make(item, info, info.path, info.frames)
+            return self._make(item, rttm_turns, info, info.path, info.frames)
         target = self.context.stage_dir / "audio" / audio_relpath(item.id)
         if target.exists():  # written whole by an interrupted run of this stage
             self.count("reused")
-            return self._make(item, info, target, probe(target).frames)
+            return self._make(item, rttm_turns, info, target, probe(target).frames)
         result = decode_to_flac(info.path, target, info=info, max_duration_s=max_s, bit_depth=self.config.bit_depth)
         self.count("decoded")
         self.count("nonfinite_samples", result.n_nonfinite)
         self.count("clipped_samples", result.n_clipped)
         self.count("bad_packets", result.n_bad_packets)
-        return self._make(item, info, target, result.samples)
+        return self._make(item, rttm_turns, info, target, result.samples)
 
     def _usable_in_place(self, info: AudioInfo) -> bool:
         """In place unless empty, or float samples hold NaN/inf (then a cleaned FLAC is written)."""
@@ -117,12 +127,17 @@ class IngestStage(SourceStage[SourceItem, Recording]):
             return False
         return True
 
-    def _make(self, item: SourceItem, info: AudioInfo, audio: Path, samples: int) -> Recording:
+    def _make(self, item: SourceItem, rttm_turns: list[Turn] | None, info: AudioInfo, audio: Path,
+              samples: int) -> Recording:
         duration_s = samples / SAMPLE_RATE
         metadata = dict(item.metadata)
         segments = self._given_segments(item.given_segments, duration_s)
         if segments:
             metadata["given_segments"] = segments
+        turns = _given_turns(rttm_turns, segments, metadata.get("speaker"), duration_s)
+        if turns:
+            metadata[TURNS_KEY] = turns
+            self.count("recordings_with_speaker_turns")
         return Recording(id=item.id, audio=str(Path(os.path.abspath(audio))), duration=duration_s,
                          sample_rate=SAMPLE_RATE, channels=1, source=item.audio,
                          source_sample_rate=info.sample_rate, source_channels=info.channels, metadata=metadata)
@@ -140,6 +155,28 @@ class IngestStage(SourceStage[SourceItem, Recording]):
             out.append({**seg, "end": min(end, duration_s)})
         self.count("given_segments", len(out))
         return out
+
+
+def _rttm_turns(rttm: str, audio: str) -> list[Turn]:
+    """The SPEAKER lines of the audio's file id (its file name without extension); all lines
+    when the RTTM names no such file (a one-file RTTM with another id)."""
+    return read_rttm(rttm, file_id=Path(audio).stem) or read_rttm(rttm)
+
+
+def _given_turns(rttm_turns: list[Turn] | None, segments: list[dict[str, Any]], speaker: Any,
+                 duration_s: float) -> list[dict[str, Any]]:
+    """Speaker turns from, in order of preference: the RTTM, the given segments' speakers, the
+    whole file's speaker; clipped to the audio."""
+    if rttm_turns:
+        turns = [(t.start, t.end, t.speaker) for t in rttm_turns]
+    elif any("speaker" in seg for seg in segments):
+        turns = [(seg["start"], seg["end"], seg["speaker"]) for seg in segments if "speaker" in seg]
+    elif speaker not in (None, ""):
+        turns = [(0.0, duration_s, speaker)]
+    else:
+        return []
+    return [{"start": round(start, 3), "end": round(min(end, duration_s), 3), "speaker": str(who)}
+            for start, end, who in turns if start < duration_s and end > start]
 
 
 class _Materialised:

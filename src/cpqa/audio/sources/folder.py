@@ -23,4 +23,6 @@ def discover_folder(root: Path, extensions: Iterable[str], exclude: Path | None 
             if name.startswith(".") or path.suffix.lower() not in suffixes:
                 continue
             rel = path.relative_to(root)
-            yield SourceItem(id=rel.with_suffix("").as_posix(), audio=str(path))
+            rttm = path.with_suffix(".rttm")
+            yield SourceItem(id=rel.with_suffix("").as_posix(), audio=str(path),
+                             rttm=str(rttm) if rttm.is_file() else None)

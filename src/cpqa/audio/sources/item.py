@@ -12,6 +12,7 @@ BAD_MANIFEST_ROW = "bad-manifest-row"
 DUPLICATE_ID = "duplicate-id"
 
 LABEL_KEYS = ("speaker", "gender", "emotion", "language")
+RTTM_KEYS = ("rttm", "rttm_file")
 TEXT_KEYS = ("text", "transcript")
 """`transcript` is read as `text` when there is no `text` (the shared emotion corpora use it)."""
 
@@ -35,6 +36,9 @@ class SourceItem(BaseModel):
     """Audio embedded in the input (Parquet/Arrow); written to the stage folder before decoding."""
     audio_suffix: str = ""
     """File suffix of the embedded audio (e.g. `.mp3`), from its original name."""
+    rttm: str | None = None
+    """An RTTM file with the recording's speaker turns (a manifest's `rttm`/`rttm_file` column, or
+    `<name>.rttm` beside a file of a folder input)."""
 
 
 def bad_row(item_id: str, audio: str, detail: str) -> SourceItem:
@@ -48,11 +52,13 @@ def id_from_path(value: str) -> str:
 
 
 def take(row: dict[str, Any], keys: tuple[str, ...]) -> Any:
-    """Pop the first of `keys` present in `row` (the others stay as metadata); '' counts as absent."""
+    """Pop the first of `keys` with a value in `row` (empty cells of earlier keys are popped too;
+    later keys stay as metadata); '' counts as absent."""
     for key in keys:
         if key in row:
             value = row.pop(key)
-            return None if value is None or value == "" else value
+            if value is not None and value != "":
+                return value
     return None
 
 

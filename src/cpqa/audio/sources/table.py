@@ -2,7 +2,8 @@
 
 Columns: `audio` (or `file`, `path`: relative to the manifest's folder, or absolute); optional
 `id`, `text` (or `transcript`), `speaker`, `gender`, `emotion`, `language`, `start` and `end`
-(or `start_s`, `end_s`) in seconds. Every other column is kept as metadata.
+(or `start_s`, `end_s`) in seconds, `rttm` (or `rttm_file`: the recording's speaker turns, relative
+to the manifest's folder). Every other column is kept as metadata.
 
 - A row without times is one recording: id = its `id`, else its audio path without extension;
   its labels go to the recording's metadata and its text becomes one given segment covering
@@ -26,7 +27,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .item import SourceItem, bad_row, id_from_path, parse_time, segment, take, take_labels, take_text, whole_file_item
+from .item import (
+    RTTM_KEYS,
+    SourceItem,
+    bad_row,
+    id_from_path,
+    parse_time,
+    segment,
+    take,
+    take_labels,
+    take_text,
+    whole_file_item,
+)
 
 AUDIO_KEYS = ("audio", "file", "path")
 START_KEYS = ("start", "start_s")
@@ -39,8 +51,9 @@ class _Row:
     audio: str
     row_id: str | None
     times: tuple[float, float] | None
+    rttm: str | None
     fields: dict[str, Any]
-    """The cells left once audio, id and times are taken."""
+    """The cells left once audio, id, times and RTTM path are taken."""
 
 
 def discover_table(manifest: Path) -> Iterator[SourceItem]:
@@ -50,7 +63,7 @@ def discover_table(manifest: Path) -> Iterator[SourceItem]:
             yield row
         elif row.times is None:
             yield from _flush(group)
-            yield whole_file_item(row.row_id or id_from_path(row.audio_value), row.audio, row.fields)
+            yield whole_file_item(row.row_id or id_from_path(row.audio_value), row.audio, row.fields, rttm=row.rttm)
         elif group and group[0].audio == row.audio:
             group.append(row)
         else:
@@ -74,7 +87,7 @@ def _flush(group: list[_Row]) -> Iterator[SourceItem]:
             seg["metadata"] = varying
         segments.append(seg)
     yield SourceItem(id=id_from_path(group[0].audio_value), audio=group[0].audio, metadata=shared,
-                     given_segments=segments)
+                     given_segments=segments, rttm=group[0].rttm)
     group.clear()
 
 
@@ -145,7 +158,8 @@ def _parse(raw: dict[str, Any], line: int, manifest: Path) -> _Row | SourceItem:
         times = _times(take(fields, START_KEYS), take(fields, END_KEYS))
     except ValueError as exc:
         return bad_row(error_id, path, f"{where}: {exc}")
-    return _Row(audio, path, row_id, times, fields)
+    rttm = take(fields, RTTM_KEYS)
+    return _Row(audio, path, row_id, times, None if rttm is None else str(manifest.parent / str(rttm)), fields)
 
 
 def _times(start: Any, end: Any) -> tuple[float, float] | None:
