@@ -30,14 +30,16 @@ def test_ami_rttm_has_the_four_speakers():
 
 
 def test_turns_give_words_their_speaker_and_segments_a_count():
-    turns = [Turn(0.0, 3.0, "A"), Turn(2.5, 6.0, "B")]
+    turns = [Turn(0.0, 3.0, "A"), Turn(2.5, 6.0, "B"), Turn(8.0, 9.0, "C")]
     assert overlaps(turns, 2.0, 4.0) == pytest.approx({"A": 1.0, "B": 1.5})
     seg = Segment(id="r-000000", recording_id="r", start=1.0, end=6.0,
                   words=[Word(word="hi", start=1.0, end=1.5), Word(word="yo", start=4.0, end=4.4),
                          Word(word="me", start=4.5, end=4.9, speaker="Z")])
-    out = _with_turns(seg, turns)
+    out = _with_turns(seg, turns, "given-turns")
     assert out.speaker == "B"  # most of 1–6 s
     assert [w.speaker for w in out.words] == ["A", "B", "Z"]
     assert out.labels["speaker_count"]["value"] == 2 and out.labels["speaker_count"]["model"] == "given-turns"
-    kept = _with_turns(seg.model_copy(update={"speaker": "A"}), turns)
+    assert out.labels["speaker_count"]["recording_value"] == 3
+    kept = _with_turns(seg.model_copy(update={"speaker": "A"}), turns, "embedding-cluster")
+    assert kept.labels["speaker_count"]["model"] == "embedding-cluster"
     assert kept.speaker == "A"

@@ -138,9 +138,10 @@ class AnnotateStage(Stage[Segment, Segment]):
         out: dict[str, Segment | Skip] = {}
         todo: list[tuple[Segment, list[WindowSpan], np.ndarray]] = []
         turns = speakers.turns_from_metadata(recording.metadata)
+        turns_model = (recording.metadata.get("diarization") or {}).get("model", speakers.TURNS_MODEL)
         for seg in segments:
             if turns:
-                seg = _with_turns(seg, turns)
+                seg = _with_turns(seg, turns, turns_model)
             start, end = max(0.0, seg.start), min(seg.end, recording.duration)
             try:
                 samples = read_range(recording.audio, start, end)
@@ -242,15 +243,17 @@ class AnnotateStage(Stage[Segment, Segment]):
             self.count(f"events_{event.label}")
 
 
-def _with_turns(seg: Segment, turns: list[speakers.Turn]) -> Segment:
-    """The segment with its main speaker (when it has none), word speakers and a speaker count from
-    the recording's given turns."""
+def _with_turns(seg: Segment, turns: list[speakers.Turn], model: str) -> Segment:
+    """The segment with its main speaker (when it has none), word speakers and speaker counts (of
+    the segment, and of its whole recording) from the recording's speaker turns (given or
+    diarized: `model` says which)."""
     shares = speakers.overlaps(turns, seg.start, seg.end)
     main = seg.speaker or (max(shares, key=shares.get) if shares else None)
     words = [w if w.speaker else w.model_copy(update={"speaker": speakers.speaker_at(turns, w.start, w.end) or main})
              for w in seg.words]
-    labels = {**seg.labels, "speaker_count": {"value": len(shares), "speakers": sorted(shares), "score": 1.0,
-                                              "model": speakers.TURNS_MODEL}}
+    labels = {**seg.labels, "speaker_count": {"value": len(shares), "speakers": sorted(shares),
+                                              "recording_value": len({t.speaker for t in turns}),
+                                              "score": 1.0, "model": model}}
     return seg.model_copy(update={"speaker": main, "words": words, "labels": labels})
 
 
