@@ -15,7 +15,7 @@ def test_packaged_recipes_validate_and_document_themselves(name):
 
 def test_local_recipe_runs_the_whole_pipeline_offline():
     local = load_recipe("local")
-    assert local.stage_names() == ["ingest", "segment", "transcribe", "annotate", "condense", "clips", "qa",
+    assert local.stage_names() == ["ingest", "diarize", "segment", "transcribe", "annotate", "condense", "clips", "qa",
                                    "qa_dataset"]
     configs = {s.name: s.config for s in local.stages}
     assert configs["transcribe"].backend.options.model == "embedded:base"
