@@ -30,7 +30,6 @@ AMI audio in 8 s (30 s when the 2 CPU cores were busy).
 
 from __future__ import annotations
 
-import importlib.util
 import inspect
 import logging
 import os
@@ -42,7 +41,8 @@ from typing import ClassVar, Protocol
 import numpy as np
 from pydantic import Field, model_validator
 
-from ..errors import CPQAError, MissingExtraError, require
+from ..errors import CPQAError, require
+from ..labels.speaker_embedding import EMBED_BATCH, GE2EEncoder, ge2e_mel, louder
 from ..labels.speakers import TURNS_KEY, TURNS_MODEL, Turn, turns_from_metadata
 from ..records import Recording, Skip
 from ..registry import backend_registry
@@ -96,9 +96,6 @@ def named_by_first_appearance(turns: list[Turn]) -> list[Turn]:
 VAD_CONTEXT_S = 1.0
 """Each block is read with this much audio on both sides, so the VAD has settled at the block's
 edges and a window centred near an edge has its whole audio."""
-GE2E_TARGET_DBFS = -30.0
-"""GE2E was trained on utterances raised to this loudness (never lowered)."""
-EMBED_BATCH = 64
 
 
 class MeetingVADConfig(SileroVAD.Config):
@@ -139,10 +136,11 @@ class EmbeddingClusterDiarizer:
 
     def __init__(self, config: Config | None = None):
         self.config = config or self.Config()
-        self._librosa = require("librosa", "labels")
+        require("librosa", "labels")
         require("scipy.cluster.hierarchy", "labels", "scipy")  # fail before loading any model
         self.vad = SileroVAD(self.config.vad)
-        self._encoder = _load_ge2e(self.config.device)
+        self.encoder = GE2EEncoder(self.config.device)
+        self.encoder.encode_mels([])  # loads the weights now: a missing extra fails before any audio
 
     def diarize(self, path: str, duration: float) -> list[Turn]:
         return assign_speakers(self.embed(path, duration), self.config)
@@ -155,10 +153,10 @@ class EmbeddingClusterDiarizer:
             mels += block_mels
             # full batches across blocks: per window, the LSTM runs several times faster 64 at a time
             while len(mels) >= EMBED_BATCH:
-                embeddings.append(self._encode(mels[:EMBED_BATCH]))
+                embeddings.append(self.encoder.encode_mels(mels[:EMBED_BATCH]))
                 mels = mels[EMBED_BATCH:]
         if mels:
-            embeddings.append(self._encode(mels))
+            embeddings.append(self.encoder.encode_mels(mels))
         return SpeechEmbeddings(pieces, np.concatenate(embeddings) if embeddings else np.zeros((0, 256)))
 
     def _blocks(self, path: str, duration: float) -> Iterator[tuple[list[tuple[int, float, float]], list[np.ndarray]]]:
@@ -178,22 +176,8 @@ class EmbeddingClusterDiarizer:
                 pieces += _cut_at_spans(max(start, read_start + region.start),
                                         min(end, read_start + region.end), cfg.hop_s)
             spans = sorted({span for span, _, _ in pieces})
-            yield pieces, [self._mel(_louder(_window(samples, read_start, (span + 0.5) * cfg.hop_s, cfg.window_s)))
+            yield pieces, [ge2e_mel(louder(_window(samples, read_start, (span + 0.5) * cfg.hop_s, cfg.window_s)))
                            for span in spans]
-
-    def _encode(self, mels: list[np.ndarray]) -> np.ndarray:
-        """L2-normalised GE2E embeddings, (len(mels), 256)."""
-        torch = require("torch", "labels")
-        lstm, linear, device = self._encoder
-        with torch.inference_mode():
-            _, (hidden, _) = lstm(torch.from_numpy(np.stack(mels)).to(device))
-            raw = torch.relu(linear(hidden[-1]))
-            return torch.nn.functional.normalize(raw, dim=1).cpu().numpy()
-
-    def _mel(self, samples: np.ndarray) -> np.ndarray:
-        """GE2E's input: a 40-band mel power spectrogram (not log), 25 ms frames every 10 ms."""
-        mel = self._librosa.feature.melspectrogram(y=samples, sr=SAMPLE_RATE, n_fft=400, hop_length=160, n_mels=40)
-        return mel.astype(np.float32).T
 
 
 @dataclass
@@ -280,40 +264,11 @@ def _window(samples: np.ndarray, offset_s: float, centre_s: float, window_s: flo
     return np.pad(window, (0, length - len(window))) if len(window) < length else window
 
 
-def _louder(samples: np.ndarray) -> np.ndarray:
-    rms = float(np.sqrt(np.mean(samples.astype(np.float64) ** 2)))
-    if rms == 0:
-        return samples
-    gain = 10 ** (GE2E_TARGET_DBFS / 20) / rms
-    return samples * gain if gain > 1 else samples
-
-
 def _centroids(embeddings: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """Unit-length mean embedding of each label 0..labels.max()."""
     sums = np.zeros((labels.max() + 1, embeddings.shape[1]))
     np.add.at(sums, labels, embeddings)
     return sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12)
-
-
-def _load_ge2e(device: str):
-    """Resemblyzer's GE2E speaker encoder (3-layer LSTM, 256-d projection) from the weights file in
-    its wheel. The `resemblyzer` package itself is never imported: its __init__ imports webrtcvad,
-    whose module needs pkg_resources, gone from recent setuptools."""
-    torch = require("torch", "labels")
-    spec = importlib.util.find_spec("resemblyzer")
-    if spec is None or spec.origin is None:
-        raise MissingExtraError("resemblyzer", "labels")
-    weights = Path(spec.origin).parent / "pretrained.pt"
-    if not weights.exists():
-        raise CPQAError(f"the resemblyzer package has no weights at {weights}: reinstall it (pip install "
-                        "--force-reinstall resemblyzer)")
-    state = torch.load(weights, map_location="cpu")["model_state"]
-    lstm = torch.nn.LSTM(40, 256, num_layers=3, batch_first=True)
-    linear = torch.nn.Linear(256, 256)
-    for module, prefix in ((lstm, "lstm."), (linear, "linear.")):
-        module.load_state_dict({k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)})
-        module.to(device).eval()
-    return lstm, linear, torch.device(device)
 
 
 # --- pyannote ------------------------------------------------------------------------------------
