@@ -149,8 +149,8 @@ def test_speaker_normalised_head_for_speakers_with_enough_windows(recording_and_
     out = list(stage.process_batch(segments[:4]))
     assert {s.labels["emotion"]["model"] for s in out} == {"whisper-base-probe-emotion-spknorm-v1@embedded:base"}
     assert "gender" not in out[0].labels and out[0].words[0].gender is None
-    (alone,) = stage.process_batch(segments[:1])  # one window of the speaker: the plain head
-    assert alone.labels["emotion"]["model"] == "whisper-base-probe-emotion-v1@embedded:base"
+    (alone,) = stage.process_batch(segments[:1])  # one window of the speaker: the plain head (for a short,
+    assert alone.labels["emotion"]["model"] == "whisper-base-probe-emotion-short-v1@embedded:base"  # looped recording)
 
 
 def test_config_validates_backends_before_any_model_loads():
@@ -169,3 +169,20 @@ def test_config_validates_backends_before_any_model_loads():
         AnnotateStage.Config(center_s=1.0, context_s=3.0)
     with pytest.raises(ValidationError, match="voice_quality"):
         AnnotateStage.Config(voice_quality="opensmile")
+
+
+def test_short_recordings_get_the_head_trained_on_clips_heard_alone(tmp_path):
+    from cpqa.labels.probes import WhisperProbeEmotion
+    from cpqa.labels.protocols import AudioWindow
+
+    rng = np.random.default_rng(0)
+    for name, seconds in (("short", 4.0), ("long", 31.0)):
+        sf.write(tmp_path / f"{name}.wav", (0.1 * rng.standard_normal(int(seconds * 16000))).astype(np.float32), 16000)
+    backend = WhisperProbeEmotion(WhisperProbeEmotion.Config())
+    short, long = backend.predict([AudioWindow("short", str(tmp_path / "short.wav"), 0.0, 4.0, "short/?"),
+                                   AudioWindow("long", str(tmp_path / "long.wav"), 0.0, 4.0, "long/?")])
+    assert short.model == "whisper-base-probe-emotion-short-v1@embedded:base"
+    assert long.model is None and backend.model_name == "whisper-base-probe-emotion-v2@embedded:base"
+    assert set(short.probs) == set(long.probs)
+    unpaired = WhisperProbeEmotion(WhisperProbeEmotion.Config(short_head=None))
+    assert unpaired.predict([AudioWindow("short", str(tmp_path / "short.wav"), 0.0, 4.0, "short/?")])[0].model is None

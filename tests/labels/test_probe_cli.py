@@ -85,3 +85,18 @@ def test_pack_both_gives_each_clip_packed_and_alone(tmp_path):
     assert sources == {f"{tmp_path.name}/manifest.csv [context]", f"{tmp_path.name}/manifest.csv [alone]"}
     assert len(encoder.heard) == 3 + 12  # one pass per speaker's 6 s of packed clips, one per clip alone
     assert fs.speakers[:12] == fs.speakers[12:] and fs.labels[:12] == fs.labels[12:]
+
+
+def test_ge2e_speaker_embedding_heads(tmp_path):
+    manifest = _manifest(tmp_path)
+    head_path = tmp_path / "pitch-ge2e.npz"
+    runner = CliRunner()
+    result = runner.invoke(app, ["train", "-m", str(manifest), "--label-column", "label", "-o", str(head_path),
+                                 "--encoder", "resemblyzer-ge2e", "--work-dir", str(tmp_path / "work")])
+    assert result.exit_code == 0, result.output
+    head = ProbeHead.load(head_path)
+    assert head.encoder == "resemblyzer-ge2e" and head.mean.shape == (256,) and head.pooling == "partials-mean"
+    assert head.meta["leave_speakers_out"]["ua"] >= 0.8
+    result = runner.invoke(app, ["eval", "-m", str(manifest), "--label-column", "label", "--head", str(head_path),
+                                 "--work-dir", str(tmp_path / "work")])
+    assert result.exit_code == 0 and "WA=1.000" in result.output, result.output

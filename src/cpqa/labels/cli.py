@@ -1,4 +1,5 @@
-"""`cpqa probe`: train and evaluate probe heads on pooled Whisper encoder features."""
+"""`cpqa probe`: train and evaluate probe heads on pooled Whisper encoder features or GE2E speaker
+embeddings."""
 
 from __future__ import annotations
 
@@ -19,15 +20,18 @@ def _features(manifests: list[Path], label_column: str, speaker_column: str, fil
               encoder: str):
     from ..models import cache_dir
     from .encoder import WhisperEncoder
-    from .probe import extract_features, parse_label_map, read_manifest
+    from .probe import extract_features, extract_ge2e_features, parse_label_map, read_manifest
+    from .speaker_embedding import GE2E_MODEL
 
     mapping = parse_label_map(label_map)
     examples = []
     for manifest in manifests:
         examples += [e for e in read_manifest(manifest, label_column, speaker_column, file_column, mapping)
                      if e.start is None or e.end - e.start >= min_duration]
-    return extract_features(examples, work_dir or cache_dir() / "probe", WhisperEncoder(encoder),
-                            pooling=pooling, pack=pack)
+    work_dir = work_dir or cache_dir() / "probe"
+    if encoder == GE2E_MODEL:
+        return extract_ge2e_features(examples, work_dir)
+    return extract_features(examples, work_dir, WhisperEncoder(encoder), pooling=pooling, pack=pack)
 
 
 def _show(result: dict, title: str) -> None:
@@ -65,17 +69,21 @@ def train(
     cv: bool = typer.Option(True, help="Also score leave-speakers-out and store it in the head."),
     folds: int = typer.Option(0, help="Speaker folds of that score (0 = leave one speaker out)."),
     work_dir: Path | None = typer.Option(None, help="Feature cache (default: the cpqa cache)."),
-    encoder: str = typer.Option("embedded:base", help="CTranslate2 Whisper model whose encoder gives the features."),
+    encoder: str = typer.Option("embedded:base", help="CTranslate2 Whisper model whose encoder gives the features, "
+                                                      "or resemblyzer-ge2e for GE2E speaker embeddings (gender)."),
 ):
     """Train a head on a labelled manifest; C is chosen by leave-speakers-out UA."""
     from ..errors import CPQAError
     from .probe import cross_validate
     from .probe import train as train_head
+    from .speaker_embedding import GE2E_MODEL
 
     try:
         fs = _features(manifest, label_column, speaker_column, file_column, label_map, min_duration, pooling, pack,
                        work_dir, encoder)
-        meta = {"name": name or output.stem, "encoder": encoder, "pooling": pooling, "pack": pack,
+        ge2e = encoder == GE2E_MODEL
+        meta = {"name": name or output.stem, "encoder": encoder, "pooling": "partials-mean" if ge2e else pooling,
+                "pack": "none" if ge2e else pack,
                 "label_column": label_column, "label_map": label_map, "center_s": 2.0, "context_s": 1.0,
                 "training_data": [f"{m.resolve().parent.name}/{m.name}" for m in manifest]}
         if cv:
@@ -106,6 +114,7 @@ def evaluate(
     pooling: str = typer.Option("mean", help="Without --head: mean or mean+std."),
     pack: str = typer.Option("speaker", help="speaker, none or both (see train)."),
     folds: int = typer.Option(0, help="Without --head: speaker folds (0 = leave one speaker out)."),
+    encoder: str = typer.Option("embedded:base", help="Without --head: the features' encoder (see train)."),
     min_duration: float = typer.Option(0.0),
     work_dir: Path | None = typer.Option(None),
     json_out: Path | None = typer.Option(None, "--json", help="Also write the scores as JSON."),
@@ -125,7 +134,7 @@ def evaluate(
             title = f"{trained.name} on {len(fs.labels)} examples"
         else:
             fs = _features(manifest, label_column, speaker_column, file_column, label_map, min_duration, pooling,
-                           pack, work_dir, "embedded:base")
+                           pack, work_dir, encoder)
             result = cross_validate(fs, normalize, folds=folds)
             title = f"leave-speakers-out ({result['folds']} folds, normalize={normalize})"
     except CPQAError as exc:

@@ -108,6 +108,11 @@ class RecordingFeatures:
 
         return int(sf.info(self.audio_path).frames)
 
+    @property
+    def looped(self) -> bool:
+        """True for a recording shorter than one pass: the encoder hears it looped."""
+        return self._frames_total < int(CHUNK_S * SAMPLE_RATE)
+
     def chunk_start(self, k: int) -> int:
         """First sample of the audio the k-th pass hears."""
         chunk = int(CHUNK_S * SAMPLE_RATE)

@@ -28,6 +28,7 @@ from ..audio.io import SAMPLE_RATE
 from ..errors import CPQAError, require
 from .encoder import FeatureCache, RecordingFeatures, WhisperEncoder
 from .heads import ProbeHead, speaker_normalize
+from .speaker_embedding import GE2EEncoder
 from .windows import layout
 
 logger = logging.getLogger(__name__)
@@ -44,7 +45,7 @@ Labels it does not name (e.g. boredom) are dropped."""
 LABEL_MAPS: dict[str, dict[str, str]] = {"emotion2vec": EMOTION2VEC_MAP}
 PACK_MODES = ("speaker", "none", "both")
 PACK_MAX_S = 300.0
-DEFAULT_C_GRID = (0.01, 0.1, 1.0)
+DEFAULT_C_GRID = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0)
 INNER_FOLDS = 8
 
 
@@ -265,6 +266,24 @@ def extract_features(examples: list[Example], work_dir: str | Path, encoder: Whi
         if (i + 1) % 50 == 0:
             logger.info("features: %d/%d examples", i + 1, len(examples))
     return FeatureSet(np.asarray(rows, dtype=np.float32), np.asarray(owner), np.asarray(weight),
+                      [e.label for e in examples], [e.speaker for e in examples], examples)
+
+
+def extract_ge2e_features(examples: list[Example], work_dir: str | Path, encoder: GE2EEncoder | None = None,
+                          center_s: float = 2.0, context_s: float = 1.0) -> FeatureSet:
+    """GE2E speaker embeddings of every example's analysis windows (the `ge2e-probe` backend's
+    features). A window's embedding depends on its own audio only, so clips are never packed."""
+    from ..audio.io import read_range
+
+    encoder = encoder or GE2EEncoder()
+    placed = place_examples(examples, Path(work_dir), pack="none")
+    clips, owner, weight = [], [], []
+    for i, where in enumerate(placed):
+        for span in layout(where.start, where.end, center_s, context_s):
+            clips.append(read_range(where.audio, span.context_start, span.context_end))
+            owner.append(i)
+            weight.append(span.duration)
+    return FeatureSet(encoder.embed(clips), np.asarray(owner), np.asarray(weight),
                       [e.label for e in examples], [e.speaker for e in examples], examples)
 
 

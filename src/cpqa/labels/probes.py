@@ -1,5 +1,6 @@
-"""Offline default backends: probe heads on the embedded Whisper-base encoder (emotion, gender) and
-valence/arousal/dominance derived from the emotion posteriors (circumplex table).
+"""Offline default backends: probe heads on the embedded Whisper-base encoder (emotion, gender), a
+gender head on GE2E speaker embeddings, and valence/arousal/dominance derived from the emotion
+posteriors (circumplex table).
 
 Both probe backends pool their windows from one shared set of encoder passes per recording, so
 emotion and gender together cost one Whisper encoder pass per 30-s chunk.
@@ -20,6 +21,7 @@ from ..stage import Config
 from .encoder import RecordingFeatures, WhisperEncoder
 from .heads import ProbeHead, resolve_head, speaker_normalize
 from .protocols import AudioWindow, CategoricalResult, DimensionResult, SpeakerResult
+from .speaker_embedding import GE2EEncoder
 
 _ENCODERS: dict[tuple[str, str, str], WhisperEncoder] = {}
 _FEATURES: OrderedDict[tuple, RecordingFeatures] = OrderedDict()
@@ -41,24 +43,33 @@ def shared_features(audio: str, encoder: str, device: str, compute_type: str) ->
     return _FEATURES[key]
 
 
-class ProbeConfig(Config):
+class HeadConfig(Config):
     non_semantic: ClassVar[frozenset[str]] = frozenset({"device"})
+    HEAD_FIELDS: ClassVar[tuple[str, ...]] = ("head",)
 
     head: str = Field(..., description="A shipped head ('builtin:emotion') or a path to a .npz head.")
-    speaker_norm_head: str | None = Field(
-        None, description="A head trained on per-speaker normalised features, used for speakers with at "
-                          "least `min_speaker_windows` windows in the batch (others get `head`).")
-    min_speaker_windows: int = Field(8, ge=2)
     device: str = "cpu"
-    compute_type: str = "default"
 
     def semantic_dict(self) -> dict[str, Any]:
         """Also the heads' content hashes, so a retrained head reruns the stage."""
         out = super().semantic_dict()
-        for key in ("head", "speaker_norm_head"):
+        for key in self.HEAD_FIELDS:
             if out.get(key):
                 out[f"{key}_sha256"] = sha256_file(resolve_head(out[key]))
         return out
+
+
+class ProbeConfig(HeadConfig):
+    HEAD_FIELDS: ClassVar[tuple[str, ...]] = ("head", "short_head", "speaker_norm_head")
+
+    short_head: str | None = Field(
+        None, description="A head for recordings shorter than one 30-s encoder pass, which the encoder hears "
+                          "looped (trained on clips encoded alone); null: `head` for every recording.")
+    speaker_norm_head: str | None = Field(
+        None, description="A head trained on per-speaker normalised features, used for speakers with at "
+                          "least `min_speaker_windows` windows in the batch (others get `head`).")
+    min_speaker_windows: int = Field(8, ge=2)
+    compute_type: str = "default"
 
 
 class _WhisperProbe:
@@ -72,6 +83,11 @@ class _WhisperProbe:
     @cached_property
     def norm_head(self) -> ProbeHead | None:
         path = self.config.speaker_norm_head
+        return ProbeHead.load(resolve_head(path)) if path else None
+
+    @cached_property
+    def short_head(self) -> ProbeHead | None:
+        path = self.config.short_head
         return ProbeHead.load(resolve_head(path)) if path else None
 
     @property
@@ -100,11 +116,21 @@ class _WhisperProbe:
                 name = f"{self.norm_head.name}@{self.norm_head.encoder}"
                 for i, p in zip(normed, self.norm_head.predict_proba(x)):
                     results[i] = CategoricalResult.from_probs(dict(zip(self.norm_head.labels, p)), model=name)
-        if plain:
-            probs = self.head.predict_proba(self._features([windows[i] for i in plain], self.head))
-            for i, p in zip(plain, probs):
-                results[i] = CategoricalResult.from_probs(dict(zip(self.head.labels, p)))
+        by_head: dict[int, list[int]] = {}
+        for i in plain:
+            by_head.setdefault(self._short(windows[i]), []).append(i)
+        for short, indices in by_head.items():
+            head = self.short_head if short else self.head
+            probs = head.predict_proba(self._features([windows[i] for i in indices], head))
+            model = f"{head.name}@{head.encoder}" if short else None
+            for i, p in zip(indices, probs):
+                results[i] = CategoricalResult.from_probs(dict(zip(head.labels, p)), model=model)
         return results  # type: ignore[return-value]
+
+    def _short(self, window: AudioWindow) -> bool:
+        """Whether the short-recording head labels this window (its recording is looped to fill a pass)."""
+        return self.short_head is not None and shared_features(
+            window.audio, self.head.encoder, self.config.device, self.config.compute_type).looped
 
 
 @backend_registry("emotion").register("whisper-probe")
@@ -113,6 +139,7 @@ class WhisperProbeEmotion(_WhisperProbe):
 
     class Config(ProbeConfig):
         head: str = "builtin:emotion"
+        short_head: str | None = "builtin:emotion-short"
 
     def predict(self, windows: list[AudioWindow]) -> list[CategoricalResult]:
         return self.classify(windows)
@@ -127,6 +154,32 @@ class WhisperProbeSpeaker(_WhisperProbe):
 
     def predict(self, windows: list[AudioWindow]) -> list[SpeakerResult]:
         return [SpeakerResult(gender=r) for r in self.classify(windows)]
+
+
+@backend_registry("speaker").register("ge2e-probe")
+class GE2EProbeSpeaker:
+    """Gender head on GE2E speaker embeddings of each window (offline default)."""
+
+    class Config(HeadConfig):
+        head: str = "builtin:gender-ge2e"
+
+    def __init__(self, config: Config):
+        self.config = config
+        self.encoder = GE2EEncoder(config.device)
+
+    @cached_property
+    def head(self) -> ProbeHead:
+        return ProbeHead.load(resolve_head(self.config.head))
+
+    @property
+    def model_name(self) -> str:
+        return f"{self.head.name}@{self.head.encoder}"
+
+    def predict(self, windows: list[AudioWindow]) -> list[SpeakerResult]:
+        if not windows:
+            return []
+        probs = self.head.predict_proba(self.encoder.embed([w.samples() for w in windows]))
+        return [SpeakerResult(gender=CategoricalResult.from_probs(dict(zip(self.head.labels, p)))) for p in probs]
 
 
 CIRCUMPLEX_VAD: dict[str, tuple[float, float, float]] = {
