@@ -50,6 +50,7 @@ test-slow: install
 
 bench: install
 	$(BIN)/python -m benchmarks.run
+	$(BIN)/python -m benchmarks.der_ami
 
 lint: install
 	$(BIN)/pip install -q -c $(CONSTRAINTS) ruff
