@@ -169,7 +169,6 @@ class EmbeddingClusterDiarizer:
     def __init__(self, config: Config | None = None):
         self.config = config or self.Config()
         self.model_name = f"silero-vad+resemblyzer-ge2e+{self.config.clustering}"
-        require("librosa", "labels")
         require("scipy.cluster.hierarchy", "labels", "scipy")  # fail before loading any model
         if self.config.clustering == "spectral":
             require("sklearn.cluster", "labels", "scikit-learn")
