@@ -67,4 +67,5 @@ def test_bad_input_rerun_and_signatures_with_local_recipe(tmp_path, bad_input_fo
     assert rerun_s < 0.2 * first_s, f"rerun {rerun_s:.1f}s vs first {first_s:.1f}s"
 
     changed = cpqa("build", bad_input_folder, "-o", run, *UNTIL, "--set", "transcribe.backend.beam_size=1")
-    assert stage_states(changed.stdout) == {"ingest": "already done", "segment": "already done", "transcribe": "done"}
+    assert stage_states(changed.stdout) == {"ingest": "already done", "diarize": "already done",
+                                            "segment": "already done", "transcribe": "done"}
