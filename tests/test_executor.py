@@ -197,3 +197,31 @@ def test_later_stages_see_the_recordings_of_the_latest_stage_that_wrote_them(tmp
     result = LocalExecutor().build(numbers, tmp_path / "run", recipe)
     segments = segments_of(tmp_path / "run", result)
     assert len(segments) == 18 and all(seg["metadata"] == {"tagged": True} for seg in segments)
+
+
+class WholeRecordings(Stage[Segment, Segment]):
+    """Records which recordings each batch held."""
+
+    name = "whole-recordings"
+    input_type = Segment
+    output_type = Segment
+    batch_by = "recording_id"
+    batches: list[list[str]] = []
+
+    def process_batch(self, items):
+        type(self).batches.append([seg.recording_id for seg in items])
+        return items
+
+
+def test_batch_by_never_splits_a_recording_across_batches(tmp_path, numbers):
+    WholeRecordings.batches = []
+    recipe = Recipe(name="test", documentation="", source="test", stages=[
+        StageSpec("numbers", "numbers", NumberSource, StageConfig()),
+        StageSpec("split", "split", Splitter, Splitter.Config(pieces=3)),
+        StageSpec("whole", "whole-recordings", WholeRecordings, StageConfig(batch_size=2)),
+    ])
+    result = LocalExecutor().build(numbers, tmp_path / "run", recipe)
+    assert len(segments_of(tmp_path / "run", result)) == 27
+    seen = [rid for batch in WholeRecordings.batches for rid in dict.fromkeys(batch)]
+    assert len(seen) == len(set(seen)) == 9  # each recording in exactly one batch
+    assert all(len(batch) == 3 for batch in WholeRecordings.batches)  # batch_size 2 grows to the recording's 3

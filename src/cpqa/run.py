@@ -141,13 +141,15 @@ class _RecordingIndex:
             raise CPQAError(f"recording '{recording_id}' is not in {self.path}") from None
 
 
-def _batches(items: Iterator, size: int) -> Iterator[list]:
-    batch = []
+def _batches(items: Iterator, size: int, key: str | None = None) -> Iterator[list]:
+    """Batches of `size` inputs; with `key`, a batch grows past `size` rather than split a run of
+    inputs with the same value of that field (a stage's `batch_by`)."""
+    batch: list = []
     for item in items:
-        batch.append(item)
-        if len(batch) >= size:
+        if len(batch) >= size and (key is None or getattr(item, key) != getattr(batch[-1], key)):
             yield batch
             batch = []
+        batch.append(item)
     if batch:
         yield batch
 
@@ -250,7 +252,7 @@ class LocalExecutor:
         items_in = 0
         is_set_up = False
         try:
-            for batch in _batches(todo, p.spec.config.batch_size):
+            for batch in _batches(todo, p.spec.config.batch_size, stage.batch_by):
                 if not is_set_up:
                     logger.info("stage %s: setting up %s", p.spec.name, type(stage).__name__)
                     set_up_stage(stage, upstream, p.dir)

@@ -6,7 +6,8 @@ probabilities); each word gets the emotion and gender of the window holding its 
 speaker (from the recording's `speaker_turns` where given: `cpqa.labels.speakers`). Prosody,
 voice quality (jitter, shimmer, HNR: `cpqa.labels.voice`), signal quality, text sentiment and timed
 sound events (`cpqa.labels.events`) are measured on the whole segment, and pitch, loudness and speaking rate are also given as z-scores against the speaker's
-baseline (the segments of the same recording and speaker in the batch).
+baseline (the segments of the same recording and speaker: the local executor gives the stage a
+recording's segments in one batch).
 
 Every label value is a dict carrying `model` and a confidence `score` in 0..1: the model's
 probability for categorical labels; for signal measurements the share of the segment the value
@@ -105,6 +106,7 @@ class AnnotateStage(Stage[Segment, Segment]):
     Config: ClassVar[type[StageConfig]] = AnnotateConfig
     input_type = Segment
     output_type = Segment
+    batch_by = "recording_id"  # speaker z-scores use all of the recording's segments
 
     def setup(self) -> None:
         cfg: AnnotateConfig = self.config  # type: ignore[assignment]
@@ -125,8 +127,10 @@ class AnnotateStage(Stage[Segment, Segment]):
         for seg in items:
             by_recording[seg.recording_id].append(seg)
         done: dict[str, Segment | Skip] = {}
-        for recording_id, segments in by_recording.items():
-            done.update(self._annotate_recording(recording_id, segments))
+        size = self.config.batch_size
+        for recording_id, segments in by_recording.items():  # models see batch_size segments at a time
+            for first in range(0, len(segments), size):
+                done.update(self._annotate_recording(recording_id, segments[first:first + size]))
         out = [done[seg.id] for seg in items]
         if self.config.prosody:  # type: ignore[attr-defined]
             add_speaker_zscores([s for s in out if isinstance(s, Segment)])
