@@ -29,3 +29,14 @@ def test_embeddings_are_unit_vectors_that_tell_voices_apart():
     for e in (low, high, short):
         assert e.shape == (256,) and np.linalg.norm(e) == pytest.approx(1.0, abs=1e-5)
     assert low @ low_again > low @ high
+
+
+def test_numpy_lstm_matches_torch(tmp_path, monkeypatch):
+    pytest.importorskip("torch")
+    monkeypatch.setenv("CPQA_CACHE", str(tmp_path))  # the .npz copy of the weights is made from scratch
+    mels = [np.abs(np.random.default_rng(k).standard_normal((160, 40))).astype(np.float32) for k in range(3)]
+    encoder = GE2EEncoder()
+    on_numpy = encoder.encode_mels(mels)
+    assert list((tmp_path / "ge2e").glob("resemblyzer-*.npz"))
+    on_torch = GE2EEncoder(device="cpu")._encode_torch(np.stack(mels))  # the path a GPU device takes
+    np.testing.assert_allclose(on_numpy, on_torch, atol=1e-5)

@@ -174,7 +174,7 @@ class EmbeddingClusterDiarizer:
             require("sklearn.cluster", "labels", "scikit-learn")
         self.vad = SileroVAD(self.config.vad)
         self.encoder = GE2EEncoder(self.config.device)
-        self.encoder.encode_mels([])  # loads the weights now: a missing extra fails before any audio
+        self.encoder.load()
 
     def diarize(self, path: str, duration: float) -> list[Turn]:
         return assign_speakers(self.embed(path, duration), self.config)

@@ -9,7 +9,7 @@ needs pkg_resources, gone from recent setuptools. Only its weights file is read.
 from __future__ import annotations
 
 import importlib.util
-from contextlib import contextmanager
+import os
 from functools import cached_property, lru_cache
 from pathlib import Path
 
@@ -28,26 +28,47 @@ EMBED_BATCH = 64
 
 
 class GE2EEncoder:
-    """The GE2E speaker encoder on `device`; loads on first use."""
+    """The GE2E speaker encoder; loads on first use. On CPU it runs in numpy from a copy of the
+    weights cached as .npz (importing torch costs seconds per process, more than embedding a
+    minute of audio); on another `device` (cuda, cuda:N) it runs in torch."""
 
     def __init__(self, device: str = "cpu"):
         self.device = device
 
     @cached_property
-    def _model(self):
+    def _weights(self) -> dict[str, np.ndarray]:
+        return ge2e_weights()
+
+    @cached_property
+    def _torch_model(self):
         return load_ge2e(self.device)
+
+    def load(self) -> None:
+        """Load the weights now, so a missing extra fails before any audio is read."""
+        _ = self._weights if self.device == "cpu" else self._torch_model
 
     def encode_mels(self, mels: list[np.ndarray]) -> np.ndarray:
         """L2-normalised embeddings of mel spectrograms of one length each batch, (len(mels), 256)."""
-        torch = require("torch", "labels")
-        lstm, linear, device = self._model
-        out = []
-        with torch.inference_mode(), _one_cpu_thread(torch, device):
-            for first in range(0, len(mels), EMBED_BATCH):
-                _, (hidden, _) = lstm(torch.from_numpy(np.stack(mels[first:first + EMBED_BATCH])).to(device))
-                raw = torch.relu(linear(hidden[-1]))
-                out.append(torch.nn.functional.normalize(raw, dim=1).cpu().numpy())
+        encode = self._encode_numpy if self.device == "cpu" else self._encode_torch
+        out = [encode(np.stack(mels[first:first + EMBED_BATCH])) for first in range(0, len(mels), EMBED_BATCH)]
         return np.concatenate(out) if out else np.zeros((0, 256), dtype=np.float32)
+
+    def _encode_numpy(self, batch: np.ndarray) -> np.ndarray:
+        from threadpoolctl import threadpool_limits
+
+        w = self._weights
+        with threadpool_limits(1):  # small matrices: BLAS threads only contend on a shared CPU
+            hidden = _lstm_last_hidden(batch, w)
+        raw = np.maximum(hidden @ w["linear.weight"].T + w["linear.bias"], 0.0)
+        return (raw / np.maximum(np.linalg.norm(raw, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+
+    def _encode_torch(self, batch: np.ndarray) -> np.ndarray:
+        torch = require("torch", "labels")
+        lstm, linear, device = self._torch_model
+        with torch.inference_mode():
+            _, (hidden, _) = lstm(torch.from_numpy(batch).to(device))
+            raw = torch.relu(linear(hidden[-1]))
+            return torch.nn.functional.normalize(raw, dim=1).cpu().numpy()
 
     def embed(self, clips: list[np.ndarray]) -> np.ndarray:
         """One unit embedding per clip of 16 kHz audio: the normalised mean of its 1.6-s partials
@@ -112,19 +133,30 @@ def _mel_filters() -> np.ndarray:
     return (weights * (2.0 / (edges[2:] - edges[:-2]))[:, None]).astype(np.float32)
 
 
-@contextmanager
-def _one_cpu_thread(torch, device):
-    """A small LSTM on CPU: one thread is 10x faster than two when the cores are busy (measured:
-    1.9 s vs 18 s for 29 windows of 4 s while another job ran); other torch users keep theirs."""
-    if device.type != "cpu":
-        yield
-        return
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
+def _lstm_last_hidden(x: np.ndarray, w: dict[str, np.ndarray]) -> np.ndarray:
+    """The last layer's final hidden state of GE2E's 3-layer LSTM (torch's gate order i, f, g, o)
+    for a batch (B, T, 40), (B, 256)."""
+    seq = x.astype(np.float32)
+    for layer in range(3):
+        w_hh = w[f"lstm.weight_hh_l{layer}"].T
+        gates_in = seq @ w[f"lstm.weight_ih_l{layer}"].T + (w[f"lstm.bias_ih_l{layer}"] + w[f"lstm.bias_hh_l{layer}"])
+        batch, steps, _ = seq.shape
+        size = w_hh.shape[0]
+        h = np.zeros((batch, size), dtype=np.float32)
+        c = np.zeros((batch, size), dtype=np.float32)
+        outputs = np.empty((batch, steps, size), dtype=np.float32)
+        for t in range(steps):
+            g = gates_in[:, t] + h @ w_hh
+            i, f, o = (_sigmoid(g[:, k * size:(k + 1) * size]) for k in (0, 1, 3))
+            c = f * c + i * np.tanh(g[:, 2 * size:3 * size])
+            h = o * np.tanh(c)
+            outputs[:, t] = h
+        seq = outputs
+    return h
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 0.5 * (np.tanh(0.5 * x) + 1.0)
 
 
 def louder(samples: np.ndarray) -> np.ndarray:
@@ -136,9 +168,7 @@ def louder(samples: np.ndarray) -> np.ndarray:
     return samples * gain if gain > 1 else samples
 
 
-def load_ge2e(device: str):
-    """The LSTM, the projection and the torch device, from the weights file in the resemblyzer wheel."""
-    torch = require("torch", "labels")
+def _weights_file() -> Path:
     spec = importlib.util.find_spec("resemblyzer")
     if spec is None or spec.origin is None:
         raise MissingExtraError("resemblyzer", "labels")
@@ -146,7 +176,31 @@ def load_ge2e(device: str):
     if not weights.exists():
         raise CPQAError(f"the resemblyzer package has no weights at {weights}: reinstall it (pip install "
                         "--force-reinstall resemblyzer)")
-    state = torch.load(weights, map_location="cpu")["model_state"]
+    return weights
+
+
+def ge2e_weights() -> dict[str, np.ndarray]:
+    """GE2E's weights as numpy arrays: read with torch once, then from an .npz in the cpqa cache."""
+    from ..models import cache_dir
+
+    source = _weights_file()
+    stat = source.stat()
+    cached = cache_dir() / "ge2e" / f"resemblyzer-{stat.st_size}-{stat.st_mtime_ns}.npz"
+    if not cached.exists():
+        torch = require("torch", "labels")
+        state = torch.load(source, map_location="cpu")["model_state"]
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        partial = cached.with_name(f".{cached.name}.{os.getpid()}.partial.npz")
+        np.savez(partial, **{k: v.float().numpy() for k, v in state.items() if k.startswith(("lstm.", "linear."))})
+        os.replace(partial, cached)
+    with np.load(cached) as data:
+        return {k: data[k].astype(np.float32) for k in data.files}
+
+
+def load_ge2e(device: str):
+    """The LSTM, the projection and the torch device, from the weights file in the resemblyzer wheel."""
+    torch = require("torch", "labels")
+    state = torch.load(_weights_file(), map_location="cpu")["model_state"]
     lstm = torch.nn.LSTM(40, 256, num_layers=3, batch_first=True)
     linear = torch.nn.Linear(256, 256)
     for module, prefix in ((lstm, "lstm."), (linear, "linear.")):
