@@ -12,11 +12,12 @@ the cascade baselines read.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 from pydantic import Field
 
+from ..outcome import Outcome
 from ..records import ClipWord, Turn
 from ..stage import Config
 
@@ -32,21 +33,10 @@ class SpeechQuery:
 
 
 @dataclass
-class SpeechAnswer:
+class SpeechAnswer(Outcome):
     text: str = ""
     model: str = ""
     latency_s: float = 0.0
-    skipped: bool = False
-    skip_reason: str | None = None
-    error: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        return not self.skipped
-
-    @classmethod
-    def failure(cls, reason: str, error: str, **fields: Any) -> SpeechAnswer:
-        return cls(skipped=True, skip_reason=reason, error=error, **fields)
 
 
 class SpeechLLMConfig(Config):

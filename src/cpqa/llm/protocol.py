@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from ..errors import CPQAError
+from ..outcome import Outcome
 
 ROLES = frozenset({"system", "user", "assistant"})
 
@@ -52,7 +53,7 @@ class LLMRequest:
 
 
 @dataclass
-class LLMResult:
+class LLMResult(Outcome):
     """What one request gave. `text` is the model's output exactly as produced (kept also when it
     failed validation); `parsed` is the validated JSON when the request had a schema."""
 
@@ -68,17 +69,6 @@ class LLMResult:
     """Backend calls made for this request (transport retries and the validation retry included)."""
     repaired: bool = False
     cached: bool = False
-    skipped: bool = False
-    skip_reason: str | None = None
-    error: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        return not self.skipped
-
-    @classmethod
-    def failure(cls, reason: str, error: str, **fields: Any) -> LLMResult:
-        return cls(skipped=True, skip_reason=reason, error=error, **fields)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
