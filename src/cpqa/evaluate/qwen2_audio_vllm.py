@@ -7,15 +7,13 @@ user turn). A batch vLLM rejects is retried one query at a time so only the bad 
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from typing import Any, ClassVar
 
 from pydantic import Field
 
 from ..audio.io import SAMPLE_RATE
-from ..errors import require
-from ..llm.vllm_offline import make_engine
+from ..llm.vllm_offline import VLLMEngine
 from .protocol import SpeechAnswer, SpeechLLM, SpeechLLMConfig, SpeechQuery
 from .qwen2_audio import QWEN2_AUDIO_INSTRUCT
 
@@ -59,26 +57,17 @@ class Qwen2AudioVLLM(SpeechLLM):
 
     def __init__(self, config: Qwen2AudioVLLMConfig):
         super().__init__(config)
-        self._vllm = require("vllm", extra="gpu")
-        self._engine = None
-        self._lock = threading.Lock()
-
-    def _llm(self):
-        if self._engine is None:
-            self._engine = make_engine(self._vllm, self.config,
-                                       limit_mm_per_prompt={"audio": self.config.max_audio_pieces})
-        return self._engine
+        self._engine = VLLMEngine(config, limit_mm_per_prompt={"audio": config.max_audio_pieces})
 
     def answer_many(self, queries: list[SpeechQuery]) -> list[SpeechAnswer]:
         answers: list[SpeechAnswer] = []
-        with self._lock:
+        with self._engine as llm:
             for i in range(0, len(queries), self.config.batch_size):
-                answers += self._answer_batch(queries[i:i + self.config.batch_size])
+                answers += self._answer_batch(llm, queries[i:i + self.config.batch_size])
         return answers
 
-    def _answer_batch(self, queries: list[SpeechQuery]) -> list[SpeechAnswer]:
-        llm = self._llm()
-        sampling = self._vllm.SamplingParams(temperature=self.config.temperature, max_tokens=self.config.max_new_tokens)
+    def _answer_batch(self, llm, queries: list[SpeechQuery]) -> list[SpeechAnswer]:
+        sampling = self._engine.vllm.SamplingParams(temperature=self.config.temperature, max_tokens=self.config.max_new_tokens)
         inputs = [{"prompt": qwen2_audio_prompt(q, self.config.system_prompt),
                    "multi_modal_data": {"audio": [(piece, SAMPLE_RATE) for piece in q.audio]}} for q in queries]
         started = time.perf_counter()
@@ -89,10 +78,10 @@ class Qwen2AudioVLLM(SpeechLLM):
                 return [SpeechAnswer.failure("bad_request", str(exc), model=self.config.model,
                                              latency_s=time.perf_counter() - started)]
             logger.warning("vLLM rejected a batch of %d (%s); retrying one by one", len(queries), exc)
-            return [answer for q in queries for answer in self._answer_batch([q])]
+            return [answer for q in queries for answer in self._answer_batch(llm, [q])]
         latency_s = time.perf_counter() - started
         return [SpeechAnswer(text=o.outputs[0].text.strip(), model=self.config.model, latency_s=latency_s)
                 for o in outputs]
 
     def close(self) -> None:
-        self._engine = None
+        self._engine.close()

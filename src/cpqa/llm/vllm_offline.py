@@ -34,12 +34,37 @@ class VLLMConfig(LLMConfig):
     concurrency: int = Field(256, ge=1, description="Ignored: vLLM schedules the whole batch itself.")
 
 
-def make_engine(vllm, c, **extra: Any):
-    """A `vllm.LLM` from a config with model, dtype, max_model_len, tensor_parallel_size,
-    gpu_memory_utilization and engine_kwargs (shared by the text and speech-LLM backends)."""
-    return vllm.LLM(model=c.model, dtype=c.dtype, max_model_len=c.max_model_len,
-                    tensor_parallel_size=c.tensor_parallel_size, gpu_memory_utilization=c.gpu_memory_utilization,
-                    **extra, **c.engine_kwargs)
+class VLLMEngine:
+    """A `vllm.LLM` built from a config (model, dtype, max_model_len, tensor_parallel_size,
+    gpu_memory_utilization, engine_kwargs) on first use, since loading takes minutes, and used by one
+    caller at a time: `with engine as llm: ...`. Shared by the text and speech-LLM backends."""
+
+    def __init__(self, config, **extra: Any):
+        self.vllm = require("vllm", extra="gpu")
+        self._config = config
+        self._extra = extra
+        self._llm = None
+        self._lock = threading.Lock()
+
+    def __enter__(self):
+        self._lock.acquire()
+        try:
+            if self._llm is None:
+                c = self._config
+                self._llm = self.vllm.LLM(model=c.model, dtype=c.dtype, max_model_len=c.max_model_len,
+                                          tensor_parallel_size=c.tensor_parallel_size,
+                                          gpu_memory_utilization=c.gpu_memory_utilization,
+                                          **self._extra, **c.engine_kwargs)
+        except BaseException:
+            self._lock.release()
+            raise
+        return self._llm
+
+    def __exit__(self, *exc) -> None:
+        self._lock.release()
+
+    def close(self) -> None:
+        self._llm = None
 
 
 class VLLMBackend(LLMBackend):
@@ -51,17 +76,10 @@ class VLLMBackend(LLMBackend):
 
     def __init__(self, config: VLLMConfig):
         super().__init__(config)
-        self._vllm = require("vllm", extra="gpu")
-        self._engine = None
-        self._lock = threading.Lock()
-
-    def _llm(self):
-        if self._engine is None:
-            self._engine = make_engine(self._vllm, self.config, trust_remote_code=self.config.trust_remote_code)
-        return self._engine
+        self._engine = VLLMEngine(config, trust_remote_code=config.trust_remote_code)
 
     def _sampling(self, request: LLMRequest):
-        params = self._vllm.sampling_params
+        params = self._engine.vllm.sampling_params
         kwargs: dict[str, Any] = {"temperature": request.temperature, "max_tokens": request.max_tokens,
                                   "seed": request.seed, "stop": request.stop}
         if request.json_schema is not None:
@@ -75,8 +93,7 @@ class VLLMBackend(LLMBackend):
         return await asyncio.to_thread(self._complete_all, requests)
 
     def _complete_all(self, requests: list[LLMRequest]) -> list[LLMResult]:
-        with self._lock:
-            llm = self._llm()
+        with self._engine as llm:
             started = time.perf_counter()
             self.stats.calls += len(requests)
             try:
