@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import ClassVar
 
-import numpy as np
 from pydantic import Field
 
 from ...stage import Config
@@ -65,13 +64,3 @@ def torch_device(device: str, fp16: bool):
     dev = torch.device(device)
     return dev, (torch.float16 if fp16 and dev.type == "cuda" else torch.float32)
 
-
-def pad_batch(signals: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """Right-padded `[n, longest]` float32 audio and its `[n, longest]` attention mask."""
-    longest = max(len(s) for s in signals)
-    audio = np.zeros((len(signals), longest), dtype=np.float32)
-    mask = np.zeros((len(signals), longest), dtype=np.int64)
-    for i, s in enumerate(signals):
-        audio[i, : len(s)] = s
-        mask[i, : len(s)] = 1
-    return audio, mask
