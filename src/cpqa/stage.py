@@ -159,9 +159,9 @@ class Stage(Generic[In, Out]):
         self.log = context.logger
 
     batch_by: ClassVar[str | None] = None
-    """A field of the input records (e.g. 'recording_id'): the local executor never splits a run of
+    """A field of the input records (e.g. 'recording_id'): the executors never split a run of
     inputs sharing its value across batches, so the stage sees, say, all of a recording's segments
-    at once (a batch then holds at least one whole run; the Ray executor batches by size only)."""
+    at once (a batch then holds at least one whole run)."""
 
     needs_fit: ClassVar[bool] = False
     """True for stages that must see every input before processing any (e.g. balancing):

@@ -22,7 +22,7 @@ from typing import Any
 
 from ..errors import require
 from ..records import Skip
-from ..run import LocalExecutor, StageOutputs, StagePlan, _RecordingIndex, set_up_stage
+from ..run import LocalExecutor, StageOutputs, StagePlan, _batches, _RecordingIndex, set_up_stage
 from ..stage import ProgressHook, SourceStage, Stage, StageContext
 
 logger = logging.getLogger(__name__)
@@ -43,8 +43,10 @@ class _StageActor:
         self.stage = stage_cls(config, context)
         set_up_stage(self.stage, Path(upstream) if upstream else None, Path(stage_dir))
 
-    def __call__(self, batch: dict[str, Any]) -> dict[str, list[str]]:
-        items = [self.stage.input_type.model_validate_json(text) for text in batch["text"]]
+    def __call__(self, row: dict[str, Any]) -> dict[str, list[str]]:
+        """One row: one batch the driver formed (a JSON list of the inputs' JSON)."""
+        [text] = row["batch"]
+        items = [self.stage.input_type.model_validate_json(item) for item in json.loads(text)]
         kinds, payloads = [], []
         for record in self.stage.process_batch(items):
             kinds.append(SKIP if isinstance(record, Skip) else OUT)
@@ -83,13 +85,16 @@ class RayExecutor(LocalExecutor):
                  outputs: StageOutputs) -> int:
         if isinstance(stage, SourceStage):  # discovery and decoding stay on the driver, next to the input
             return super()._process(p, stage, todo, upstream, outputs)
-        rows = [{"text": item.model_dump_json()} for item in todo]
+        # the driver forms the batches as the local executor does (`batch_by` included), so each
+        # process_batch call sees the same inputs under either executor
+        rows = [{"batch": json.dumps([item.model_dump_json() for item in batch])}
+                for batch in _batches(todo, p.spec.config.batch_size, stage.batch_by)]
         if not rows:
             return 0
         ctx = stage.context
         dataset = self.ray.data.from_items(rows).map_batches(
             _StageActor,
-            batch_size=p.spec.config.batch_size,
+            batch_size=1,
             batch_format="numpy",
             concurrency=self._pool_size(p),
             num_cpus=p.spec.config.num_cpus,
