@@ -178,12 +178,6 @@ def unweighted_accuracy(pairs: Iterable[tuple[str, str]]) -> tuple[float, dict[s
     return (sum(recalls.values()) / len(recalls) if recalls else 0.0), recalls
 
 
-def predict(item: LabelledItem, rule: ConsistencyRule, min_windows: int, min_window_share: float) -> str | None:
-    """The emotion condensation attributes to the item, or None when it is dropped."""
-    kept = [(w.label, w.score) for w in item.windows if rule.drop_reason(w.label, w.score, w.valence) is None]
-    return attribute(kept, len(item.windows), min_windows, min_window_share).emotion
-
-
 def calibrate(items: Sequence[LabelledItem], xs: Sequence[float] = DEFAULT_XS, ys: Sequence[float] = DEFAULT_YS,
               min_windows: Sequence[int] = DEFAULT_MIN_WINDOWS,
               min_window_shares: Sequence[float] = DEFAULT_MIN_WINDOW_SHARES,
