@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import soundfile as sf
@@ -15,7 +16,8 @@ import soundfile as sf
 SAMPLE_RATE = 16000
 
 
-def _check_pipeline_audio(f: sf.SoundFile, path: str | Path) -> None:
+def check_pipeline_audio(f: Any, path: str | Path) -> None:
+    """Raise ValueError unless `f` (an open `sf.SoundFile` or an `sf.info`) is 16 kHz mono."""
     if f.samplerate != SAMPLE_RATE or f.channels != 1:
         raise ValueError(f"{path}: expected 16 kHz mono, got {f.samplerate} Hz x {f.channels}")
 
@@ -23,7 +25,7 @@ def _check_pipeline_audio(f: sf.SoundFile, path: str | Path) -> None:
 def read_range(path: str | Path, start: float = 0.0, end: float | None = None) -> np.ndarray:
     """Samples of [start, end) seconds as float32 mono at 16 kHz (the file must be 16 kHz mono)."""
     with sf.SoundFile(str(path)) as f:
-        _check_pipeline_audio(f, path)
+        check_pipeline_audio(f, path)
         first = max(0, int(round(start * SAMPLE_RATE)))
         last = f.frames if end is None else min(f.frames, int(round(end * SAMPLE_RATE)))
         if last <= first:
@@ -36,7 +38,7 @@ def iter_blocks(path: str | Path, block_s: float, overlap_s: float = 0.0) -> Ite
     """Yield (start_seconds, samples) blocks of `block_s` (plus `overlap_s` read ahead) so a
     multi-hour file is never in memory at once."""
     with sf.SoundFile(str(path)) as f:
-        _check_pipeline_audio(f, path)
+        check_pipeline_audio(f, path)
         block = int(block_s * SAMPLE_RATE)
         extra = int(overlap_s * SAMPLE_RATE)
         pos = 0

@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from ..records import Recording, Segment, Skip
 from ..stage import BackendSpec, Stage, StageConfig, backend_field, register_stage
 from . import vad  # noqa: F401  (registers the silero backend)
-from .io import SAMPLE_RATE, iter_blocks, read_range
+from .io import SAMPLE_RATE, check_pipeline_audio, iter_blocks, read_range
 from .protocols import SpeechRegion
 
 BLOCK_OVERLAP_S = 2.0
@@ -196,7 +196,7 @@ class SegmentStage(Stage[Recording, Segment]):
     def _detected(self, recording: Recording) -> Iterator[Segment | Skip]:
         problem = _audio_problem(recording.audio)
         if problem:
-            yield Skip(id=recording.id, reason="bad-audio", detail=f"{recording.audio}: {problem}",
+            yield Skip(id=recording.id, reason="bad-audio", detail=problem,
                        source=recording.source)
             return
         regions = self._vad_regions(recording.audio)
@@ -260,11 +260,9 @@ class SegmentStage(Stage[Recording, Segment]):
 
 
 def _audio_problem(path: str) -> str | None:
-    """Why the pipeline cannot read `path` as 16 kHz mono, or None."""
+    """Why the pipeline cannot read `path` as 16 kHz mono (naming the file), or None."""
     try:
-        info = sf.info(path)
-    except sf.SoundFileError as exc:
+        check_pipeline_audio(sf.info(path), path)
+    except (sf.SoundFileError, ValueError) as exc:
         return str(exc)
-    if info.samplerate != SAMPLE_RATE or info.channels != 1:
-        return f"expected 16 kHz mono, got {info.samplerate} Hz x {info.channels}"
     return None
