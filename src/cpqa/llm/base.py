@@ -123,10 +123,7 @@ def _correction(request: LLMRequest, bad: LLMResult) -> LLMRequest:
     """The retry of an invalid output: the same conversation plus the bad reply and what is wrong."""
     feedback = (f"That reply is not valid ({bad.error}). Reply again with only the JSON object, "
                 "following the schema exactly.")
-    messages = [*request.messages, {"role": "assistant", "content": bad.text},
-                {"role": "user", "content": feedback}]
-    return LLMRequest(messages=messages, json_schema=request.json_schema, temperature=request.temperature,
-                      max_tokens=request.max_tokens, seed=request.seed, stop=request.stop)
+    return request.follow_up(bad.text, feedback, max_tokens=request.max_tokens)
 
 
 def _merged(first: LLMResult, second: LLMResult) -> LLMResult:
