@@ -14,7 +14,7 @@ from cpqa.audio.transcribe import TranscribeStage, estimate_word_times, to_recor
 from cpqa.errors import CPQAError
 from cpqa.manifest import read_records
 from cpqa.records import Segment, Skip, Word
-from cpqa.registry import backend_registry
+from cpqa.registry import Entry, backend_registry
 from cpqa.run import build
 from cpqa.testing.dummy import DummyASR
 
@@ -81,7 +81,6 @@ def test_language_is_detected_once_per_recording(tmp_path, rec):
     assert seg.language == "de" and seg.metadata["language_detection"] == {"source": "config"}
 
 
-@backend_registry("asr").register("test-probe-length")
 class ProbeLengthASR(DummyASR):
     """Names the language after the audio it was given to detect it from."""
 
@@ -89,7 +88,8 @@ class ProbeLengthASR(DummyASR):
         return f"probe{len(audio)}", 0.5
 
 
-def test_detected_language_does_not_depend_on_which_segment_comes_first(tmp_path):
+def test_detected_language_does_not_depend_on_which_segment_comes_first(tmp_path, monkeypatch):
+    monkeypatch.setitem(backend_registry("asr").entries, "test-probe-length", Entry("test-probe-length", ProbeLengthASR))
     long = recording(write_16k(tmp_path / "long.wav", quiet_noise(150.0, rms=0.05)), "long")
     segments = [segment_of(long, n, 10.0 * n, 10.0 * n + 2) for n in range(3)]
     outputs = []
