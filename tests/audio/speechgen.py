@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 import soxr
+from audiogen import write_audio
 
 from cpqa.audio.io import SAMPLE_RATE
 from cpqa.records import Recording
@@ -31,9 +32,7 @@ def load_16k(path: Path) -> np.ndarray:
 
 
 def write_16k(path: Path, samples: np.ndarray) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    sf.write(str(path), samples, SAMPLE_RATE, subtype="PCM_16")
-    return path
+    return write_audio(path, samples, SAMPLE_RATE)
 
 
 def quiet_noise(duration_s: float, rms: float = 1e-4, seed: int = 0) -> np.ndarray:
