@@ -20,12 +20,12 @@ from collections import defaultdict
 from typing import Any, ClassVar, Literal
 
 import numpy as np
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from ..audio.io import read_range
 from ..errors import CPQAError, require
 from ..records import Segment, Skip, Window
-from ..stage import BackendSpec, Stage, StageConfig, register_stage
+from ..stage import BackendSpec, Stage, StageConfig, backend_field, register_stage
 from . import (
     backends,  # noqa: F401  (registers the emotion, dimensions and speaker backends)
     prosody,
@@ -41,15 +41,6 @@ SENTIMENT_OF = {"happy": "positive", "neutral": "neutral", "surprised": "ambiguo
                 "angry": "negative", "disgusted": "negative", "fearful": "negative", "sad": "negative"}
 """DESIGN §1.3; other and unknown have no sentiment."""
 SENTIMENT_MODEL = "sentiment-map-v1"
-
-
-def _backend(capability: str, value: Any, optional: bool) -> BackendSpec | None:
-    if optional and value in (None, False, "none"):
-        return None
-    try:
-        return BackendSpec.parse(capability, value)
-    except CPQAError as exc:  # reported with the recipe's other validation errors
-        raise ValueError(str(exc)) from exc
 
 
 class AnnotateConfig(StageConfig):
@@ -70,25 +61,18 @@ class AnnotateConfig(StageConfig):
     dnsmos: bool = Field(False, description="DNSMOS P.835/P.808 (speechmos ONNX; about 0.3 s of CPU per second of audio).")
     text_sentiment: bool = Field(True, description="VADER sentiment of the transcript.")
 
-    @field_validator("emotion", mode="before")
-    @classmethod
-    def _emotion(cls, value):
-        return _backend("emotion", value, optional=False)
+    _emotion = backend_field("emotion", "emotion")
 
-    @field_validator("dimensions", mode="before")
+    @field_validator("dimensions", "speaker", "events", mode="before")
     @classmethod
-    def _dimensions(cls, value):
-        return _backend("dimensions", value, optional=True)
-
-    @field_validator("speaker", mode="before")
-    @classmethod
-    def _speaker(cls, value):
-        return _backend("speaker", value, optional=True)
-
-    @field_validator("events", mode="before")
-    @classmethod
-    def _events(cls, value):
-        return _backend("events", value, optional=True)
+    def _optional_backend(cls, value, info: ValidationInfo):
+        """A backend of the capability the field is named after; null, false or 'none' for none."""
+        if value in (None, False, "none"):
+            return None
+        try:
+            return BackendSpec.parse(info.field_name, value)
+        except CPQAError as exc:  # reported with the recipe's other validation errors
+            raise ValueError(str(exc)) from exc
 
     @model_validator(mode="after")
     def _check(self):
