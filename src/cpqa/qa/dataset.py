@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections import Counter
 from collections.abc import Iterable, Iterator
 from typing import ClassVar
 
@@ -27,7 +26,7 @@ from pydantic import Field, field_validator
 from ..records import QAItem, QAType
 from ..stage import Stage, StageConfig, register_stage
 from .embeddings import EMBEDDED_MINILM, check_model_name, greedy_duplicates, load_embedder
-from .filters import DUPLICATE_IN_DATASET, TYPE_CAP, FilterAction, record
+from .filters import DUPLICATE_IN_DATASET, TYPE_CAP, FilterAction, record, verdict_counts
 
 logger = logging.getLogger(__name__)
 
@@ -88,15 +87,10 @@ class QADatasetStage(Stage[QAItem, QAItem]):
 
     def process_batch(self, items: list[QAItem]) -> Iterable[QAItem]:
         actions = {DUPLICATE_IN_DATASET: self.config.duplicates, TYPE_CAP: self.config.type_cap}
-        counts: Counter = Counter()
         for item in items:
             for reason, detail in self._verdicts.get(item.id, []):
                 record(item, reason, actions[reason], detail)
-            counts[f"qa/type/{item.type}"] += 1
-            counts[f"qa/passed/{item.type}"] += int(item.filters.get("passed", True))
-            counts.update(f"qa/dropped/{reason}" for reason in item.filters.get("reasons", []))
-            counts.update(f"qa/flagged/{reason}" for reason in item.filters.get("flags", []))
-        for key, n in counts.items():
+        for key, n in verdict_counts(items).items():
             self.count(key, n)
         return items
 

@@ -19,6 +19,8 @@ the versioned word lists, and its question must not already name it). Near-dupli
 from __future__ import annotations
 
 import re
+from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Literal
@@ -60,6 +62,18 @@ def record(item: QAItem, reason: str, action: FilterAction, detail: str) -> None
     else:
         filters["flags"].append(reason)
     filters["details"][reason] = detail
+
+
+def verdict_counts(items: Iterable[QAItem]) -> Counter:
+    """Stage counters of items and their verdicts: `qa/type/T`, `qa/passed/T`, `qa/dropped/REASON`,
+    `qa/flagged/REASON`."""
+    counts: Counter = Counter()
+    for item in items:
+        counts[f"qa/type/{item.type}"] += 1
+        counts[f"qa/passed/{item.type}"] += int(item.filters.get("passed", True))
+        counts.update(f"qa/dropped/{reason}" for reason in item.filters.get("reasons", []))
+        counts.update(f"qa/flagged/{reason}" for reason in item.filters.get("flags", []))
+    return counts
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,7 @@ from .filters import (
     new_filters,
     record,
     schema_problem,
+    verdict_counts,
 )
 from .prompts import Slot, generation_request
 from .types import QA_TYPES, available_versions, load_qa_types
@@ -248,7 +249,7 @@ class QAStage(Stage[Clip, QAItem]):
         for clip in items:
             result = out[clip.id]
             records.extend([result] if isinstance(result, Skip) else result)
-        self._count(records)
+        self._add(verdict_counts(r for r in records if isinstance(r, QAItem)))
         self._count_llm()
         return records
 
@@ -289,16 +290,6 @@ class QAStage(Stage[Clip, QAItem]):
             record(items[i], DUPLICATE_IN_CLIP, f.duplicates,
                    f"near-duplicate of {items[j].id} (cosine {float(vectors[i] @ vectors[j]):.2f})")
 
-    def _count(self, records: list[QAItem | Skip]) -> None:
-        counts: Counter = Counter()
-        for r in records:
-            if isinstance(r, Skip):
-                continue
-            counts[f"qa/type/{r.type}"] += 1
-            counts[f"qa/passed/{r.type}"] += int(r.filters["passed"])
-            counts.update(f"qa/dropped/{reason}" for reason in r.filters["reasons"])
-            counts.update(f"qa/flagged/{reason}" for reason in r.filters["flags"])
-        self._add(counts)
 
     def _add(self, counts: Counter) -> None:
         for key, n in counts.items():
