@@ -94,11 +94,18 @@ def load_clips(path: str | Path) -> dict[str, Clip]:
     return clips
 
 
-def _run_qa(run: Path) -> list[QAItem]:
-    stages = {s["name"] for s in read_run_info(run)["stages"]}
-    stage = next((s for s in QA_STAGES if s in stages), None)
+def qa_stage(run: Path) -> str:
+    """The run's final QA stage: the first of QA_STAGES it has. Raises CPQAError when it has none."""
+    names = [s["name"] for s in read_run_info(run)["stages"]]
+    stage = next((s for s in QA_STAGES if s in names), None)
     if stage is None:
-        raise CPQAError(f"run {run} has no QA stage ({' or '.join(QA_STAGES)}); build it to the end first")
+        raise CPQAError(f"run {run} has no QA stage ({' or '.join(QA_STAGES)}); stages: {', '.join(names)}; "
+                        "build it to the end first")
+    return stage
+
+
+def _run_qa(run: Path) -> list[QAItem]:
+    stage = qa_stage(run)
     qa = [_qa(obj, f"{run} (stage {stage})") for obj in iter_stage_records(run, stage)]
     passed = [q for q in qa if q.filters.get("passed", True)]
     if len(passed) < len(qa):

@@ -22,15 +22,12 @@ from typing import Any
 
 from ..audio.decode import MISSING_FILE, DecodeError, probe
 from ..errors import CPQAError
-from ..evaluate.items import UNKNOWN, dominant_emotion, is_run, load_clips, load_items
+from ..evaluate.items import UNKNOWN, dominant_emotion, is_run, load_clips, load_items, qa_stage
 from ..records import Clip, QAItem
-from ..run import read_run_info
 from ..status import iter_stage_records
 
 logger = logging.getLogger(__name__)
 
-QA_STAGES = ("qa_dataset", "qa")
-"""The stages a run's QA is read from, the first the run has."""
 NOT_A_LABEL = frozenset({UNKNOWN, "other", ""})
 AUDIO_MISSING = "audio_missing"
 AUDIO_UNREADABLE = "audio_unreadable"
@@ -65,7 +62,7 @@ def load_examples(source: str | Path, clips: str | Path | None = None, include_f
     `skipped` by reason, never exported."""
     source = Path(source)
     if is_run(source):
-        stage = _qa_stage(source)
+        stage = qa_stage(source)
         clip_index = load_clips(clips if clips is not None else source)
         pairs = [(QAItem.model_validate(obj), None) for obj in iter_stage_records(source, stage)]
         loaded = Loaded([], source_kind="run", qa_stage=stage)
@@ -91,14 +88,6 @@ def load_examples(source: str | Path, clips: str | Path | None = None, include_f
 
 def _skips(skipped: Counter) -> str:
     return ", ".join(f"{reason}: {n}" for reason, n in sorted(skipped.items())) or "none left out"
-
-
-def _qa_stage(run: Path) -> str:
-    names = [s["name"] for s in read_run_info(run)["stages"]]
-    for name in QA_STAGES:
-        if name in names:
-            return name
-    raise CPQAError(f"run {run} has no QA stage ({' or '.join(QA_STAGES)}); stages: {', '.join(names)}")
 
 
 def _example(qa: QAItem, clip: Clip | None, audio: str | None, skipped: Counter) -> Example | None:
