@@ -11,15 +11,11 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from ..errors import CPQAError
+from ..evaluate.items import CLIPS_STAGE, QA_STAGES
 from ..records import Clip, QAItem
 from ..status import iter_stage_records
 
 logger = logging.getLogger(__name__)
-
-CLIPS_STAGE = "clips"
-QA_STAGES = ("qa_dataset", "qa")
-"""The QA to review: the dataset-level verdicts (cross-clip duplicates, type caps) when the run has
-them, else the generation stage's."""
 
 
 @dataclass
@@ -73,6 +69,8 @@ def load_run(run_dir: str | Path) -> RunData:
         raise CPQAError(f"run {run_dir} has no clips to review yet; build it past the '{CLIPS_STAGE}' stage")
     qa = {}
     records = []
+    # The dataset-level verdicts (cross-clip duplicates, type caps) when that stage has run, else the
+    # generation stage's.
     for stage in QA_STAGES:
         try:
             records = list(iter_stage_records(run_dir, stage))
