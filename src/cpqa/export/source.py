@@ -102,8 +102,7 @@ def _example(qa: QAItem, clip: Clip | None, audio: str | None, skipped: Counter)
         skipped[AUDIO_MISSING if exc.reason == MISSING_FILE else AUDIO_UNREADABLE] += 1
         logger.info("%s: %s", qa.id, exc)
         return None
-    duration_s = info.frames / info.sample_rate if info.frames else (info.estimated_duration_s or 0.0)
-    return Example(qa=qa, audio=Path(path).resolve(), duration_s=round(duration_s, 3),
+    return Example(qa=qa, audio=Path(path).resolve(), duration_s=round(info.duration_s or 0.0, 3),
                    recording_id=_recording_id(qa, clip), speakers=_speakers(qa, clip), labels=_labels(qa, clip))
 
 
