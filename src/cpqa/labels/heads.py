@@ -82,6 +82,11 @@ class ProbeHead:
     def encoder(self) -> str:
         return self.meta.get("encoder", "embedded:base")
 
+    @property
+    def model_id(self) -> str:
+        """`name@encoder`: the model a label it gives is recorded under."""
+        return f"{self.name}@{self.encoder}"
+
     def predict_proba(self, features: np.ndarray) -> np.ndarray:
         """Class probabilities `[n, classes]` for pooled features `[n, dim]` (already speaker-
         normalised when the head says `normalize: speaker`)."""

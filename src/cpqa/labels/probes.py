@@ -2,8 +2,8 @@
 gender head on GE2E speaker embeddings, and valence/arousal/dominance derived from the emotion
 posteriors (circumplex table).
 
-Both probe backends pool their windows from one shared set of encoder passes per recording, so
-emotion and gender together cost one Whisper encoder pass per 30-s chunk.
+Both Whisper probe backends pool their windows from one shared set of encoder passes per recording,
+so emotion and gender together cost one Whisper encoder pass per 30-s chunk.
 """
 
 from __future__ import annotations
@@ -72,27 +72,35 @@ class ProbeConfig(HeadConfig):
     compute_type: str = "default"
 
 
-class _WhisperProbe:
-    def __init__(self, config: ProbeConfig):
+def _load_head(path: str | None) -> ProbeHead | None:
+    return ProbeHead.load(resolve_head(path)) if path else None
+
+
+class _HeadBackend:
+    """A backend whose labels come from the probe head(s) its config names."""
+
+    def __init__(self, config: HeadConfig):
         self.config = config
 
     @cached_property
     def head(self) -> ProbeHead:
-        return ProbeHead.load(resolve_head(self.config.head))
-
-    @cached_property
-    def norm_head(self) -> ProbeHead | None:
-        path = self.config.speaker_norm_head
-        return ProbeHead.load(resolve_head(path)) if path else None
-
-    @cached_property
-    def short_head(self) -> ProbeHead | None:
-        path = self.config.short_head
-        return ProbeHead.load(resolve_head(path)) if path else None
+        return _load_head(self.config.head)  # type: ignore[return-value]
 
     @property
     def model_name(self) -> str:
-        return f"{self.head.name}@{self.head.encoder}"
+        return self.head.model_id
+
+
+class _WhisperProbe(_HeadBackend):
+    config: ProbeConfig
+
+    @cached_property
+    def norm_head(self) -> ProbeHead | None:
+        return _load_head(self.config.speaker_norm_head)
+
+    @cached_property
+    def short_head(self) -> ProbeHead | None:
+        return _load_head(self.config.short_head)
 
     def _features(self, windows: list[AudioWindow], head: ProbeHead) -> np.ndarray:
         return np.stack([
@@ -113,16 +121,16 @@ class _WhisperProbe:
             if normed:
                 x = speaker_normalize(self._features([windows[i] for i in normed], self.norm_head),
                                       [keys[i] for i in normed])
-                name = f"{self.norm_head.name}@{self.norm_head.encoder}"
                 for i, p in zip(normed, self.norm_head.predict_proba(x)):
-                    results[i] = CategoricalResult.from_probs(dict(zip(self.norm_head.labels, p)), model=name)
-        by_head: dict[int, list[int]] = {}
+                    results[i] = CategoricalResult.from_probs(dict(zip(self.norm_head.labels, p)),
+                                                              model=self.norm_head.model_id)
+        by_head: dict[bool, list[int]] = {}
         for i in plain:
             by_head.setdefault(self._short(windows[i]), []).append(i)
         for short, indices in by_head.items():
             head = self.short_head if short else self.head
             probs = head.predict_proba(self._features([windows[i] for i in indices], head))
-            model = f"{head.name}@{head.encoder}" if short else None
+            model = head.model_id if short else None
             for i, p in zip(indices, probs):
                 results[i] = CategoricalResult.from_probs(dict(zip(head.labels, p)), model=model)
         return results  # type: ignore[return-value]
@@ -147,7 +155,8 @@ class WhisperProbeEmotion(_WhisperProbe):
 
 @backend_registry("speaker").register("whisper-probe")
 class WhisperProbeSpeaker(_WhisperProbe):
-    """Gender probe head on pooled embedded Whisper-base encoder features (offline default)."""
+    """Gender probe head on pooled embedded Whisper-base encoder features (the offline default is
+    `ge2e-probe`)."""
 
     class Config(ProbeConfig):
         head: str = "builtin:gender"
@@ -157,23 +166,15 @@ class WhisperProbeSpeaker(_WhisperProbe):
 
 
 @backend_registry("speaker").register("ge2e-probe")
-class GE2EProbeSpeaker:
+class GE2EProbeSpeaker(_HeadBackend):
     """Gender head on GE2E speaker embeddings of each window (offline default)."""
 
     class Config(HeadConfig):
         head: str = "builtin:gender-ge2e"
 
     def __init__(self, config: Config):
-        self.config = config
+        super().__init__(config)
         self.encoder = GE2EEncoder(config.device)
-
-    @cached_property
-    def head(self) -> ProbeHead:
-        return ProbeHead.load(resolve_head(self.config.head))
-
-    @property
-    def model_name(self) -> str:
-        return f"{self.head.name}@{self.head.encoder}"
 
     def predict(self, windows: list[AudioWindow]) -> list[SpeakerResult]:
         if not windows:
