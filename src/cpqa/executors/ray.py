@@ -54,9 +54,8 @@ class _StageActor:
         kinds.append(COUNTERS)
         payloads.append(json.dumps(dict(self.stage.context.counters)))
         self.stage.context.counters.clear()
-        for item in items:
-            kinds.append(DONE)
-            payloads.append(item.id)
+        kinds.append(DONE)  # last: the batch's input ids
+        payloads.append(json.dumps([item.id for item in items]))
         return {"kind": kinds, "payload": payloads}
 
 
@@ -109,25 +108,19 @@ class RayExecutor(LocalExecutor):
         """Write the actors' rows in order; a batch's inputs are marked done after its outputs."""
         records: list = []
         counters: Counter = Counter()
-        done_ids: list[str] = []
         items_in = 0
         for row in dataset.iter_rows():
             kind, payload = str(row["kind"]), str(row["payload"])
-            if kind != DONE and done_ids:
-                outputs.commit_batch(done_ids, records, counters)
-                items_in += len(done_ids)
-                self.progress.advance(p.spec.name, len(done_ids))
-                records, done_ids = [], []
             if kind == OUT:
                 records.append(stage.output_type.model_validate_json(payload))
             elif kind == SKIP:
                 records.append(Skip.model_validate_json(payload))
             elif kind == COUNTERS:
                 counters.update(json.loads(payload))
-            else:
-                done_ids.append(payload)
-        if done_ids:
-            outputs.commit_batch(done_ids, records, counters)
-            items_in += len(done_ids)
-            self.progress.advance(p.spec.name, len(done_ids))
+            else:  # DONE closes the batch
+                done_ids = json.loads(payload)
+                outputs.commit_batch(done_ids, records, counters)
+                items_in += len(done_ids)
+                self.progress.advance(p.spec.name, len(done_ids))
+                records = []
         return items_in
