@@ -15,7 +15,7 @@ from cpqa.qa.dataset import QADatasetStage
 from cpqa.qa.generate import QAStage
 from cpqa.recipe import Recipe, StageSpec
 from cpqa.run import LocalExecutor
-from cpqa.stage import StageConfig
+from cpqa.stage import StageConfig, StageContext
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -242,3 +242,16 @@ def test_a_clip_without_words_is_a_recorded_skip(tmp_path):
     assert [(s["id"], s["reason"]) for s in skipped] == [("quiet-clip0000", "no_transcript")]
     assert records[0]["metadata"] == {"audio": "rec-clip0000.flac", "recording_id": "rec", "start": 0.0,
                                       "end": records[0]["metadata"]["end"]}
+
+
+def test_a_backend_spec_given_twice_is_built_once(tmp_path):
+    server_url = "http://127.0.0.1:9/v1"   # nothing is sent: setup only builds the backends
+    generator = {"name": "openai", "model": "gen", "base_url": server_url, "api_key_env": None}
+    config = QAStage.Config.model_validate({"llm": generator, "filters": {
+        "duplicates": "off", "text_only": {"llm": {**generator, "model": "reader"}, "judge": generator}}})
+    stage = QAStage(config, StageContext(run_dir=tmp_path, stage_dir=tmp_path / "qa", name="qa"))
+    stage.setup()
+    assert stage.judge is stage.llm and stage.answerer is not stage.llm
+    assert stage.answerer.model_name == "reader"
+    assert set(stage._distinct_backends()) == {"llm_", "text_only_llm_"}
+    stage.teardown()

@@ -20,6 +20,7 @@ clip, then text-only answerability for the items still passing.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 from collections import Counter
 from collections.abc import Iterable
@@ -161,6 +162,7 @@ class QAStage(Stage[Clip, QAItem]):
         c = self.config
         self.qa_types = load_qa_types(c.prompt_version)
         self.vocab = load_vocabulary(c.filters.vocabulary_version)
+        self._backends: dict[str, LLMBackend] = {}
         self.llm = self._backend(c.llm)
         text_only = c.filters.text_only
         self.answerer = self._backend(text_only.llm) if text_only.llm else self.llm
@@ -171,10 +173,14 @@ class QAStage(Stage[Clip, QAItem]):
         self._llm_counted: dict[str, float] = {}
 
     def _backend(self, spec: BackendSpec) -> LLMBackend:
-        options = spec.options
-        if isinstance(options, LLMConfig) and options.cache_path is None:
-            options = options.model_copy(update={"cache_path": str(self.context.run_dir / "cache" / "llm.sqlite")})
-        return backend_registry("llm").get(spec.name)(options)
+        """One backend per distinct spec: a judge configured like the generator shares its model."""
+        key = json.dumps(spec.model_dump_flat(), sort_keys=True)
+        if key not in self._backends:
+            options = spec.options
+            if isinstance(options, LLMConfig) and options.cache_path is None:
+                options = options.model_copy(update={"cache_path": str(self.context.run_dir / "cache" / "llm.sqlite")})
+            self._backends[key] = backend_registry("llm").get(spec.name)(options)
+        return self._backends[key]
 
     def teardown(self) -> None:
         for backend in self._distinct_backends().values():
