@@ -175,6 +175,7 @@ class GE2EProbeSpeaker(_HeadBackend):
     def __init__(self, config: Config):
         super().__init__(config)
         self.encoder = GE2EEncoder(config.device)
+        self.encoder.load()  # in the stage's setup: a missing resemblyzer fails before any audio is read
 
     def predict(self, windows: list[AudioWindow]) -> list[SpeakerResult]:
         if not windows:
