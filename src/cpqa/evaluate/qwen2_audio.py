@@ -36,6 +36,24 @@ class Qwen2AudioConfig(SpeechLLMConfig):
     local_files_only: bool = Field(False, description="Never download (offline use of a cached model).")
 
 
+def torch_device(torch, wanted: str, who: str) -> str:
+    """`auto` → cuda when torch sees one, else cpu; a cuda device torch cannot see is a CPQAError."""
+    if wanted == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if wanted.startswith("cuda") and not torch.cuda.is_available():
+        raise CPQAError(f"{who}: device '{wanted}' asked for but torch sees no CUDA device")
+    return wanted
+
+
+def torch_dtype(torch, wanted: str, device: str):
+    """`auto` → float32 on CPU, bfloat16 on GPUs that support it, else float16."""
+    if wanted != "auto":
+        return getattr(torch, wanted)
+    if device == "cpu":
+        return torch.float32
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
 def audio_part(index: int) -> dict[str, str]:
     """A placeholder the chat template turns into one audio slot; the samples go to the processor."""
     return {"type": "audio", "audio_url": f"audio-{index + 1}"}
@@ -70,24 +88,8 @@ class Qwen2AudioTransformers(SpeechLLM):
         self._transformers = require("transformers", extra="gpu")
         self._model = None
         self._processor = None
-        self.device = self._device()
-        self.dtype = self._dtype()
-
-    def _device(self) -> str:
-        wanted = self.config.device
-        if wanted == "auto":
-            return "cuda" if self._torch.cuda.is_available() else "cpu"
-        if wanted.startswith("cuda") and not self._torch.cuda.is_available():
-            raise CPQAError(f"qwen2-audio: device '{wanted}' asked for but torch sees no CUDA device")
-        return wanted
-
-    def _dtype(self):
-        torch = self._torch
-        if self.config.dtype != "auto":
-            return getattr(torch, self.config.dtype)
-        if self.device == "cpu":
-            return torch.float32
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        self.device = torch_device(self._torch, config.device, self.name)
+        self.dtype = torch_dtype(self._torch, config.dtype, self.device)
 
     def _load(self):
         if self._model is None:

@@ -34,7 +34,7 @@ from pydantic import Field
 
 from ..errors import CPQAError, require
 from ..evaluate.audio import LongAudio
-from ..evaluate.qwen2_audio import QWEN2_AUDIO_INSTRUCT
+from ..evaluate.qwen2_audio import QWEN2_AUDIO_INSTRUCT, torch_device, torch_dtype
 from ..stage import Config, ProgressHook
 from .data import ChatDataset, collate, read_chats, split_file
 
@@ -116,8 +116,8 @@ def finetune(data: str | Path, output: str | Path, eval_qa: str | Path | None = 
     peft = require("peft", extra="finetune")
     output = Path(output)
     output.mkdir(parents=True, exist_ok=True)
-    device = _device(torch, config.device)
-    dtype = _dtype(torch, config.dtype, device)
+    device = torch_device(torch, config.device, "finetune")
+    dtype = torch_dtype(torch, config.dtype, device)
 
     processor, model = _load(transformers, config, dtype)
     model = peft.get_peft_model(model, _lora(peft, config))
@@ -168,25 +168,9 @@ def load_finetuned(adapter: str | Path, device: str = "cpu"):
     torch = require("torch", extra="finetune")
     base_id = peft.PeftConfig.from_pretrained(str(adapter)).base_model_name_or_path
     model_class = getattr(transformers, transformers.AutoConfig.from_pretrained(base_id).architectures[0])
-    base = model_class.from_pretrained(base_id, dtype=_dtype(torch, "auto", device))
+    base = model_class.from_pretrained(base_id, dtype=torch_dtype(torch, "auto", device))
     model = peft.PeftModel.from_pretrained(base, str(adapter)).to(device).eval()
     return model, transformers.AutoProcessor.from_pretrained(str(adapter))
-
-
-def _device(torch, wanted: str) -> str:
-    if wanted == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if wanted.startswith("cuda") and not torch.cuda.is_available():
-        raise CPQAError(f"finetune: device '{wanted}' asked for but torch sees no CUDA device")
-    return wanted
-
-
-def _dtype(torch, wanted: str, device: str):
-    if wanted != "auto":
-        return getattr(torch, wanted)
-    if device == "cpu":
-        return torch.float32
-    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
 
 
 def _load(transformers, config: FinetuneConfig, dtype):
