@@ -1,6 +1,7 @@
 """QA types and the other versioned data files of `cpqa/qa/prompts/` (`qa_types_v1.yaml`,
-`label_words_v1.yaml`, `leakage_v1.yaml`): loaded once per version, validated, and named in each
-item's provenance through the prompt version."""
+`label_words_v1.yaml`, `leakage_v1.yaml`): loaded once per version and validated. Each item names
+its QA types' version in `generator.prompt_version`; the word lists' version is the stage's
+`filters.vocabulary_version` (in the stage signature, not in the item)."""
 
 from __future__ import annotations
 
