@@ -155,3 +155,12 @@ def test_missing_peft_names_the_finetune_extra(exports, tmp_path, monkeypatch):
         finetune(exports / "ms-swift", tmp_path / "ft", model="unused")
     with pytest.raises(CPQAError, match="needs a judge"):
         finetune(exports / "ms-swift", tmp_path / "ft", eval_qa=exports / "qa" / "test.jsonl")
+
+
+def test_evaluating_without_the_merged_model_is_refused_before_training(exports, tmp_path):
+    from cpqa.finetune import finetune
+
+    with pytest.raises(CPQAError, match="loads the merged model"):
+        finetune(exports / "ms-swift", tmp_path / "ft", model="unused", eval_qa=exports / "qa" / "test.jsonl",
+                 judge={"name": "openai", "model": "judge"}, merge=False)
+    assert not (tmp_path / "ft").exists()

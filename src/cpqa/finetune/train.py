@@ -105,6 +105,9 @@ def finetune(data: str | Path, output: str | Path, eval_qa: str | Path | None = 
         raise CPQAError(f"finetune options: {exc}") from None
     if eval_qa is not None and judge is None:
         raise CPQAError("evaluating the fine-tuned model needs a judge (e.g. judge={'name': 'openai', 'model': …})")
+    if eval_qa is not None and merge is False:
+        raise CPQAError("evaluating the fine-tuned model loads the merged model; drop merge=False (--no-merge) "
+                        "or eval_qa (--eval-qa)")
     train_file = split_file(data, "train")
     if train_file is None:
         raise CPQAError(f"{data} has no train.jsonl; export one with: cpqa export RUN --format ms-swift -o {data}")
@@ -142,7 +145,7 @@ def finetune(data: str | Path, output: str | Path, eval_qa: str | Path | None = 
     model.save_pretrained(adapter)
     processor.save_pretrained(adapter)
     merged = None
-    if (eval_qa is not None) if merge is None else merge:
+    if merge or (merge is None and eval_qa is not None):
         merged = output / "merged"
         model.merge_and_unload().save_pretrained(merged)
         processor.save_pretrained(merged)
