@@ -32,6 +32,7 @@ from typing import Any
 import yaml
 
 from ..errors import CPQAError, require
+from ..labels.protocols import EMOTION2VEC_MAP
 from ..manifest import iter_jsonl
 from ..records import Recording, Segment
 from ..run import read_run_info
@@ -43,13 +44,8 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_LABEL_MAP: dict[str, str] = {
     **{e: e for e in EMOTIONS},
-    "happiness": "happy", "hap": "happy",
-    "anger": "angry", "ang": "angry",
-    "calm": "neutral", "neu": "neutral",
-    "fear": "fearful", "fea": "fearful",
-    "disgust": "disgusted", "dis": "disgusted",
-    "sadness": "sad",
-    "surprise": "surprised", "sur": "surprised",
+    **EMOTION2VEC_MAP,
+    "hap": "happy", "ang": "angry", "neu": "neutral", "fea": "fearful", "dis": "disgusted", "sur": "surprised",
 }
 """Common corpus label names → the emotion vocabulary. Deliberately absent: labels with no
 counterpart (boredom, contempt, frustration, excitement…) — map them in a mapping file if you

@@ -28,19 +28,11 @@ from ..audio.io import SAMPLE_RATE
 from ..errors import CPQAError, require
 from .encoder import FeatureCache, RecordingFeatures, WhisperEncoder
 from .heads import ProbeHead, speaker_normalize
+from .protocols import EMOTION2VEC_MAP
 from .speaker_embedding import GE2EEncoder
 from .windows import layout
 
 logger = logging.getLogger(__name__)
-
-EMOTION2VEC_MAP = {
-    "anger": "angry", "angry": "angry", "disgust": "disgusted", "disgusted": "disgusted",
-    "fear": "fearful", "fearful": "fearful", "happiness": "happy", "happy": "happy",
-    "neutral": "neutral", "calm": "neutral", "sadness": "sad", "sad": "sad",
-    "surprise": "surprised", "surprised": "surprised",
-}
-"""The shared corpora's common vocabulary onto emotion2vec's classes (RAVDESS calm → neutral).
-Labels it does not name (e.g. boredom) are dropped."""
 
 LABEL_MAPS: dict[str, dict[str, str]] = {"emotion2vec": EMOTION2VEC_MAP}
 PACK_MODES = ("speaker", "none", "both")

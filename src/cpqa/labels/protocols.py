@@ -15,6 +15,16 @@ from ..audio.io import read_range
 EMOTION2VEC_LABELS = ("angry", "disgusted", "fearful", "happy", "neutral", "other", "sad", "surprised", "unknown")
 """The emotion2vec+ vocabulary every emotion backend reports in (DESIGN §1.2)."""
 
+EMOTION2VEC_MAP = {
+    "anger": "angry", "angry": "angry", "disgust": "disgusted", "disgusted": "disgusted",
+    "fear": "fearful", "fearful": "fearful", "happiness": "happy", "happy": "happy",
+    "neutral": "neutral", "calm": "neutral", "sadness": "sad", "sad": "sad",
+    "surprise": "surprised", "surprised": "surprised",
+}
+"""The labelled corpora's common label names onto emotion2vec's classes (RAVDESS calm → neutral);
+probe training and condensation's calibration read corpus labels through it. Labels it does not
+name (e.g. boredom) are left out."""
+
 
 @dataclass
 class AudioWindow:
