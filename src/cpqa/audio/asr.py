@@ -69,7 +69,7 @@ class FasterWhisperASR:
 
     def transcribe(self, audio: np.ndarray, language: str | None = None) -> ASRResult:
         cfg = self.config
-        segments, info = self.model.transcribe(
+        segments, _ = self.model.transcribe(
             np.asarray(audio, dtype=np.float32),
             language=language or cfg.language,
             beam_size=cfg.beam_size,
@@ -84,5 +84,4 @@ class FasterWhisperASR:
             texts.append(segment.text.strip())
             words += [Word(word=w.word.strip(), start=w.start, end=w.end, prob=round(w.probability, 4))
                       for w in segment.words or [] if w.word.strip()]
-        return ASRResult(text=" ".join(t for t in texts if t), language=info.language,
-                         language_prob=float(info.language_probability), words=words)
+        return ASRResult(text=" ".join(t for t in texts if t), words=words)

@@ -28,8 +28,6 @@ class VAD(Protocol):
 @dataclass
 class ASRResult:
     text: str = ""
-    language: str | None = None
-    language_prob: float | None = None
     words: list[Word] = field(default_factory=list)
 
 

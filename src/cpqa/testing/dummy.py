@@ -80,5 +80,4 @@ class DummyASR:
                  end=round((i + 1) * self.config.word_s, 3), prob=1.0)
             for i in range(n)
         ]
-        return ASRResult(text=" ".join(w.word for w in words), language=language or self.config.language,
-                         language_prob=1.0, words=words)
+        return ASRResult(text=" ".join(w.word for w in words), words=words)
