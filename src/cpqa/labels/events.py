@@ -378,16 +378,11 @@ class HFAudioClassificationEvents(ClassifierEvents):
 
     @cached_property
     def loaded(self):
-        transformers = require("transformers", "gpu")
-        torch = require("torch", "gpu")
-        try:
-            extractor = transformers.AutoFeatureExtractor.from_pretrained(self.config.model)
-            model = transformers.AutoModelForAudioClassification.from_pretrained(self.config.model)
-        except OSError as exc:
-            raise CPQAError(f"cannot load '{self.config.model}' (a hub id needs internet or a cached copy; "
-                            f"or give a local folder): {exc}") from exc
-        device = torch.device(self.config.device)
-        return extractor, model.to(device).eval(), device
+        from .hub.transformers_backends import load_pretrained
+
+        model_cls = require("transformers", "gpu").AutoModelForAudioClassification
+        extractor, model, device, _ = load_pretrained(self.config.model, model_cls, self.config.device, fp16=False)
+        return extractor, model, device
 
     @property
     def class_names(self) -> list[str]:

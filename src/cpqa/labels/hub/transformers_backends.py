@@ -83,6 +83,21 @@ def build_audeering_classes():
     return AudeeringDimensionModel, AudeeringAgeGenderModel
 
 
+def load_pretrained(model_id: str, model_cls, device: str, fp16: bool):
+    """(feature extractor, model in eval mode on the device, torch device, dtype) of a hub id or a
+    local folder; float16 only on CUDA when `fp16`."""
+    transformers = _transformers()
+    torch_dev, dtype = torch_device(device, fp16)
+    try:
+        extractor = transformers.AutoFeatureExtractor.from_pretrained(model_id)
+        model = model_cls.from_pretrained(model_id)
+    except OSError as exc:
+        raise CPQAError(f"cannot load '{model_id}' (a hub id needs internet or a cached copy; "
+                        f"or give a local folder): {exc}") from exc
+    model.to(device=torch_dev, dtype=dtype).eval()
+    return extractor, model, torch_dev, dtype
+
+
 class _TransformersBackend:
     Config = HubConfig
 
@@ -91,16 +106,7 @@ class _TransformersBackend:
         self.model_name = config.model
 
     def _load(self, model_cls):
-        transformers = _transformers()
-        device, dtype = torch_device(self.config.device, self.config.fp16)
-        try:
-            extractor = transformers.AutoFeatureExtractor.from_pretrained(self.config.model)
-            model = model_cls.from_pretrained(self.config.model)
-        except OSError as exc:
-            raise CPQAError(f"cannot load '{self.config.model}' (a hub id needs internet or a cached copy; "
-                            f"or give a local folder): {exc}") from exc
-        model.to(device=device, dtype=dtype).eval()
-        return extractor, model, device, dtype
+        return load_pretrained(self.config.model, model_cls, self.config.device, self.config.fp16)
 
     def _run(self, windows: list[AudioWindow], forward) -> list:
         """`forward(inputs)` on duration-sorted batches; one output row per window, in order."""
