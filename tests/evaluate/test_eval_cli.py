@@ -10,7 +10,7 @@ import typer
 from evalgen import endpoint
 from typer.testing import CliRunner
 
-from cpqa.evaluate.cli import compare_cmd, evaluate_cmd, options
+from cpqa.evaluate.cli import compare_cmd, evaluate_cmd, judge_spec, options
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -79,3 +79,8 @@ def test_user_errors_exit_2(qa_set, tmp_path):
 def test_options_nest_dotted_keys_and_parse_yaml_values():
     assert options(["llm.name=openai", "llm.max_retries=3", "labels=true", "system_prompt="], "--model-set") == {
         "llm": {"name": "openai", "max_retries": 3}, "labels": True, "system_prompt": ""}
+
+
+def test_judge_spec_joins_the_judge_options():
+    assert judge_spec("openai", "gpt-4o", ["max_retries=2"]) == {"name": "openai", "max_retries": 2, "model": "gpt-4o"}
+    assert judge_spec("llamacpp", None, []) == {"name": "llamacpp"}

@@ -31,6 +31,14 @@ def options(pairs: list[str], what: str) -> dict[str, Any]:
     return out
 
 
+def judge_spec(judge: str, judge_model: str | None, judge_set: list[str]) -> dict[str, Any]:
+    """The judge backend `{name, **options}` that --judge, --judge-model and --judge-set give."""
+    spec = {"name": judge, **options(judge_set, "--judge-set")}
+    if judge_model:
+        spec["model"] = judge_model
+    return spec
+
+
 def _fmt(x: float | None, digits: int = 1) -> str:
     return "-" if x is None else f"{x:.{digits}f}"
 
@@ -74,11 +82,9 @@ def evaluate_cmd(
 
     _setup_logging(verbose)
     model_spec = {"name": model, **_run(options, model_set, "--model-set")}
-    judge_spec = {"name": judge, **_run(options, judge_set, "--judge-set")}
-    if judge_model:
-        judge_spec["model"] = judge_model
+    judge_given = _run(judge_spec, judge, judge_model, judge_set)
     with RichProgress() as hook:
-        result = _run(evaluate, qa, output, model=model_spec, judge=judge_spec, rubric=rubric,
+        result = _run(evaluate, qa, output, model=model_spec, judge=judge_given, rubric=rubric,
                       n_judge_runs=judge_runs, judge_temperature=judge_temperature, long_audio=long_audio,
                       max_audio_s=max_audio_s, clips=clips, cache_dir=cache, progress=hook)
     s = result.summary

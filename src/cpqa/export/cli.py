@@ -105,20 +105,16 @@ def finetune_cmd(
     verbose: bool = typer.Option(False, "-v", "--verbose", help="Log the losses and progress details."),
 ):
     from ..cli import RichProgress, _run, _setup_logging, out
-    from ..evaluate.cli import options
+    from ..evaluate.cli import judge_spec, options
     from ..finetune import finetune
 
     _setup_logging(verbose)
     config = {"model": model, "epochs": epochs, "max_steps": max_steps, "batch_size": batch_size,
               "grad_accum": grad_accum, "learning_rate": lr, "lora_r": lora_r, "lora_alpha": 2 * lora_r,
               "train_audio_encoder": train_audio_encoder, "save_steps": save_steps, **_run(options, settings, "--set")}
-    judge_spec = None
-    if eval_qa is not None:
-        judge_spec = {"name": judge, **_run(options, judge_set, "--judge-set")}
-        if judge_model:
-            judge_spec["model"] = judge_model
+    judge_given = _run(judge_spec, judge, judge_model, judge_set) if eval_qa is not None else None
     with RichProgress() as hook:
-        result = _run(finetune, data, output, eval_qa=eval_qa, judge=judge_spec, eval_base=eval_base, merge=merge,
+        result = _run(finetune, data, output, eval_qa=eval_qa, judge=judge_given, eval_base=eval_base, merge=merge,
                       resume=resume, progress=hook, **config)
     first, last = (result.losses[0][1], result.losses[-1][1]) if result.losses else (None, None)
     loss = f"loss {first:.4f} → {last:.4f}" if first is not None else "no loss logged"
