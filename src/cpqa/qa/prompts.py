@@ -46,8 +46,14 @@ def render(name: str, **values: Any) -> str:
         raise CPQAError(f"cpqa has no prompt template '{name}' (look in cpqa/qa/prompts/)") from exc
 
 
+@lru_cache(maxsize=64)
+def _snippet(snippet: str) -> jinja2.Template:
+    return environment().from_string(snippet)
+
+
 def render_snippet(snippet: str, **values: Any) -> str:
-    return " ".join(environment().from_string(snippet).render(**values).split())
+    """A Jinja snippet of a data file (compiled once), rendered on one line."""
+    return " ".join(_snippet(snippet).render(**values).split())
 
 
 def nonce(*parts: str) -> str:
