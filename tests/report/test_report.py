@@ -72,3 +72,24 @@ def test_report_includes_an_evaluation(tmp_path):
     page.feed(out.read_text())
     assert "61.500" in page.cells and "58.000" in page.cells
     assert len(page.images) == 2
+
+
+def test_report_includes_a_comparison_with_its_correlations(tmp_path):
+    from cpqa.evaluate import compare
+    from cpqa.manifest import write_jsonl
+
+    write_bursts(tmp_path / "in" / "a.wav", duration_s=5)
+    run = tmp_path / "run"
+    build(tmp_path / "in", run, recipe="dummy")
+    for name, scores in (("a", [10, 40, 60, 90]), ("b", [20, 30, 70, 80])):
+        (tmp_path / name).mkdir()
+        write_jsonl(tmp_path / name / "items.jsonl", [{"qa_id": f"q{i}", "clip_id": f"c{i}", "type": "C",
+                                                       "emotion": "sad", "score": s} for i, s in enumerate(scores)])
+        (tmp_path / name / "results.json").write_text(json.dumps({"score": sum(scores) / 4}))
+    report = compare(tmp_path / "a", tmp_path / "b", by="item", out_dir=tmp_path / "cmp", n_boot=200)
+    out = build_report(run, tmp_path / "r.html", comparisons=[tmp_path / "cmp" / "compare-item.json"])
+    page = Page()
+    page.feed(out.read_text())
+    assert len(page.images) == 2  # yield, the comparison's scatter plot
+    assert "pearson r" in page.cells and "spearman r" in page.cells
+    assert any(c.startswith(f"{report['pearson']['r']:.3f} [") for c in page.cells)

@@ -1,8 +1,8 @@
 """`cpqa report RUN`: one self-contained HTML file describing what a run did.
 
 Yield per stage, skip reasons, label distributions before/after condensation, QA per type and per
-drop reason, evaluation scores and correlation plots (when evaluation folders are given), and a
-cost ledger (audio hours, wall time per stage, LLM calls, tokens and cache hits). Plots are
+drop reason (from the stages' counters), evaluation scores (for the evaluation folders given) and
+correlations with their scatter plots (for the `cpqa compare` reports given), and a cost ledger (audio hours, wall time per stage, LLM calls, tokens and cache hits). Plots are
 matplotlib PNGs embedded as data URIs; every text is HTML-escaped.
 """
 
@@ -124,6 +124,13 @@ def _evaluation_section(eval_dir: Path) -> str:
 def _comparison_section(report_path: Path) -> str:
     report = json.loads(report_path.read_text())
     rows = [[k, _fmt(v)] for k, v in report.items() if isinstance(v, (int, float, str)) and k != "plot"]
+    for name in ("pearson", "spearman"):
+        stat = report.get(name) or {}
+        ci = stat.get("ci95")
+        if stat.get("r") is not None:
+            rows.append([f"{name} r", _fmt(stat["r"]) + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "")])
+        elif stat:
+            rows.append([f"{name} r", f"n/a ({stat.get('note', '')})"])
     parts = [f"<h3>{html.escape(report_path.name)}</h3>", _table(["measure", "value"], rows)]
     plot = report.get("plot")
     if plot and Path(plot).exists():
