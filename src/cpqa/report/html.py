@@ -25,15 +25,12 @@ BEFORE, AFTER = "_before", "_after"
 
 def _plot_png(draw) -> str:
     """Run `draw(ax)` on a fresh figure and return it as a base64 PNG data URI."""
-    plt = require("matplotlib.pyplot", extra="report", package="matplotlib")
-    fig, ax = plt.subplots(figsize=(7, 3.2), dpi=100)
-    try:
-        draw(ax)
-        fig.tight_layout()
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png")
-    finally:
-        plt.close(fig)
+    figure = require("matplotlib.figure", extra="report", package="matplotlib")
+    fig = figure.Figure(figsize=(7, 3.2), dpi=100)  # not pyplot: no global figure registry to leak into
+    draw(fig.add_subplot())
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
