@@ -70,7 +70,23 @@ def test_every_segment_is_labelled_or_skipped_with_a_reason(annotated, recording
 
 def test_one_encoder_pass_per_30s_chunk(annotated, recording_and_segments):
     rec, _ = recording_and_segments
-    assert shared_features(rec.audio, "embedded:base", "cpu", "default").passes == 1  # emotion and gender share it
+    assert shared_features(rec.audio, "embedded:base", "cpu", "default").passes == 1
+
+
+def test_whisper_emotion_and_gender_probes_share_the_encoder_passes(tmp_path, monkeypatch):
+    from cpqa.labels.encoder import WhisperEncoder
+    from cpqa.labels.probes import WhisperProbeEmotion, WhisperProbeSpeaker
+    from cpqa.labels.protocols import AudioWindow
+
+    encode, passes = WhisperEncoder.encode_chunk, []
+    monkeypatch.setattr(WhisperEncoder, "encode_chunk", lambda self, samples: passes.append(1) or encode(self, samples))
+    path = str(tmp_path / "noise.wav")
+    sf.write(path, (0.1 * np.random.default_rng(0).standard_normal(12 * 16000)).astype(np.float32), 16000)
+    windows = [AudioWindow("noise", path, start, start + 4.0, "noise/?") for start in (0.0, 4.0, 8.0)]
+    emotions = WhisperProbeEmotion(WhisperProbeEmotion.Config()).predict(windows)
+    genders = WhisperProbeSpeaker(WhisperProbeSpeaker.Config()).predict(windows)
+    assert len(emotions) == len(genders) == 3 and all(g.gender.label in ("female", "male") for g in genders)
+    assert len(passes) == 1  # one 30-s pass over the (looped) recording, for both heads
 
 
 def test_windows_labels_and_provenance(annotated):
