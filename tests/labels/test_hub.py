@@ -1,5 +1,7 @@
 """Hub backends on tiny random-weight models of the real architectures, built here (no download)."""
 
+import importlib.util
+
 import numpy as np
 import pytest
 import soundfile as sf
@@ -63,7 +65,6 @@ def test_audeering_dimensions(tmp_path, windows):
     # the label order comes from the config: swapping names swaps outputs
     model = dim_cls.from_pretrained(folder)
     x = torch.tensor(windows[1].samples())[None]
-    raw = model(x, torch.ones_like(x, dtype=torch.long))[0].detach().numpy()
     normed = (x - x.mean()) / torch.sqrt(x.var(unbiased=False) + 1e-7)
     raw = model(normed, torch.ones_like(x, dtype=torch.long))[0].detach().numpy()
     assert batched[1].arousal == pytest.approx(raw[0], abs=1e-3) and batched[1].valence == pytest.approx(raw[2], abs=1e-3)
@@ -119,13 +120,12 @@ def test_funasr_result_parsing():
 
 
 def test_emotion2vec_without_funasr_names_the_extra(windows):
+    if importlib.util.find_spec("funasr") is not None:
+        pytest.skip("funasr is installed")
     backend_cls = backend_registry("emotion").get("emotion2vec")
     backend = backend_cls(backend_cls.Config(device="cpu"))
-    try:
-        import funasr  # noqa: F401
-    except ImportError:
-        with pytest.raises(MissingExtraError, match=r"cpqa\[gpu\]"):
-            backend.predict(windows[:1])
+    with pytest.raises(MissingExtraError, match=r"cpqa\[gpu\]"):
+        backend.predict(windows[:1])
 
 
 class _Fixed:
