@@ -24,11 +24,11 @@ from typing import Any
 from ..audio.io import SAMPLE_RATE
 from ..errors import CPQAError
 from ..evaluate.audio import LongAudio, apply_policy, load_audio
+from ..export.formats import AUDIO_TAG
 from ..manifest import iter_jsonl
 
 logger = logging.getLogger(__name__)
 
-AUDIO_TAG = "<audio>"
 IGNORE_INDEX = -100
 
 
