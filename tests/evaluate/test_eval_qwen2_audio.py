@@ -49,6 +49,9 @@ def test_transformers_adapter_end_to_end_on_a_tiny_model(tiny_model):
                                                     tokenize=False)
     assert prompt.count("<|AUDIO|>") == 2 and prompt.index("female") < prompt.index("How many people speak?")
     assert prompt.endswith("<|im_start|>assistant\n")
+    from cpqa.evaluate.qwen2_audio_vllm import qwen2_audio_prompt  # the vLLM adapter's prompt is the same text
+    assert qwen2_audio_prompt(batch[1], "Be brief.") == adapter._processor.apply_chat_template(
+        conversation(batch[1], "Be brief."), add_generation_prompt=True, tokenize=False)
     # batched and one-by-one greedy generation agree (left padding is right)
     alone = [adapter.answer_many([q])[0].text for q in batch]
     assert alone == [a.text for a in answers]

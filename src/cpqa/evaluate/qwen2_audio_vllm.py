@@ -15,7 +15,7 @@ from pydantic import Field
 from ..audio.io import SAMPLE_RATE
 from ..llm.vllm_offline import VLLMEngine
 from .protocol import SpeechAnswer, SpeechLLM, SpeechLLMConfig, SpeechQuery
-from .qwen2_audio import QWEN2_AUDIO_INSTRUCT
+from .qwen2_audio import QWEN2_AUDIO_INSTRUCT, conversation
 
 logger = logging.getLogger(__name__)
 
@@ -36,15 +36,22 @@ class Qwen2AudioVLLMConfig(SpeechLLMConfig):
 
 
 def qwen2_audio_prompt(query: SpeechQuery, system_prompt: str | None) -> str:
-    """The Qwen2-Audio chat prompt of a query, ending with the assistant's turn."""
-    audio = "".join(f"Audio {i + 1}: <|audio_bos|><|AUDIO|><|audio_eos|>\n" for i in range(len(query.audio)))
-    parts = [f"<|im_start|>system\n{system_prompt or DEFAULT_SYSTEM}<|im_end|>\n"]
-    for turn in query.history:
-        parts.append(f"<|im_start|>user\n{audio}{turn.question}<|im_end|>\n"
-                     f"<|im_start|>assistant\n{turn.answer}<|im_end|>\n")
-        audio = ""
-    parts.append(f"<|im_start|>user\n{audio}{query.question}<|im_end|>\n<|im_start|>assistant\n")
-    return "".join(parts)
+    """`conversation()` rendered as Qwen2-Audio's chat template renders it (audio slots numbered
+    across the chat), ending with the assistant's turn: vLLM takes the prompt as text."""
+    parts, n_audio = [], 0
+    for message in conversation(query, system_prompt or DEFAULT_SYSTEM):
+        content = message["content"]
+        if isinstance(content, list):
+            rendered = []
+            for part in content:
+                if part["type"] == "audio":
+                    n_audio += 1
+                    rendered.append(f"Audio {n_audio}: <|audio_bos|><|AUDIO|><|audio_eos|>\n")
+                else:
+                    rendered.append(part["text"])
+            content = "".join(rendered)
+        parts.append(f"<|im_start|>{message['role']}\n{content}<|im_end|>\n")
+    return "".join(parts) + "<|im_start|>assistant\n"
 
 
 class Qwen2AudioVLLM(SpeechLLM):
