@@ -90,10 +90,13 @@ class BackendSpec(BaseModel):
         return {"name": self.name, **self.options.model_dump(mode="json")}
 
 
-def backend_field(capability: str, field_name: str = "backend"):
-    """A validator turning a flat `{name: ..., **options}` into a BackendSpec of `capability`."""
+def backend_field(capability: str, field_name: str = "backend", optional: bool = False):
+    """A validator turning a flat `{name: ..., **options}` into a BackendSpec of `capability`;
+    with `optional`, null, false or 'none' mean no backend (None)."""
 
     def check(cls, value):
+        if optional and value in (None, False, "none"):
+            return None
         try:
             return BackendSpec.parse(capability, value)
         except CPQAError as exc:

@@ -257,3 +257,13 @@ def test_a_backend_spec_given_twice_is_built_once(tmp_path):
     assert stage.answerer.model_name == "reader"
     assert set(stage._distinct_backends()) == {"llm_", "text_only_llm_"}
     stage.teardown()
+
+
+def test_text_only_backends_are_validated_with_the_recipe():
+    from pydantic import ValidationError
+
+    from cpqa.qa.generate import TextOnlyConfig
+
+    assert TextOnlyConfig(llm=None).llm is None and TextOnlyConfig(judge="none").judge is None
+    with pytest.raises(ValidationError, match=r"judge\n.*unknown llm backend 'nope'"):
+        TextOnlyConfig(judge={"name": "nope"})

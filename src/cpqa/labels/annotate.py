@@ -20,10 +20,10 @@ from collections import defaultdict
 from typing import Any, ClassVar, Literal
 
 import numpy as np
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic import Field, model_validator
 
 from ..audio.io import read_range
-from ..errors import CPQAError, require
+from ..errors import require
 from ..records import Segment, Skip, Window
 from ..stage import BackendSpec, Stage, StageConfig, backend_field, register_stage
 from . import (
@@ -62,17 +62,9 @@ class AnnotateConfig(StageConfig):
     text_sentiment: bool = Field(True, description="VADER sentiment of the transcript.")
 
     _emotion = backend_field("emotion", "emotion")
-
-    @field_validator("dimensions", "speaker", "events", mode="before")
-    @classmethod
-    def _optional_backend(cls, value, info: ValidationInfo):
-        """A backend of the capability the field is named after; null, false or 'none' for none."""
-        if value in (None, False, "none"):
-            return None
-        try:
-            return BackendSpec.parse(info.field_name, value)
-        except CPQAError as exc:  # reported with the recipe's other validation errors
-            raise ValueError(str(exc)) from exc
+    _dimensions = backend_field("dimensions", "dimensions", optional=True)
+    _speaker = backend_field("speaker", "speaker", optional=True)
+    _events = backend_field("events", "events", optional=True)
 
     @model_validator(mode="after")
     def _check(self):

@@ -24,7 +24,6 @@ import json
 import logging
 from collections import Counter
 from collections.abc import Iterable
-from typing import Any
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
@@ -82,10 +81,8 @@ class TextOnlyConfig(Config):
     judge: BackendSpec | None = Field(None, description="Rates the text-only answer; unset: the text-only answerer.")
     max_tokens: int = Field(128, ge=8, description="Longest text-only answer.")
 
-    @field_validator("llm", "judge", mode="before")
-    @classmethod
-    def _backend(cls, value: Any) -> BackendSpec | None:
-        return None if value is None else BackendSpec.parse("llm", value)
+    _llm = backend_field("llm", "llm", optional=True)
+    _judge = backend_field("llm", "judge", optional=True)
 
 
 class QAFiltersConfig(Config):
