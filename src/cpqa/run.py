@@ -255,7 +255,7 @@ class LocalExecutor:
             for batch in _batches(todo, p.spec.config.batch_size, stage.batch_by):
                 if not is_set_up:
                     logger.info("stage %s: setting up %s", p.spec.name, type(stage).__name__)
-                    set_up_stage(stage, upstream, p.dir)
+                    save_fit_counters(p.dir, set_up_stage(stage, upstream))
                     is_set_up = True
                 records = list(stage.process_batch(batch))
                 outputs.commit_batch([item.id for item in batch], records, stage.context.counters)
@@ -285,14 +285,22 @@ class LocalExecutor:
         }
 
 
-def set_up_stage(stage: Stage, upstream: Path | None, stage_dir: Path) -> None:
-    """Load the stage's models and, for a stage that needs the whole input first, fit it
-    (its counters are whole-input figures, saved apart from the per-batch ones)."""
+def set_up_stage(stage: Stage, upstream: Path | None) -> dict[str, Any] | None:
+    """Load the stage's models and, for a stage that needs the whole input first, fit it. Returns
+    the fit's counters (whole-input figures, which the executor's one writer saves apart from the
+    per-batch ones), or None for a stage without a fit."""
     stage.setup()
-    if stage.needs_fit:
-        stage.fit(stage.input_type.model_validate(obj) for obj in iter_jsonl(upstream))
-        write_json_atomic(stage_dir / FIT_COUNTERS, dict(stage.context.counters))
-        stage.context.counters.clear()
+    if not stage.needs_fit:
+        return None
+    stage.fit(stage.input_type.model_validate(obj) for obj in iter_jsonl(upstream))
+    fitted = dict(stage.context.counters)
+    stage.context.counters.clear()
+    return fitted
+
+
+def save_fit_counters(stage_dir: Path, fitted: dict[str, Any] | None) -> None:
+    if fitted is not None:
+        write_json_atomic(stage_dir / FIT_COUNTERS, fitted)
 
 
 class StageOutputs:

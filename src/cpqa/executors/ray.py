@@ -22,12 +22,20 @@ from typing import Any
 
 from ..errors import require
 from ..records import Skip
-from ..run import LocalExecutor, StageOutputs, StagePlan, _batches, _RecordingIndex, set_up_stage
+from ..run import (
+    LocalExecutor,
+    StageOutputs,
+    StagePlan,
+    _batches,
+    _RecordingIndex,
+    save_fit_counters,
+    set_up_stage,
+)
 from ..stage import ProgressHook, SourceStage, Stage, StageContext
 
 logger = logging.getLogger(__name__)
 
-OUT, SKIP, COUNTERS, DONE = "out", "skip", "counters", "done"
+OUT, SKIP, COUNTERS, FIT, DONE = "out", "skip", "counters", "fit", "done"
 
 
 class _StageActor:
@@ -41,13 +49,16 @@ class _StageActor:
                                input_path=Path(input_path), recording_lookup=_RecordingIndex(Path(recordings)),
                                earlier_stages=earlier)
         self.stage = stage_cls(config, context)
-        set_up_stage(self.stage, Path(upstream) if upstream else None, Path(stage_dir))
+        self.fitted = set_up_stage(self.stage, Path(upstream) if upstream else None)
 
     def __call__(self, row: dict[str, Any]) -> dict[str, list[str]]:
         """One row: one batch the driver formed (a JSON list of the inputs' JSON)."""
         [text] = row["batch"]
         items = [self.stage.input_type.model_validate_json(item) for item in json.loads(text)]
         kinds, payloads = [], []
+        if self.fitted is not None:  # the driver, the run directory's one writer, saves them once
+            kinds.append(FIT)
+            payloads.append(json.dumps(self.fitted))
         for record in self.stage.process_batch(items):
             kinds.append(SKIP if isinstance(record, Skip) else OUT)
             payloads.append(record.model_dump_json())
@@ -109,6 +120,7 @@ class RayExecutor(LocalExecutor):
         records: list = []
         counters: Counter = Counter()
         items_in = 0
+        fit_saved = False
         for row in dataset.iter_rows():
             kind, payload = str(row["kind"]), str(row["payload"])
             if kind == OUT:
@@ -117,6 +129,10 @@ class RayExecutor(LocalExecutor):
                 records.append(Skip.model_validate_json(payload))
             elif kind == COUNTERS:
                 counters.update(json.loads(payload))
+            elif kind == FIT:
+                if not fit_saved:  # every actor fitted the same whole input
+                    save_fit_counters(p.dir, json.loads(payload))
+                    fit_saved = True
             else:  # DONE closes the batch
                 done_ids = json.loads(payload)
                 outputs.commit_batch(done_ids, records, counters)
