@@ -4,6 +4,7 @@ the `calibrate` command (on a synthetic labelled run of the RAVDESS dev set)."""
 from __future__ import annotations
 
 import csv
+import gzip
 import json
 from pathlib import Path
 
@@ -63,6 +64,9 @@ def test_labels_join_by_metadata_then_manifest_path_then_id(tmp_path):
     assert human_labels(recordings, manifest, "label") == {"x": "anger", "rec-b": "calm", "c": "sadness"}
     with pytest.raises(CPQAError, match="no column 'emotion'"):
         human_labels(recordings, manifest, "emotion")
+    gzipped = tmp_path / "m.csv.gz"  # read as ingest reads it (it used to be taken for JSONL)
+    gzipped.write_bytes(gzip.compress(manifest.read_bytes()))
+    assert human_labels(recordings, gzipped, "label") == {"x": "anger", "rec-b": "calm", "c": "sadness"}
 
 
 def _item(i: int, label: str, *windows) -> LabelledItem:

@@ -18,7 +18,6 @@ overridden by a mapping file); labels with no mapping (e.g. boredom) are reporte
 
 from __future__ import annotations
 
-import csv
 import json
 import logging
 import math
@@ -31,9 +30,9 @@ from typing import Any
 
 import yaml
 
+from ..audio.sources.table import read_table
 from ..errors import CPQAError, require
 from ..labels.protocols import EMOTION2VEC_MAP
-from ..manifest import iter_jsonl
 from ..records import Recording, Segment
 from ..run import read_run_info
 from ..status import iter_stage_records
@@ -283,10 +282,7 @@ def read_manifest_rows(manifest: str | Path) -> list[dict[str, Any]]:
     manifest = Path(manifest)
     if not manifest.exists():
         raise CPQAError(f"manifest {manifest} does not exist")
-    if manifest.suffix in (".jsonl", ".gz"):
-        return list(iter_jsonl(manifest))
-    with open(manifest, newline="", encoding="utf-8") as f:
-        return list(csv.DictReader(f, delimiter="\t" if manifest.suffix == ".tsv" else ","))
+    return list(read_table(manifest))
 
 
 def human_labels(recordings: Iterable[Recording], manifest: str | Path, label_column: str) -> dict[str, str]:

@@ -100,9 +100,20 @@ def _shared_fields(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _rows(manifest: Path) -> Iterator[_Row | SourceItem]:
-    raw_rows = _jsonl_rows(manifest) if _is_jsonl(manifest) else _csv_rows(manifest)
-    for line, raw in raw_rows:
+    for line, raw in _raw_rows(manifest):
         yield raw if isinstance(raw, SourceItem) else _parse(raw, line, manifest)
+
+
+def _raw_rows(manifest: Path) -> Iterator[tuple[int, dict[str, Any] | SourceItem]]:
+    return _jsonl_rows(manifest) if _is_jsonl(manifest) else _csv_rows(manifest)
+
+
+def read_table(manifest: Path) -> Iterator[dict[str, Any]]:
+    """The well-formed rows of a CSV/TSV/JSONL manifest (optionally .gz) as dicts, read as ingest
+    reads them (malformed rows left out): for tools that look up a manifest's columns."""
+    for _, raw in _raw_rows(manifest):
+        if not isinstance(raw, SourceItem):
+            yield raw
 
 
 def _is_jsonl(path: Path) -> bool:
