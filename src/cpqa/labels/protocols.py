@@ -15,6 +15,13 @@ from ..audio.io import read_range
 EMOTION2VEC_LABELS = ("angry", "disgusted", "fearful", "happy", "neutral", "other", "sad", "surprised", "unknown")
 """The emotion2vec+ vocabulary every emotion backend reports in (DESIGN §1.2)."""
 
+NO_CLEAR_EMOTION = "no clear emotion"
+"""What a word or clip says where the emotion model abstained: never a class. An abstained emotion
+prediction is `{"label": None, "abstained": True, "reason": <ABSTAIN_*>, "score", "probs", "model"}`;
+a word (`Word.emotion`, `ClipWord.emotion`) under such a window carries this string."""
+ABSTAIN_LOW_CONFIDENCE = "low-confidence"
+ABSTAIN_OUT_OF_DISTRIBUTION = "out-of-distribution"
+
 EMOTION2VEC_MAP = {
     "anger": "angry", "angry": "angry", "disgust": "disgusted", "disgusted": "disgusted",
     "fear": "fearful", "fearful": "fearful", "happiness": "happy", "happy": "happy",
