@@ -84,6 +84,20 @@ class StagePlan:
         return (self.dir / SUCCESS).exists()
 
 
+def relative_to_run(path: str | Path, run_dir: str | Path) -> str:
+    """How a record names a file of its run: a POSIX path relative to the run directory, so a run
+    that is moved or copied still finds its files. A file outside the run keeps its absolute path."""
+    path, root = Path(path).resolve(), Path(run_dir).resolve()
+    return path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
+
+
+def resolve_path(path: str | Path, base: str | Path) -> Path:
+    """A path a record or file gives, made absolute: a relative one is relative to `base` (the run
+    directory for a run's records, the file's folder for a file)."""
+    p = Path(path).expanduser()
+    return (p if p.is_absolute() else Path(base) / p).resolve()
+
+
 def plan(run_dir: Path, recipe: Recipe, input_path: Path | None, until: str | None = None) -> list[StagePlan]:
     """The stage directories a build of `recipe` on `input_path` uses, in order."""
     plans = []

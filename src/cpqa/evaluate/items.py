@@ -29,7 +29,7 @@ from pydantic import ValidationError
 from ..errors import CPQAError
 from ..manifest import iter_jsonl
 from ..records import Clip, QAItem, QAType, Turn
-from ..run import read_run_info
+from ..run import read_run_info, resolve_path
 from ..status import iter_stage_records
 
 logger = logging.getLogger(__name__)
@@ -89,7 +89,7 @@ def load_clips(path: str | Path) -> dict[str, Clip]:
             clip = Clip.model_validate(obj)
         except ValidationError as exc:
             raise CPQAError(f"{path}:{n}: not a clip record: {_first_error(exc)}") from None
-        clip.audio = str(_resolve(clip.audio, path.parent))
+        clip.audio = str(resolve_path(clip.audio, path.parent))
         clips[clip.id] = clip
     return clips
 
@@ -117,14 +117,14 @@ def _run_clips(run: Path) -> dict[str, Clip]:
     clips = {}
     for obj in iter_stage_records(run, CLIPS_STAGE):
         clip = Clip.model_validate(obj)
-        clip.audio = str(_resolve(clip.audio, run))
+        clip.audio = str(resolve_path(clip.audio, run))
         clips[clip.id] = clip
     return clips
 
 
 def _item(qa: QAItem, clip: Clip | None, audio: str | None, base: Path) -> EvalItem:
     path = audio if audio is not None else (clip.audio if clip is not None else None)
-    return EvalItem(qa=qa, audio=str(_resolve(path, base)) if path else None, clip=clip,
+    return EvalItem(qa=qa, audio=str(resolve_path(path, base)) if path else None, clip=clip,
                     emotion=qa.metadata.get("emotion") or dominant_emotion(clip))
 
 
@@ -137,11 +137,6 @@ def dominant_emotion(clip: Clip | None) -> str:
         if w.emotion and w.emotion not in (UNKNOWN, "other"):
             seconds[w.emotion] += max(w.end - w.start, 0.0)
     return max(sorted(seconds), key=seconds.__getitem__) if seconds else UNKNOWN
-
-
-def _resolve(path: str, base: Path) -> Path:
-    p = Path(path).expanduser()
-    return (p if p.is_absolute() else base / p).resolve()
 
 
 def _file_items(path: Path) -> Iterator[tuple[QAItem, str | None]]:

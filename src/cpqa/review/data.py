@@ -13,6 +13,7 @@ from pathlib import Path, PurePosixPath
 from ..errors import CPQAError
 from ..evaluate.items import CLIPS_STAGE, QA_STAGES
 from ..records import Clip, QAItem
+from ..run import resolve_path
 from ..status import iter_stage_records
 
 logger = logging.getLogger(__name__)
@@ -34,8 +35,7 @@ class RunData:
             self.qa_by_clip.setdefault(item.clip_id, []).append(item.id)
         root = self.run_dir.resolve()
         for clip in self.clips.values():
-            path = Path(clip.audio) if Path(clip.audio).is_absolute() else self.run_dir / clip.audio
-            resolved = path.resolve()
+            resolved = resolve_path(clip.audio, self.run_dir)
             if resolved.is_relative_to(root) and resolved.is_file():
                 self.audio_paths[clip.id] = resolved.relative_to(root).as_posix()
             else:
