@@ -13,9 +13,12 @@ import soundfile as sf
 import soxr
 from pydantic import BaseModel
 
+from cpqa.condense.condense import CondenseStage
+from cpqa.condense.config import CondenseConfig
+from cpqa.labels.protocols import ABSTAIN_LOW_CONFIDENCE, NO_CLEAR_EMOTION
 from cpqa.recipe import Recipe, StageSpec
-from cpqa.records import Recording, Segment, Word
-from cpqa.stage import SourceStage, Stage, StageConfig
+from cpqa.records import Recording, Segment, Skip, Word
+from cpqa.stage import SourceStage, Stage, StageConfig, StageContext
 
 WINDOW_S = 2.0
 VOCAB = ("angry", "disgusted", "fearful", "happy", "neutral", "other", "sad", "surprised", "unknown")
@@ -23,13 +26,24 @@ SENTIMENT = {"happy": "positive", "neutral": "neutral", "surprised": "ambiguous"
              "disgusted": "negative", "fearful": "negative", "sad": "negative"}
 RAVDESS_TO_VOCAB = {"neutral": "neutral", "calm": "neutral", "happiness": "happy", "sadness": "sad",
                     "anger": "angry", "fear": "fearful", "disgust": "disgusted", "surprise": "surprised"}
+ABSTAINED = "<abstained>"
+"""A window spec's label for a window whose emotion model abstained."""
 SKEW = {"neutral": 50, "happy": 14, "sad": 8, "angry": 6, "surprised": 5, "fearful": 3, "disgusted": 2,
         "other": 6, "unknown": 6}
 
 
+def abstention(score: float = 0.3, reason: str = ABSTAIN_LOW_CONFIDENCE) -> dict:
+    """An abstained emotion prediction, shaped as the labels stage writes it."""
+    probs = {e: round((1 - score) / 8, 4) for e in VOCAB}
+    probs["sad"] = score  # the class it would have guessed
+    return {"label": None, "abstained": True, "reason": reason, "score": score, "probs": probs, "model": "synthetic"}
+
+
 def window(start: float, label: str | None, valence: float | None, score: float = 0.8, members=None) -> dict:
     emotion = None
-    if label is not None:
+    if label == ABSTAINED:
+        emotion = abstention(score)
+    elif label is not None:
         probs = {label: score, **{e: round((1 - score) / 8, 4) for e in VOCAB if e != label}}
         emotion = {"label": label, "score": score, "probs": probs, "model": "synthetic"}
         if members:
@@ -39,23 +53,31 @@ def window(start: float, label: str | None, valence: float | None, score: float 
 
 
 def segment(recording_id: str, n: int, start: float, specs: list[tuple], *, end: float | None = None,
-            speaker: str = "spk0", gender: str = "female", words: bool = True, text: str | None = None,
+            speaker: str | None = "spk0", gender: str | None = "female", words: bool = True, text: str | None = None,
             **labels) -> Segment:
-    """A segment with one window per spec `(label, valence[, score])`, 2 s each from `start`."""
+    """A segment with one window per spec `(label, valence[, score])`, 2 s each from `start`; label
+    `ABSTAINED` makes a window whose model abstained (its words say 'no clear emotion', and when
+    every window abstained so does the segment's emotion label); `gender=None`
+    makes the speaker-pooled gender abstain."""
     wins = [window(start + i * WINDOW_S, *spec) for i, spec in enumerate(specs)]
     end = end if end is not None else start + max(1, len(specs)) * WINDOW_S
     word_list = []
     if words:
         t = start
         while t + 0.4 <= end:
-            label = next((w["emotion"]["label"] for w in wins if w["emotion"] and w["start"] <= t + 0.2 < w["end"]), None)
+            label = next((w["emotion"]["label"] or NO_CLEAR_EMOTION for w in wins
+                          if w["emotion"] and w["start"] <= t + 0.2 < w["end"]), None)
             word_list.append(Word(word=f"w{len(word_list)}", start=round(t, 3), end=round(t + 0.4, 3), prob=0.9,
                                   emotion=label, gender=gender, speaker=speaker))
             t += 0.5
-    main = max((s[0] for s in specs if s[0]), key=[s[0] for s in specs].count, default="neutral")
-    all_labels = {"emotion": {"label": main, "score": 0.7, "probs": {main: 0.7}, "model": "synthetic"},
+    main = max((s[0] for s in specs if s[0] and s[0] != ABSTAINED), key=[s[0] for s in specs].count, default=None)
+    emotion = (abstention() if specs and all(s[0] == ABSTAINED for s in specs)
+               else {"label": main or "neutral", "score": 0.7, "probs": {main or "neutral": 0.7}, "model": "synthetic"})
+    all_labels = {"emotion": emotion,
                   "valence": {"value": 0.5, "model": "synthetic"},
-                  "gender": {"label": gender, "score": 0.95, "model": "synthetic"}, **labels}
+                  "gender": ({"label": gender, "score": 0.95, "model": "synthetic", "pooled_over": "speaker"} if gender
+                             else {"label": None, "abstained": True, "score": 0.55, "model": "synthetic",
+                                   "pooled_over": "speaker"}), **labels}
     return Segment(id=Segment.make_id(recording_id, n), recording_id=recording_id, start=start, end=end,
                    text=text if text is not None else " ".join(w.word for w in word_list), speaker=speaker,
                    words=word_list, windows=wins, labels=all_labels)
@@ -103,6 +125,15 @@ def turn_segments(rec: Recording, rng: random.Random, agree: float = 0.8) -> lis
                            pitch_mean_hz={"value": rng.uniform(90, 260), "model": "synthetic"},
                            snr_db=rng.uniform(5, 30)))
     return out
+
+
+def condense(*segments: Segment, **config) -> tuple[list[Segment], list[Skip], dict[str, float]]:
+    """The condense stage run in memory: its kept segments, its skips and its counters."""
+    stage = CondenseStage(CondenseConfig(**config), StageContext(run_dir=Path("."), stage_dir=Path("."), name="condense"))
+    stage.fit(iter(segments))
+    out = list(stage.process_batch(list(segments)))
+    return ([s for s in out if isinstance(s, Segment)], [s for s in out if isinstance(s, Skip)],
+            dict(stage.context.counters))
 
 
 # ---------------------------------------------------------------- stages for the executor

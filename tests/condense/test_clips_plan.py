@@ -3,10 +3,11 @@
 import re
 
 import pytest
-from condense_synth import segment
+from condense_synth import ABSTAINED, condense, segment
 
 from cpqa.condense.clips import ClipsConfig, Span, audio_file_stem, plan_clips
-from cpqa.condense.tagging import speaker_aliases, tag_words, tagged_transcript
+from cpqa.condense.tagging import UNKNOWN_GENDER, speaker_aliases, tag_words, tagged_transcript
+from cpqa.labels.protocols import NO_CLEAR_EMOTION
 from cpqa.records import Word
 
 CONFIG = ClipsConfig(min_duration_s=30, max_duration_s=60, max_gap_s=10)
@@ -62,10 +63,15 @@ def test_min_above_max_is_rejected():
         ClipsConfig(min_duration_s=70, max_duration_s=60)
 
 
+def condensed(*segments, **config):
+    """The segments as the condense stage writes them (kept ones only)."""
+    return condense(*segments, **config)[0]
+
+
 def test_words_take_kept_window_else_attributed_emotion_and_always_all_tags():
     seg = segment("r", 0, 0.0, [("happy", 0.9), ("sad", 0.9)], speaker="spk1", gender="male")
     seg.windows = seg.windows[:1]  # condense dropped the inconsistent sad window
-    seg.metadata["condense"] = {"emotion": "happy"}
+    seg.metadata["condense"] = {"emotion": "happy", "reliable_for": ["emotion", "gender", "speakers"]}
     seg.words[-1] = Word(word="x", start=3.0, end=3.4)  # no tags of its own
     words, interpolated = tag_words(seg)
     assert not interpolated
@@ -85,11 +91,54 @@ def test_text_without_word_times_is_spread_over_the_segment():
 
 
 def test_tagged_transcript_groups_runs_and_starts_a_line_per_speaker_turn():
-    a = segment("r", 0, 0.0, [("happy", 0.9)], speaker="FEE013", gender="female")
-    b = segment("r", 1, 2.0, [("neutral", 0.45)], speaker="MEE014", gender="male")
+    a, b = condensed(segment("r", 0, 0.0, [("happy", 0.9)], speaker="FEE013", gender="female"),
+                     segment("r", 1, 2.0, [("neutral", 0.45)], speaker="MEE014", gender="male"),
+                     min_windows=1, balance={"enabled": False})
     words = tag_words(a)[0] + tag_words(b)[0]
     words[1] = words[1].model_copy(update={"emotion": "surprised"})
     aliases = speaker_aliases(words)
     assert aliases == {"FEE013": "S1", "MEE014": "S2"}
     assert tagged_transcript(words, aliases) == (
         "[S1|female|happy] w0 [S1|female|surprised] w1 [S1|female|happy] w2 w3\n[S2|male|neutral] w0 w1 w2 w3")
+
+
+def test_abstained_and_unconfirmed_emotions_are_tagged_no_clear_emotion_never_as_a_class():
+    reliable, calm, abstained = condensed(
+        # happy is attributed; the middle window abstained and the last one fails the agreement check
+        segment("r", 0, 0.0, [("happy", 0.9), (ABSTAINED, 0.9), ("happy", 0.8), ("sad", 0.9)], speaker="A", gender="male"),
+        # sad windows fail the agreement check: no reliable emotion, kept for content, gender, speakers
+        segment("r", 1, 8.0, [("sad", 0.9), ("sad", 0.8)], speaker="B", gender="female"),
+        # every window abstained, and so did the speaker's pooled gender
+        segment("r", 2, 12.0, [(ABSTAINED, 0.5)] * 3, speaker="C", gender=None),
+        balance={"enabled": False})
+    assert reliable.metadata["condense"]["reliable_for"] == ["content", "emotion", "gender", "speakers"]
+    assert calm.metadata["condense"]["kept_for"] == ["content", "gender", "speakers"]
+    assert abstained.metadata["condense"]["kept_for"] == ["content", "speakers"]
+    assert abstained.metadata["condense"]["no_emotion_reason"] == "all_windows_abstained"
+
+    def by_window(seg):
+        words = tag_words(seg)[0]
+        return [sorted({w.emotion for w in words if s <= w.start < s + 2}) for s in (seg.start + 2 * i for i in range(4))
+                if any(s <= w.start < s + 2 for w in words)]
+
+    assert by_window(reliable) == [["happy"], [NO_CLEAR_EMOTION], ["happy"], ["happy"]]  # rejected sad → attributed
+    assert by_window(calm) == [[NO_CLEAR_EMOTION], [NO_CLEAR_EMOTION]]
+    assert {(w.emotion, w.gender) for w in tag_words(abstained)[0]} == {(NO_CLEAR_EMOTION, UNKNOWN_GENDER)}
+    words = [w for seg in (calm, abstained) for w in tag_words(seg)[0]]
+    assert tagged_transcript(words, speaker_aliases(words)) == (
+        "[S1|female|no clear emotion] w0 w1 w2 w3 w4 w5 w6 w7\n"
+        "[S2|unknown gender|no clear emotion] w0 w1 w2 w3 w4 w5 w6 w7 w8 w9 w10 w11")
+    # Speech condensation never confirmed (a clip's words from the annotate stage) shows no class either.
+    raw = segment("r", 3, 20.0, [("angry", 0.1), ("angry", 0.1)], speaker="D", gender="male")
+    assert {w.emotion for w in tag_words(raw)[0]} == {NO_CLEAR_EMOTION}
+
+
+def test_gender_tags_come_from_the_pooled_speaker_gender():
+    seg = segment("r", 0, 0.0, [("neutral", 0.45)] * 2, speaker="A", gender="female")
+    seg.words[0] = seg.words[0].model_copy(update={"gender": "male"})  # a stray window-level guess
+    assert {w.gender for w in tag_words(seg)[0]} == {"female"}
+    seg.labels["gender"] = {"label": None, "abstained": True, "score": 0.52, "model": "m", "pooled_over": "speaker"}
+    assert {w.gender for w in tag_words(seg)[0]} == {UNKNOWN_GENDER}  # never the words' own guesses
+    seg.labels.pop("gender")  # no speaker label at all: the words' own tags, else unknown
+    seg.words[1] = seg.words[1].model_copy(update={"gender": None})
+    assert [w.gender for w in tag_words(seg)[0]][:3] == ["male", UNKNOWN_GENDER, "female"]

@@ -3,7 +3,7 @@
 import random
 
 import pytest
-from condense_synth import segment, skewed_emotion, window_specs
+from condense_synth import ABSTAINED, segment, skewed_emotion, window_specs
 
 from cpqa.condense import accessors
 from cpqa.condense.analysis import analyse, summarise
@@ -66,17 +66,28 @@ def test_occurrence_needs_k_windows_or_share_r():
 
 
 def test_analysis_drops_with_reasons():
-    config = CondenseConfig(min_snr_db=10)
+    paper = CondenseConfig(min_snr_db=10, without_emotion={"keep_for": []})
     short = segment("r", 0, 0.0, [("happy", 0.8)], end=0.5)
     noisy = segment("r", 1, 0.0, [("happy", 0.8)], snr_db=3.0)
     inconsistent = segment("r", 2, 0.0, [("happy", 0.1), ("sad", 0.9)])
     scattered = segment("r", 3, 0.0, [("happy", 0.8), ("sad", 0.1), ("angry", 0.2), ("neutral", 0.45), ("other", 0.5)])
-    good = segment("r", 4, 0.0, [("happy", 0.8), ("happy", 0.9), ("sad", 0.9)])
-    reasons = [analyse(s, config).drop_reason for s in (short, noisy, inconsistent, scattered, good)]
-    assert reasons == ["too_short", "low_snr", "no_consistent_window", "no_dominant_emotion", None]
-    analysis = analyse(good, config)
-    assert analysis.occurrence.emotion == "happy"
+    abstained = segment("r", 4, 0.0, [(ABSTAINED, 0.3), (ABSTAINED, 0.5)])
+    good = segment("r", 5, 0.0, [("happy", 0.8), ("happy", 0.9), ("sad", 0.9)])
+    segments = (short, noisy, inconsistent, scattered, abstained, good)
+    reasons = [analyse(s, paper).drop_reason for s in segments]
+    assert reasons == ["too_short", "low_snr", "no_consistent_window", "no_dominant_emotion", "all_windows_abstained", None]
+    analysis = analyse(good, paper)
+    assert analysis.occurrence.emotion == "happy" and analysis.kept_for == ["emotion"]
+    assert analysis.reliable_for == ["content", "emotion", "gender", "speakers"]
     assert [v.reason for v in analysis.verdicts] == [None, None, VALENCE_ABOVE_Y]
+    # By default a segment without a reliable emotion is kept for what it carries reliably; gates still drop.
+    default = CondenseConfig(min_snr_db=10)
+    analyses = [analyse(s, default) for s in segments]
+    assert [a.drop_reason for a in analyses] == ["too_short", "low_snr", None, None, None, None]
+    for a, why in zip(analyses[2:5], ("no_consistent_window", "no_dominant_emotion", "all_windows_abstained")):
+        assert a.no_emotion_reason == why and a.occurrence.emotion is None
+        assert a.reliable_for == a.kept_for == ["content", "gender", "speakers"]
+    assert "nothing else to keep it for" in analyse(inconsistent, paper).drop_detail
 
 
 def _summaries(n: int, seed: int = 0, config: CondenseConfig | None = None):
@@ -98,6 +109,8 @@ def test_balance_is_uniform_deterministic_and_independent_of_input_order():
     counts = {}
     for s in kept:
         counts[s.emotion] = counts.get(s.emotion, 0) + 1
+    without = [s for s in candidates if s.emotion is None]  # kept for content etc., outside the balance
+    assert without and counts.pop(None) == len(without) and all(s.kept_for != ("emotion",) for s in without)
     assert len(set(counts.values())) == 1 and len(counts) == 7  # six emotions + neutral as a class
     assert all(reason == "balance" for reason, _ in dropped.values())
     assert len(kept) + len(dropped) == len(candidates)
@@ -111,12 +124,13 @@ def test_balance_is_uniform_deterministic_and_independent_of_input_order():
 def test_balance_target_size_by_gender_and_neutral_policies():
     candidates = [s for s in _summaries(400) if s.drop_reason is None]
     kept, _ = select(candidates, CondenseConfig(balance={"target_size": 40, "by_gender": True, "neutral": "drop"}))
+    kept = [s for s in kept if s.emotion is not None]
     assert len(kept) == 40 and not any(s.emotion == "neutral" for s in kept)
     kept_per_group, available = {}, {}
     for s in kept:
         kept_per_group[(s.emotion, s.gender)] = kept_per_group.get((s.emotion, s.gender), 0) + 1
     for s in candidates:
-        if s.emotion != "neutral":
+        if s.emotion not in ("neutral", None):
             available[(s.emotion, s.gender)] = available.get((s.emotion, s.gender), 0) + 1
     top = max(kept_per_group.values())
     for group, n in available.items():  # max-min fair: a group below the top kept everything it had
@@ -128,7 +142,7 @@ def test_balance_target_size_by_gender_and_neutral_policies():
 
 def test_an_emotion_added_to_the_sentiment_map_is_balanced_too():
     config = CondenseConfig(sentiment_map={"happy": "positive", "neutral": "neutral", "other": "ambiguous"},
-                            ambiguous_min_score=0.0)
+                            ambiguous_min_score=0.0, without_emotion={"keep_for": []})
     candidates = [s for s in _summaries(300, config=config) if s.drop_reason is None]
     assert {s.emotion for s in candidates} == {"happy", "neutral", "other"}
     kept, dropped = select(candidates, config)

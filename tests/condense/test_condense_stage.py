@@ -73,10 +73,14 @@ def test_balancing_raises_the_emotion_entropy_and_stats_hold_distributions(built
     assert sum(v for k, v in counters.items() if k.startswith("emotion_before/")) == n_in
     after = {k.split("/")[1]: v for k, v in counters.items() if k.startswith("emotion_after/")}
     assert sum(after.values()) == built["condense"].stats["items_out"]
-    assert len(set(after.values())) == 1  # strictly balanced by default
+    kept = records(built["condense"])
+    without = sum(seg["metadata"]["condense"]["emotion"] is None for seg in kept)
+    assert without and after.pop("none") == without == built["condense"].stats["items_out"] - counters["reliable_after/emotion"]
+    assert len(set(after.values())) == 1  # the emotion-reliable segments are strictly balanced by default
     assert counters["speakers_before"] >= counters["speakers_after"] > 0
     table = distribution_table(counters)
-    assert {row for row in table.columns[0].cells} == {"emotion", "sentiment", "gender", "duration", "totals"}
+    assert {row for row in table.columns[0].cells} == {"emotion", "sentiment", "gender", "duration", "totals",
+                                                       "reliable", "recordings"}
 
 
 def test_every_segment_is_kept_or_skipped_with_a_reason(built):
@@ -91,7 +95,12 @@ def test_every_segment_is_kept_or_skipped_with_a_reason(built):
         c = seg["metadata"]["condense"]
         assert c["windows_total"] == c["windows_kept"] + len(c["dropped_windows"]) == c["windows_kept"] + len(
             [w for w in c["dropped_windows"] if w["reason"]])
-        assert c["emotion"] in c["qualifying"] and c["sentiment"] == SENTIMENT[c["emotion"]]
+        if c["emotion"] is None:  # kept for the other labels it carries reliably
+            assert c["no_emotion_reason"] and "emotion" not in c["reliable_for"]
+            assert c["kept_for"] and set(c["kept_for"]) <= set(c["reliable_for"])
+        else:
+            assert c["emotion"] in c["qualifying"] and c["sentiment"] == SENTIMENT[c["emotion"]]
+            assert c["kept_for"] == ["emotion"] and "emotion" in c["reliable_for"]
         assert set(seg["metadata"]["selection"]) == {"score", "reasons"}
     assert any(seg["metadata"]["condense"]["dropped_windows"] for seg in kept)
 

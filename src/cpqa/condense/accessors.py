@@ -8,6 +8,11 @@ goes through these helpers. Accepted shapes:
 - an emotion prediction (a window's `emotion` or `labels["emotion"]`): `"happy"` or
   `{"label": "happy", "score": 0.8, "probs": {"happy": 0.8, ...}, "model": ...}`, optionally with
   `members: [{"label", "score", "model"}, ...]` listing the ensemble members' own predictions;
+  an abstention `{"label": None, "abstained": True, "reason": "low-confidence", "score", "probs",
+  "model"}` or the word tag `"no clear emotion"` reads as no label with `abstained=True`, never
+  as a class (a label it still carries is ignored);
+- an abstained category (e.g. a pooled gender the model could not tell, `{"label": None,
+  "abstained": True, ...}`) reads as None from `category` and True from `abstained`;
 - text sentiment (`labels["text_sentiment"]`): a VADER compound score in -1..1 — a number,
   `{"compound": ...}` (what annotate writes) or `{"value": ...}` — or only a category
   `positive | neutral | negative` (read as +1, 0, -1);
@@ -21,6 +26,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
+
+from ..labels.protocols import NO_CLEAR_EMOTION
 
 _TEXT_SENTIMENT_OF_LABEL = {"positive": 1.0, "neutral": 0.0, "negative": -1.0}
 _DNSMOS_KEYS = ("ovrl", "OVRL", "ovrl_mos", "overall", "value")
@@ -36,10 +43,19 @@ def number(value: Any) -> float | None:
 
 
 def category(value: Any) -> str | None:
-    """A plain string or the `label` of a dict; None otherwise."""
+    """A plain string or the `label` of a dict; None otherwise (and for an abstention)."""
+    if abstained(value):
+        return None
     if isinstance(value, dict):
         value = value.get("label")
     return value if isinstance(value, str) and value else None
+
+
+def abstained(value: Any) -> bool:
+    """Whether a prediction says its model abstained (`abstained: true`, or the tag 'no clear emotion')."""
+    if isinstance(value, dict):
+        return value.get("abstained") is True
+    return value == NO_CLEAR_EMOTION
 
 
 def label_number(labels: dict[str, Any], key: str) -> float | None:
@@ -57,17 +73,24 @@ class EmotionPrediction:
     probs: dict[str, float] = field(default_factory=dict)
     member_labels: tuple[str, ...] = ()
     """The labels of the ensemble members, when the prediction lists them."""
+    abstained: bool = False
+    """The model abstained: `label` is None and `score` its (too low) top probability."""
+    abstain_reason: str | None = None
+    """Why it abstained (`labels.protocols.ABSTAIN_*`), when it says."""
 
 
 def emotion(value: Any) -> EmotionPrediction:
     """Read an emotion prediction; the score falls back to `probs[label]` when absent."""
     if isinstance(value, str):
-        return EmotionPrediction(value)
+        return EmotionPrediction(None, abstained=True) if abstained(value) else EmotionPrediction(value)
     if not isinstance(value, dict):
         return EmotionPrediction(None)
-    label = category(value)
     probs = {k: float(v) for k, v in (value.get("probs") or {}).items() if number(v) is not None}
     score = number(value.get("score"))
+    if abstained(value):
+        reason = value.get("reason")
+        return EmotionPrediction(None, score, probs, abstained=True, abstain_reason=reason if isinstance(reason, str) else None)
+    label = category(value)
     if score is None and label is not None:
         score = probs.get(label)
     members = tuple(m for m in (category(m) for m in value.get("members") or []) if m)

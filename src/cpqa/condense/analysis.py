@@ -1,4 +1,11 @@
-"""Per-segment condensation: length, quality gates, window consistency and occurrence.
+"""Per-segment condensation: length, quality gates, window consistency and occurrence, and what
+the segment is reliable for.
+
+A segment failing a gate (length, SNR, DNSMOS) is dropped. One that passes but holds no reliable
+emotion (no windows, every window abstained, none consistent, none recurring: `no_emotion_reason`)
+is kept for the other labels it carries reliably when `without_emotion.keep_for` names one of them
+(`kept_for`), else dropped with that reason. Abstained windows never count as a class: they are
+dropped from the emotion path as `emotion_abstained`.
 
 `analyse` is pure and cheap, so the stage runs it twice: once in `fit()` to make the global
 decisions from small `SegmentSummary`s, and again when it writes each kept segment (rather than
@@ -14,15 +21,16 @@ from ..records import Segment, Window
 from . import accessors
 from .accessors import EmotionPrediction
 from .config import CondenseConfig
-from .rules import Occurrence, attribute
+from .reliability import gender_of, reliable_for, speaker_of
+from .rules import EMOTION_ABSTAINED, Occurrence, attribute
 
 TOO_SHORT = "too_short"
 LOW_SNR = "low_snr"
 LOW_DNSMOS = "low_dnsmos"
 NO_WINDOWS = "no_windows"
+ALL_WINDOWS_ABSTAINED = "all_windows_abstained"
 NO_CONSISTENT_WINDOW = "no_consistent_window"
 NO_DOMINANT_EMOTION = "no_dominant_emotion"
-UNKNOWN = "unknown"
 
 
 @dataclass(frozen=True)
@@ -41,6 +49,14 @@ class WindowVerdict:
 class SegmentAnalysis:
     verdicts: list[WindowVerdict]
     occurrence: Occurrence
+    reliable_for: list[str] = field(default_factory=list)
+    """What the segment's labels can be trusted for ('emotion' when one was attributed; see `reliability`)."""
+    kept_for: list[str] = field(default_factory=list)
+    """Why a kept segment is kept: ['emotion'], or the other reliable labels `keep_for` names
+    (empty when it is dropped)."""
+    no_emotion_reason: str | None = None
+    """Why the segment holds no reliable emotion (None: it holds one)."""
+    no_emotion_detail: str = ""
     drop_reason: str | None = None
     drop_detail: str = ""
 
@@ -53,17 +69,31 @@ def analyse(segment: Segment, config: CondenseConfig) -> SegmentAnalysis:
     rule = config.rule()
     verdicts = []
     for window in segment.windows:
-        prediction = accessors.emotion(window.emotion)
-        verdicts.append(WindowVerdict(window, prediction, rule.drop_reason(prediction.label, prediction.score,
-                                                                           window.valence)))
+        p = accessors.emotion(window.emotion)
+        verdicts.append(WindowVerdict(window, p, rule.drop_reason(p.label, p.score, window.valence, p.abstained)))
     kept = [(v.prediction.label, v.prediction.score) for v in verdicts if v.reason is None]
     occurrence = attribute(kept, len(verdicts), config.min_windows, config.min_window_share)
     analysis = SegmentAnalysis(verdicts, occurrence)
-    analysis.drop_reason, analysis.drop_detail = _first_failure(segment, config, analysis)
+    others = reliable_for(segment, config.without_emotion)
+    analysis.no_emotion_reason, analysis.no_emotion_detail = _emotion_failure(config, analysis)
+    gate, gate_detail = _gate_failure(segment, config)
+    if analysis.no_emotion_reason is None:
+        analysis.reliable_for = sorted(["emotion", *others])
+        analysis.kept_for = ["emotion"]
+    else:
+        analysis.reliable_for = others
+        analysis.kept_for = [label for label in others if label in config.without_emotion.keep_for]
+    if gate is not None:
+        analysis.drop_reason, analysis.drop_detail, analysis.kept_for = gate, gate_detail, []
+    elif not analysis.kept_for:
+        analysis.drop_reason = analysis.no_emotion_reason
+        analysis.drop_detail = (f"{analysis.no_emotion_detail}; nothing else to keep it for (reliable for: "
+                                f"{', '.join(others) or 'nothing'}; without_emotion.keep_for: "
+                                f"{', '.join(config.without_emotion.keep_for) or 'nothing'})")
     return analysis
 
 
-def _first_failure(segment: Segment, config: CondenseConfig, analysis: SegmentAnalysis) -> tuple[str | None, str]:
+def _gate_failure(segment: Segment, config: CondenseConfig) -> tuple[str | None, str]:
     if segment.duration < config.min_segment_duration_s:
         return TOO_SHORT, f"duration {segment.duration:.2f} s < {config.min_segment_duration_s} s"
     snr_db = accessors.label_number(segment.labels, "snr_db")
@@ -72,20 +102,27 @@ def _first_failure(segment: Segment, config: CondenseConfig, analysis: SegmentAn
     dnsmos = accessors.dnsmos_overall(segment.labels)
     if config.min_dnsmos is not None and dnsmos is not None and dnsmos < config.min_dnsmos:
         return LOW_DNSMOS, f"dnsmos {dnsmos:.2f} < {config.min_dnsmos}"
+    return None, ""
+
+
+def _emotion_failure(config: CondenseConfig, analysis: SegmentAnalysis) -> tuple[str | None, str]:
     if not analysis.verdicts:
         return NO_WINDOWS, "the segment has no analysis windows"
     n = len(analysis.verdicts)
+    if all(v.reason == EMOTION_ABSTAINED for v in analysis.verdicts):
+        return ALL_WINDOWS_ABSTAINED, f"the emotion model abstained on all {n} windows (no clear emotion)"
     if not analysis.kept:
         reasons = Counter(v.reason for v in analysis.verdicts)
-        return NO_CONSISTENT_WINDOW, f"0 of {n} windows consistent ({_counts(reasons)})"
+        return NO_CONSISTENT_WINDOW, f"0 of {n} windows consistent ({counts_text(reasons)})"
     if analysis.occurrence.emotion is None:
         return NO_DOMINANT_EMOTION, (
-            f"consistent windows {_counts(analysis.occurrence.counts)} of {n}: none reaches "
+            f"consistent windows {counts_text(analysis.occurrence.counts)} of {n}: none reaches "
             f"{config.min_windows} windows or {config.min_window_share:.0%}")
     return None, ""
 
 
-def _counts(counts) -> str:
+def counts_text(counts) -> str:
+    """`{"a": 2, "b": 1}` → 'a: 2, b: 1'."""
     return ", ".join(f"{k}: {v}" for k, v in sorted(counts.items()))
 
 
@@ -102,9 +139,12 @@ class SegmentSummary:
     """`recording_id/speaker`: diarization labels are only unique within a recording."""
     gender: str
     label_emotion: str | None
-    """The segment-level emotion label from annotate (before condensation)."""
+    """The segment-level emotion label from annotate (before condensation; None when it abstained)."""
     emotion: str | None
-    """The attributed emotion (None when the segment is dropped before attribution)."""
+    """The attributed emotion (None when the segment holds no reliable emotion)."""
+    reliable_for: tuple[str, ...]
+    kept_for: tuple[str, ...]
+    no_emotion_reason: str | None
     sentiment: str | None
     confidence: float
     agreement: float
@@ -130,7 +170,9 @@ def summarise(segment: Segment, analysis: SegmentAnalysis, order: int, config: C
         id=segment.id, recording_id=segment.recording_id, order=order, start=segment.start, end=segment.end,
         speaker=f"{segment.recording_id}/{speaker_of(segment)}", gender=gender_of(segment),
         label_emotion=accessors.emotion(segment.labels.get("emotion")).label,
-        emotion=emotion, sentiment=config.sentiment_map.get(emotion) if emotion else None,
+        emotion=emotion, reliable_for=tuple(analysis.reliable_for), kept_for=tuple(analysis.kept_for),
+        no_emotion_reason=analysis.no_emotion_reason,
+        sentiment=config.sentiment_map.get(emotion) if emotion else None,
         confidence=confidence, agreement=agreement, numbers=numbers,
         text_sentiment=accessors.text_sentiment(segment.labels),
         drop_reason=analysis.drop_reason, drop_detail=analysis.drop_detail,
@@ -141,20 +183,3 @@ def _member_agreement(prediction: EmotionPrediction) -> float:
     if not prediction.member_labels:
         return 1.0
     return sum(m == prediction.label for m in prediction.member_labels) / len(prediction.member_labels)
-
-
-def speaker_of(segment: Segment) -> str:
-    """The segment's speaker, else its words' most common speaker, else 'unknown'."""
-    return segment.speaker or _most_common(w.speaker for w in segment.words) or UNKNOWN
-
-
-def gender_of(segment: Segment) -> str:
-    """The segment's gender label, else the gender its manifest gave (`metadata["gender"]`), else
-    its words' most common gender, else 'unknown'."""
-    return (accessors.label_category(segment.labels, "gender") or accessors.category(segment.metadata.get("gender"))
-            or _most_common(w.gender for w in segment.words) or UNKNOWN)
-
-
-def _most_common(values) -> str | None:
-    counts = Counter(v for v in values if v)
-    return counts.most_common(1)[0][0] if counts else None

@@ -12,9 +12,9 @@ Assembly (per recording, kept segments in time order; `plan_clips` is pure):
   audio (never past the recording or a neighbouring clip) when `pad_short_groups` is on.
   Clips are planned around kept segments only, but their words come from every transcribed
   segment inside them (`transcript_stage`, default `annotate`): a clip's audio and its transcript
-  then agree, and speech the condensation dropped keeps its own (less reliable) word tags, while
-  kept segments carry the condensed ones. `selection["untranscribed_s"]` says how much of the clip
-  no segment covers (silence, or speech the VAD missed).
+  then agree; speech the condensation dropped says `no clear emotion` (its labels did not hold
+  up), while kept segments carry the condensed tags (see `tagging`). `selection["untranscribed_s"]`
+  says how much of the clip no segment covers (silence, or speech the VAD missed).
 
 Why `needs_fit`: a clip needs every kept segment of its recording (its words, and its neighbours'
 text as context). Holding them across batches would lose them on a restart (inputs already marked
@@ -26,7 +26,9 @@ time order), `start`/`end` in seconds from the start of the recording, `audio` =
 under the stage directory's `audio/` (temp file + rename), `words` with recording times and all
 three tags, `tagged_transcript` (see `tagging`), `context{before, after}` (text of up to
 `context_segments` kept segments of the recording before and after the clip), `selection{score
-(mean of its segments' selection scores), reasons, emotions, short, padded_s, untranscribed_s}`
+(mean of its segments' selection scores), reasons, emotions, reliable_for_any, reliable_for_all,
+short, padded_s, untranscribed_s}` (`reliable_for_any` / `_all`: the labels — content, emotion,
+gender, speakers — some / every kept segment of the clip is reliable for, as condense recorded)
 and `metadata{speakers: {S1: original id}, interpolated_word_times: [segment ids]}`. The FLAC file is
 named after the clip id (made safe for a file name: see `audio_file_stem`).
 """
@@ -146,6 +148,7 @@ class _Kept:
     emotion: str | None
     score: float
     reasons: list[str] = field(default_factory=list)
+    reliable_for: tuple[str, ...] = ()
 
 
 @register_stage
@@ -153,7 +156,7 @@ class ClipsStage(Stage[Segment, Clip]):
     """Assemble 30–60 s clips around kept segments: FLAC audio, tagged words, context."""
 
     name = "clips"
-    version = "1"
+    version = "2"
     Config = ClipsConfig
     input_type = Segment
     output_type = Clip
@@ -165,10 +168,11 @@ class ClipsStage(Stage[Segment, Clip]):
         for order, segment in enumerate(items):
             words, interpolated = tag_words(segment)
             selection = segment.metadata.get("selection") or {}
+            condense = segment.metadata.get("condense") or {}
             by_recording[segment.recording_id].append(_Kept(
                 segment.id, order, segment.start, segment.end, segment.text.strip(), words, interpolated,
-                (segment.metadata.get("condense") or {}).get("emotion"),
-                float(selection.get("score") or 0.0), list(selection.get("reasons") or [])))
+                condense.get("emotion"), float(selection.get("score") or 0.0), list(selection.get("reasons") or []),
+                tuple(condense.get("reliable_for") or ())))
         self._recordings = {rid: sorted(kept, key=lambda k: (k.start, k.end, k.id)) for rid, kept in by_recording.items()}
         self._transcripts = self._all_segments(set(by_recording)) if self.config.transcript_stage else self._recordings
         plans = []
@@ -272,6 +276,8 @@ class ClipsStage(Stage[Segment, Clip]):
                 "score": self._score(rid, plan),
                 "reasons": list(dict.fromkeys(r for k in segs for r in k.reasons)),
                 "emotions": dict(sorted(Counter(k.emotion for k in segs if k.emotion).items())),
+                "reliable_for_any": sorted(set().union(*(k.reliable_for for k in segs))),
+                "reliable_for_all": sorted(set.intersection(*(set(k.reliable_for) for k in segs))),
                 "short": plan.short,
                 "padded_s": plan.padded_s,
                 "untranscribed_s": round(max(0.0, (end - plan.start) - _covered_s(inside, plan.start, end)), 3),

@@ -2,9 +2,11 @@
 
 Steps, in order (each configurable in `CondenseConfig`, each drop recorded with its reason):
 per segment — length filter, quality gates (SNR, DNSMOS), sentiment mapping and emotion–valence
-consistency per window, occurrence filter (see `rules`); then over the whole input — selection
-scores, per-speaker / per-recording caps, balance of the six non-neutral emotions (optionally ×
-gender), budget in hours.
+consistency per window (abstained windows dropped as `emotion_abstained`), occurrence filter (see
+`rules`); a segment without a reliable emotion is kept for the other labels it carries reliably
+(content, gender, speakers: `without_emotion`, see `analysis`); then over the whole input —
+selection scores, per-speaker / per-recording caps, balance of the six non-neutral emotions
+(optionally × gender, emotion-reliable segments only), budget in hours.
 
 Why one stage with `needs_fit` rather than a separate `balance` stage: caps, balance, budget, the
 speaker baselines and the emotion-change scorer all need the same global view and the same
@@ -14,34 +16,43 @@ per-segment analysis is cheap and pure, so `process_batch` recomputes it instead
 windows in memory.
 
 Output: each kept segment with `windows` reduced to its consistent windows and
-`metadata["condense"]` = {emotion, sentiment, qualifying, window_counts, windows_total,
-windows_kept, dropped_windows: [{start, end, emotion, score, valence, reason}], rule{...}} and
+`metadata["condense"]` = {emotion (None: no reliable emotion), sentiment, reliable_for (of content,
+emotion, gender, speakers), kept_for (['emotion'] or the other labels it is kept for),
+no_emotion_reason and no_emotion_detail (when it holds no reliable emotion),
+recording_has_reliable_emotion, qualifying, window_counts, windows_total, windows_kept,
+dropped_windows: [{start, end, emotion, score, valence, reason}], rule{...}} and
 `metadata["selection"]` = {score, reasons}. Each dropped segment is a `Skip(id, reason, detail)`.
+
+The yield (stats.json counters, see `stats`): before/after distributions, `reliable_<when>/<label>`,
+`recordings_<when>/{with,without}_reliable_emotion`, `no_reliable_emotion/<reason>` (input segments
+without a reliable emotion, by why), `windows_dropped/<reason>`; each recording that holds no
+reliable emotion is logged by id with what was kept of it instead.
 """
 
 from __future__ import annotations
 
 import logging
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
 
 from ..errors import CPQAError
 from ..records import Segment, Skip
 from ..stage import Stage, register_stage
-from .analysis import SegmentAnalysis, SegmentSummary, analyse, summarise
+from .analysis import SegmentAnalysis, SegmentSummary, analyse, counts_text, summarise
 from .config import CondenseConfig
 from .selection import score_all, select
-from .stats import distribution_counters
+from .stats import distribution_counters, recordings_without_reliable_emotion, reliability_counters
 
 logger = logging.getLogger(__name__)
 
 
 @register_stage
 class CondenseStage(Stage[Segment, Segment]):
-    """Keep segments with consistent, recurring emotion labels; balance emotions (paper §condensation)."""
+    """Keep segments with consistent, recurring emotion labels, balance emotions (paper
+    §condensation); keep segments without one for the other labels they carry reliably."""
 
     name = "condense"
-    version = "1"
+    version = "2"
     Config = CondenseConfig
     input_type = Segment
     output_type = Segment
@@ -59,16 +70,37 @@ class CondenseStage(Stage[Segment, Segment]):
         score_all(summaries, candidates, self.config)
         kept, self._dropped = select(candidates, self.config)
         self._kept = {s.id: s for s in kept}
+        self._without_emotion = recordings_without_reliable_emotion(summaries)
 
         for reason, n in windows.items():
             self.count("windows/kept" if reason == "kept" else f"windows_dropped/{reason}", n)
+        for reason, n in Counter(s.no_emotion_reason for s in summaries if s.no_emotion_reason).items():
+            self.count(f"no_reliable_emotion/{reason}", n)
         sentiment_map = self.config.sentiment_map
         for key, n in distribution_counters(summaries, "before", lambda s: s.label_emotion, sentiment_map).items():
             self.count(key, n)
         for key, n in distribution_counters(kept, "after", lambda s: s.emotion, sentiment_map).items():
             self.count(key, n)
+        for when, group in (("before", summaries), ("after", kept)):
+            for key, n in reliability_counters(group, when).items():
+                self.count(key, n)
+        self._log_recordings_without_emotion(summaries, kept)
         logger.info("condense: %d of %d segments kept (%d windows kept of %d)", len(kept), len(summaries),
                     windows["kept"], sum(windows.values()))
+
+    def _log_recordings_without_emotion(self, summaries: list[SegmentSummary], kept: list[SegmentSummary]) -> None:
+        reasons: dict[str, Counter] = defaultdict(Counter)
+        kept_for: dict[str, Counter] = defaultdict(Counter)
+        for s in summaries:
+            if s.recording_id in self._without_emotion:
+                reasons[s.recording_id][s.no_emotion_reason] += 1
+        for s in kept:
+            if s.recording_id in self._without_emotion:
+                kept_for[s.recording_id].update(["segments", *s.kept_for])
+        for rid in sorted(self._without_emotion):
+            logger.info("condense: recording %s holds no reliable emotion (%s); kept %d segments (%s)",
+                        rid, counts_text(reasons[rid]), kept_for[rid].pop("segments", 0),
+                        "for " + counts_text(kept_for[rid]) if kept_for[rid] else "none")
 
     def process_batch(self, items: list[Segment]) -> Iterable[Segment | Skip]:
         for segment in items:
@@ -91,6 +123,11 @@ class CondenseStage(Stage[Segment, Segment]):
         metadata["condense"] = {
             "emotion": summary.emotion,
             "sentiment": summary.sentiment,
+            "reliable_for": list(summary.reliable_for),
+            "kept_for": list(summary.kept_for),
+            **({"no_emotion_reason": analysis.no_emotion_reason, "no_emotion_detail": analysis.no_emotion_detail}
+               if analysis.no_emotion_reason else {}),
+            "recording_has_reliable_emotion": segment.recording_id not in self._without_emotion,
             "qualifying": analysis.occurrence.qualifying,
             "window_counts": analysis.occurrence.counts,
             "windows_total": len(analysis.verdicts),
@@ -101,3 +138,4 @@ class CondenseStage(Stage[Segment, Segment]):
         }
         metadata["selection"] = {"score": summary.score, "reasons": list(summary.reasons)}
         return segment.model_copy(update={"windows": [v.window for v in analysis.kept], "metadata": metadata})
+

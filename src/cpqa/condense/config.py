@@ -15,7 +15,8 @@ SCORER_CAPABILITY = "selection-scorer"
 
 class BalanceConfig(Config):
     """Balance the non-neutral emotions — the paper's six unless `sentiment_map` adds some —
-    optionally × gender. Within a group the best
+    optionally × gender, over the segments with a reliable emotion only (those kept for other
+    labels stay outside the balance). Within a group the best
     selection scores go first, ties broken by a seeded hash of the id, so the result is the same
     on every run and every restart."""
 
@@ -28,6 +29,25 @@ class BalanceConfig(Config):
         "Neutral segments: 'balance' treats neutral as one more group, 'keep' keeps them all outside "
         "the balance, 'drop' drops them."))
     seed: int = Field(0, description="Seed of the tie-breaking order.")
+
+
+OtherLabel = Literal["content", "gender", "speakers"]
+"""What a segment can be reliable for besides emotion (see `reliability`)."""
+
+
+class WithoutEmotionConfig(Config):
+    """Segments with no reliable emotion (every window abstained, none consistent, none recurring)
+    are kept when they carry another label reliably, so that the QA types needing no emotion (C,
+    DG, DS, CG, CS) have clips even from calm speech. They stay outside the emotion balance and
+    carry no emotion downstream ("no clear emotion")."""
+
+    keep_for: list[OtherLabel] = Field(default_factory=lambda: ["content", "gender", "speakers"], description=(
+        "Keep a segment without a reliable emotion when it is reliable for any of these: 'content' (a "
+        "confident transcript), 'gender' (a confident, not abstained gender), 'speakers' (a known "
+        "speaker turn). Empty: drop such segments, as the paper does."))
+    min_words: int = Field(3, ge=1, description="'content' needs at least this many transcribed words.")
+    min_word_prob: float = Field(0.5, ge=0, le=1, description=(
+        "'content' needs the mean ASR word probability (where words carry one) to reach this."))
 
 
 class CondenseConfig(StageConfig):
@@ -50,6 +70,7 @@ class CondenseConfig(StageConfig):
     max_per_speaker: int | None = Field(None, ge=1, description="Keep at most this many segments per speaker of a recording.")
     max_per_recording: int | None = Field(None, ge=1, description="Keep at most this many segments per recording.")
     balance: BalanceConfig = Field(default_factory=BalanceConfig)
+    without_emotion: WithoutEmotionConfig = Field(default_factory=WithoutEmotionConfig)
     budget_hours: float | None = Field(None, gt=0, description="Keep at most this many hours of speech (balanced order).")
 
     @field_validator("scorers", mode="before")

@@ -8,6 +8,8 @@
    valence ≤ y, neutral only if y < valence < x (x = 0.5, y = 0.4 in the paper).
    **Surprise is kept on its emotion confidence alone** (score ≥ `ambiguous_min_score`): surprise
    can be pleasant or unpleasant, so valence cannot confirm or refute it.
+   A window whose emotion model **abstained** ("no clear emotion") has no class to check: it is
+   dropped from the emotion path as `emotion_abstained`, never read as a class.
 3. **Occurrence.** An emotion is attributed to a segment only if it holds in at least k consistent
    windows or in a share ≥ r of all the segment's windows, so one stray window never labels an
    utterance. Among qualifying emotions the most frequent wins (then the higher mean score, then
@@ -38,6 +40,7 @@ SENTIMENT_OF: dict[str, Sentiment] = {
 }
 
 # Window drop reasons (machine-readable; they appear in metadata and stats).
+EMOTION_ABSTAINED = "emotion_abstained"
 NO_EMOTION = "no_emotion"
 UNMAPPED_EMOTION = "unmapped_emotion"
 NO_VALENCE = "no_valence"
@@ -58,8 +61,11 @@ class ConsistencyRule:
         if not self.y < self.x:
             raise ValueError(f"the neutral band needs y < x (got x={self.x}, y={self.y})")
 
-    def drop_reason(self, label: str | None, score: float | None, valence: float | None) -> str | None:
+    def drop_reason(self, label: str | None, score: float | None, valence: float | None,
+                    abstained: bool = False) -> str | None:
         """Why a window with this prediction is dropped, or None when it is kept."""
+        if abstained:
+            return EMOTION_ABSTAINED
         if label is None:
             return NO_EMOTION
         sentiment = self.sentiment_map.get(label)

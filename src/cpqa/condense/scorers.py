@@ -111,14 +111,15 @@ class VoiceTextMismatchScorer(Scorer):
 
 @SCORERS.register("emotion_change")
 class EmotionChangeScorer(Scorer):
-    """The emotion differs from the previous segment of the recording: a contextual cue."""
+    """The emotion differs from the previous segment of the recording with a reliable emotion
+    (one condensation attributed; annotate's own labels are not trusted here): a contextual cue."""
 
     def prepare(self, summaries):
         self.previous: dict[str, str] = {}
         last: dict[str, str] = {}
         for s in sorted(summaries, key=lambda s: (s.recording_id, s.start, s.order)):
-            emotion = s.emotion or s.label_emotion
-            if emotion is None or emotion in ("other", "unknown"):
+            emotion = s.emotion
+            if emotion is None:
                 continue
             if s.recording_id in last:
                 self.previous[s.id] = last[s.recording_id]

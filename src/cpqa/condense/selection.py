@@ -2,6 +2,10 @@
 
 Everything here is deterministic: segments are ranked by selection score (best first), ties broken
 by a seeded hash of the id — never by input order — so a restarted stage decides the same.
+
+Only segments with a reliable emotion take part in the emotion balance; those kept for other
+labels (no reliable emotion) pass it untouched, and the budget treats them as one more group
+('no clear emotion').
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from itertools import zip_longest
 
+from ..labels.protocols import NO_CLEAR_EMOTION
 from .analysis import SegmentSummary
 from .config import BalanceConfig, CondenseConfig
 
@@ -76,7 +81,8 @@ def _cap(ranked, key_of, cap: int, reason: str, what: str, dropped: Dropped) -> 
 
 
 def group_of(s: SegmentSummary, by_gender: bool) -> str:
-    return f"{s.emotion}/{s.gender}" if by_gender else str(s.emotion)
+    emotion = s.emotion or NO_CLEAR_EMOTION
+    return f"{emotion}/{s.gender}" if by_gender else emotion
 
 
 def round_robin(ranked: Iterable[SegmentSummary], by_gender: bool) -> list[SegmentSummary]:
@@ -90,8 +96,9 @@ def round_robin(ranked: Iterable[SegmentSummary], by_gender: bool) -> list[Segme
 
 
 def _balance(ranked: list[SegmentSummary], config: BalanceConfig, dropped: Dropped) -> list[SegmentSummary]:
-    balanced = [s for s in ranked if s.emotion != "neutral" or config.neutral == "balance"]
-    outside = [s for s in ranked if s.emotion == "neutral" and config.neutral == "keep"]
+    emotional = [s for s in ranked if s.emotion is not None]
+    balanced = [s for s in emotional if s.emotion != "neutral" or config.neutral == "balance"]
+    outside = [s for s in ranked if s.emotion is None or (s.emotion == "neutral" and config.neutral == "keep")]
     for s in ranked:
         if s.emotion == "neutral" and config.neutral == "drop":
             dropped[s.id] = (NEUTRAL_DROPPED, "balance.neutral is 'drop'")

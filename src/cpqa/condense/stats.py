@@ -4,6 +4,13 @@ Counter keys: `<dimension>_<before|after>/<value>` for the dimensions emotion, s
 duration (buckets), plus `speakers_<when>` (distinct recording/speaker pairs), `hours_<when>`
 (speech hours) and `entropy_bits/<dimension>_<when>` (Shannon entropy). The emotion entropy is taken
 over the mapped emotions only (other/unknown excluded), so that before and after are comparable.
+Emotion 'none' counts segments without one (before: the annotate label abstained or is absent;
+after: kept for other labels, with no reliable emotion).
+
+What the segments are reliable for (`reliability_counters`): `reliable_<when>/<label>` counts the
+segments reliable for content, emotion, gender, speakers; `recordings_<when>/with_reliable_emotion`
+and `recordings_<when>/without_reliable_emotion` count the recordings holding at least one
+emotion-reliable segment, or none (before: in the input; after: among those with a kept segment).
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Literal
 
 from .analysis import SegmentSummary
+from .reliability import RELIABLE_LABELS
 
 When = Literal["before", "after"]
 DIMENSIONS = ("emotion", "sentiment", "gender", "duration")
@@ -58,6 +66,25 @@ def distribution_counters(summaries: Iterable[SegmentSummary], when: When, emoti
     out[f"entropy_bits/emotion_{when}"] = round(entropy_bits(mapped), 6)
     out[f"entropy_bits/gender_{when}"] = round(entropy_bits(dims["gender"]), 6)
     return out
+
+
+def reliability_counters(summaries: Iterable[SegmentSummary], when: When) -> dict[str, float]:
+    summaries = list(summaries)
+    out: dict[str, float] = {f"reliable_{when}/{label}": sum(label in s.reliable_for for s in summaries)
+                             for label in RELIABLE_LABELS}
+    recordings = {s.recording_id for s in summaries}
+    without = recordings_without_reliable_emotion(summaries)
+    out[f"recordings_{when}/with_reliable_emotion"] = len(recordings - without)
+    out[f"recordings_{when}/without_reliable_emotion"] = len(without)
+    return out
+
+
+def recordings_without_reliable_emotion(summaries: Iterable[SegmentSummary]) -> set[str]:
+    """The recordings none of whose segments (among `summaries`) is reliable for emotion."""
+    by_recording: dict[str, bool] = {}
+    for s in summaries:
+        by_recording[s.recording_id] = by_recording.get(s.recording_id, False) or "emotion" in s.reliable_for
+    return {rid for rid, reliable in by_recording.items() if not reliable}
 
 
 def before_after(counters: Mapping[str, float]) -> dict[str, dict[str, tuple[float, float]]]:

@@ -1,10 +1,17 @@
 """Word tags and the tagged transcript a QA generator reads.
 
-Every word gets an emotion, a gender and a speaker:
-- emotion: the label of the kept (consistent) window holding the word's midpoint, else the emotion
-  condense attributed to the segment, else the word's own tag, else 'unknown' — so a word in a
-  window the consistency rule rejected carries the utterance's reliable label, not the rejected one;
-- gender: the word's tag, else the segment's (its label, else the manifest's), else 'unknown';
+Every word gets an emotion, a gender and a speaker, and a tag never shows a class no label
+vouches for:
+- emotion: only in a segment condensation kept as reliable for emotion
+  (`metadata["condense"]["reliable_for"]` holds 'emotion'): the label of the kept (consistent)
+  window holding the word's midpoint, else 'no clear emotion' where the emotion model abstained
+  on the word's window, else the emotion condense attributed to the segment. Every other word —
+  in a segment kept for other labels, or in speech condensation did not keep — says
+  `no clear emotion` (`labels.protocols.NO_CLEAR_EMOTION`): a window the consistency rule
+  rejected, or a label that never recurred, is never shown as a class;
+- gender: the segment's own gender (its speaker-pooled label, else the manifest's); 'unknown
+  gender' where that label abstained; the word's own tag only where the segment has no gender
+  label at all (no speaker turns to pool over); else 'unknown gender';
 - speaker: the word's tag, else the segment's speaker, else 'unknown'.
 
 A segment with text but no word times gets one word per token spread evenly over the segment
@@ -12,40 +19,50 @@ A segment with text but no word times gets one word per token spread evenly over
 
 The tagged transcript groups runs of words with the same tags, one line per speaker turn, and
 names speakers S1, S2, … in order of appearance (the mapping goes into the clip's metadata):
-`[S1|female|happy] so we did it [S1|female|surprised] really`
-`[S2|male|neutral] okay`
+`[S1|female|happy] so we did it [S1|female|no clear emotion] really`
+`[S2|male|no clear emotion] okay`
 """
 
 from __future__ import annotations
 
+from ..labels.protocols import NO_CLEAR_EMOTION
 from ..records import ClipWord, Segment
 from . import accessors
-from .analysis import UNKNOWN, gender_of, speaker_of
+from .reliability import gender_abstained, segment_gender, speaker_of
+from .rules import EMOTION_ABSTAINED
+
+UNKNOWN_GENDER = "unknown gender"
+"""The gender tag of a word whose voice gender no confident label gives."""
 
 
 def tag_words(segment: Segment) -> tuple[list[ClipWord], bool]:
     """The segment's words with all three tags; True when the times were interpolated."""
-    attributed = (segment.metadata.get("condense") or {}).get("emotion")
-    windows = [(w.start, w.end, accessors.emotion(w.emotion).label) for w in segment.windows]
-    gender = gender_of(segment)
+    condense = segment.metadata.get("condense") or {}
+    reliable = "emotion" in (condense.get("reliable_for") or ())
+    attributed = condense.get("emotion") if reliable else None
+    windows = [(w.start, w.end, accessors.emotion(w.emotion).label) for w in segment.windows] if reliable else []
+    abstained = [(w["start"], w["end"]) for w in condense.get("dropped_windows") or ()
+                 if w.get("reason") == EMOTION_ABSTAINED] if reliable else []
+    gender = segment_gender(segment) or (UNKNOWN_GENDER if gender_abstained(segment) else None)
     speaker = speaker_of(segment)
     words = segment.words
     interpolated = not words and bool(segment.text.strip())
     if interpolated:
         tokens = segment.text.split()
         step = segment.duration / len(tokens)
-        spans = [(tok, round(segment.start + i * step, 3), round(segment.start + (i + 1) * step, 3), None, None, None)
+        spans = [(tok, round(segment.start + i * step, 3), round(segment.start + (i + 1) * step, 3), None, None)
                  for i, tok in enumerate(tokens)]
     else:
-        spans = [(w.word, w.start, w.end, w.emotion, w.gender, w.speaker) for w in words]
+        spans = [(w.word, w.start, w.end, w.gender, w.speaker) for w in words]
     tagged = []
-    for word, start, end, w_emotion, w_gender, w_speaker in spans:
+    for word, start, end, w_gender, w_speaker in spans:
         mid = (start + end) / 2
         in_window = next((label for s, e, label in windows if s <= mid < e and label), None)
+        unclear = any(s <= mid < e for s, e in abstained)
         tagged.append(ClipWord(
             word=word.strip(), start=start, end=end,
-            emotion=in_window or attributed or w_emotion or UNKNOWN,
-            gender=w_gender or gender, speaker=w_speaker or speaker,
+            emotion=in_window or (NO_CLEAR_EMOTION if unclear else attributed) or NO_CLEAR_EMOTION,
+            gender=gender or w_gender or UNKNOWN_GENDER, speaker=w_speaker or speaker,
         ))
     return [w for w in tagged if w.word], interpolated
 

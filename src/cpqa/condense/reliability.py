@@ -1,0 +1,71 @@
+"""Who speaks in a segment, with which voice, and which of its labels can be trusted.
+
+A kept segment records what it is reliable for (`metadata["condense"]["reliable_for"]`):
+- 'emotion': condensation attributed an emotion to it (its windows passed the emotion–valence
+  agreement check and recur, see `rules`); decided by `analysis`, not here;
+- 'gender': a gender that did not abstain — the speaker-pooled label the annotate stage writes
+  (`labels["gender"] = {"label", "score", "model", "pooled_over": "speaker"}`), else one the
+  manifest gave (`metadata["gender"]`);
+- 'speakers': a known speaker turn (diarized or given), so clips of such segments can say who
+  speaks and how many;
+- 'content': a transcript of at least `min_words` words whose mean ASR word probability (where
+  the words carry one) reaches `min_word_prob`.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from ..records import Segment
+from . import accessors
+from .config import WithoutEmotionConfig
+
+UNKNOWN = "unknown"
+RELIABLE_LABELS = ("content", "emotion", "gender", "speakers")
+
+
+def speaker_of(segment: Segment) -> str:
+    """The segment's speaker, else its words' most common speaker, else 'unknown'."""
+    return segment.speaker or _most_common(w.speaker for w in segment.words) or UNKNOWN
+
+
+def segment_gender(segment: Segment) -> str | None:
+    """The gender the segment's own labels give: its (speaker-pooled) gender label, else the
+    manifest's; None when neither gives one — an abstained label gives none."""
+    return accessors.label_category(segment.labels, "gender") or accessors.category(segment.metadata.get("gender"))
+
+
+def gender_abstained(segment: Segment) -> bool:
+    return accessors.abstained(segment.labels.get("gender"))
+
+
+def gender_of(segment: Segment) -> str:
+    """`segment_gender`, else (only where no gender label exists, abstained or not) its words'
+    most common gender tag, else 'unknown'."""
+    words = None if gender_abstained(segment) else _most_common(w.gender for w in segment.words)
+    return segment_gender(segment) or words or UNKNOWN
+
+
+def reliable_for(segment: Segment, config: WithoutEmotionConfig) -> list[str]:
+    """The labels besides emotion this segment carries reliably (see the module docstring)."""
+    out = []
+    if _content_reliable(segment, config):
+        out.append("content")
+    if segment_gender(segment) is not None:
+        out.append("gender")
+    if segment.speaker or (segment.words and all(w.speaker for w in segment.words)):
+        out.append("speakers")
+    return out
+
+
+def _content_reliable(segment: Segment, config: WithoutEmotionConfig) -> bool:
+    n_words = len(segment.words) if segment.words else len(segment.text.split())
+    if n_words < config.min_words:
+        return False
+    probs = [w.prob for w in segment.words if w.prob is not None]
+    return not probs or sum(probs) / len(probs) >= config.min_word_prob
+
+
+def _most_common(values) -> str | None:
+    counts = Counter(v for v in values if v)
+    return counts.most_common(1)[0][0] if counts else None
