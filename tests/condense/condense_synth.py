@@ -127,6 +127,16 @@ def turn_segments(rec: Recording, rng: random.Random, agree: float = 0.8) -> lis
     return out
 
 
+def calm_segments(rec: Recording, rng: random.Random, agree: float = 0.8) -> list[Segment]:
+    """A calm meeting: the emotion model abstains on every window; a turn's gender "" abstains too."""
+    out = []
+    for start, end, speaker, gender in rec.metadata["turns"]:
+        n = max(1, math.ceil((end - start) / WINDOW_S))
+        out.append(segment(rec.id, len(out), start, [(ABSTAINED, round(rng.uniform(0.3, 0.6), 3))] * n, end=end,
+                           speaker=speaker, gender=gender or None))
+    return out
+
+
 def condense(*segments: Segment, **config) -> tuple[list[Segment], list[Skip], dict[str, float]]:
     """The condense stage run in memory: its kept segments, its skips and its counters."""
     stage = CondenseStage(CondenseConfig(**config), StageContext(run_dir=Path("."), stage_dir=Path("."), name="condense"))
@@ -165,7 +175,7 @@ class CorpusSource(SourceStage[Entry, Recording]):
 
 class SyntheticAnnotate(Stage[Recording, Segment]):
     """Deterministic fake annotation: RAVDESS clips get their acted emotion, meetings get turns
-    with a neutral-heavy emotion mix."""
+    with a neutral-heavy emotion mix, calm meetings turns on which the emotion model abstains."""
 
     name = "annotate"
     input_type = Recording
@@ -179,7 +189,7 @@ class SyntheticAnnotate(Stage[Recording, Segment]):
     def process_batch(self, items):
         for rec in items:
             rng = random.Random(f"{self.config.seed}:{rec.id}")
-            make = ravdess_segments if rec.metadata["kind"] == "ravdess" else turn_segments
+            make = {"ravdess": ravdess_segments, "calm": calm_segments}.get(rec.metadata["kind"], turn_segments)
             yield from make(rec, rng, self.config.agree)
 
 

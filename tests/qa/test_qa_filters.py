@@ -6,7 +6,9 @@ import pytest
 from qa_synth import ARGUMENT, GOOD_NEWS, make_clip
 
 from cpqa.qa.embeddings import greedy_duplicates
-from cpqa.qa.facts import clip_facts
+from cpqa.condense.tagging import UNKNOWN_GENDER
+from cpqa.labels.protocols import NO_CLEAR_EMOTION
+from cpqa.qa.facts import NO_CONFIDENT_GENDER, NO_RELIABLE_EMOTION, NO_SPEAKER_TURNS, clip_facts
 from cpqa.qa.filters import (
     ANSWER_IN_QUESTION,
     LABEL_MISMATCH,
@@ -143,8 +145,36 @@ def test_speaker_counts_read_numbers_next_to_speaker_nouns():
 
 def test_without_diarization_the_speaker_count_is_unknown():
     facts = clip_facts(make_clip("rec-clip0002", ARGUMENT, diarized=False), VOCAB.gender)
-    assert facts.speaker_count is None and not facts.has("speakers")
-    assert facts.has("emotion") and facts.has("gender")
+    assert facts.speaker_count is None and facts.unavailable("speakers") == NO_SPEAKER_TURNS
+    assert facts.unavailable("emotion") is None and facts.unavailable("gender") is None
+
+
+def test_no_clear_emotion_and_unknown_gender_are_no_labels():
+    calm = [(speaker, gender, NO_CLEAR_EMOTION, text) for speaker, gender, _, text in ARGUMENT]
+    facts = clip_facts(make_clip("calm-clip0000", calm), VOCAB.gender)
+    assert facts.emotions == {} and facts.dominant_emotion is None
+    assert facts.unavailable("emotion") == NO_RELIABLE_EMOTION and facts.unavailable("gender") is None
+    unclear = [(speaker, UNKNOWN_GENDER if speaker == "spk_b" else gender, emotion, text)
+               for speaker, gender, emotion, text in calm]
+    facts = clip_facts(make_clip("calm-clip0001", unclear), VOCAB.gender)
+    assert [s.gender for s in facts.speakers] == ["female", None]
+    assert facts.unavailable("gender") == NO_CONFIDENT_GENDER   # a question could be about the unclear voice
+    assert facts.unavailable("speakers") is None
+
+
+def test_no_clear_emotion_is_never_accepted_as_an_emotion_answer(argument):
+    # One speaker sounds angry; the other's emotion was not confirmed.
+    mixed = [(s, g, e if s == "spk_a" else NO_CLEAR_EMOTION, t) for s, g, e, t in ARGUMENT]
+    facts = clip_facts(make_clip("mix-clip0000", mixed), VOCAB.gender)
+    assert set(facts.emotions) == {"angry"}
+
+    def check(answer):
+        return label_problem(qa("DE", ("How does the man sound when he answers?", answer)), facts, VOCAB)
+
+    assert check("He shows no clear emotion.")[0] == LABEL_UNVERIFIABLE
+    assert check("No clear emotion.")[0] == LABEL_UNVERIFIABLE
+    assert check("He sounds sad.")[0] == LABEL_MISMATCH
+    assert check("She sounds angry.") is None
 
 
 @pytest.mark.parametrize("turns, expected, problem", [

@@ -2,9 +2,15 @@
 words: who speaks (S1, S2, … as in the tagged transcript), each speaker's voice gender and
 emotions, the clip's dominant emotion and the number of speakers.
 
-Shares are of speech time (word durations). Emotions 'unknown' and 'other' are no label. The
-number of speakers is unknown (None) when any word has no speaker (no diarization ran): then the
-clip gets no speaker-count questions.
+Shares are of speech time (word durations). Emotions 'unknown', 'other' and 'no clear emotion'
+(the emotion model abstained, or condensation did not confirm it) are no label, nor is the gender
+'unknown gender'. The number of speakers is unknown (None) when any word has no speaker (no
+diarization ran).
+
+`unavailable(label)` says why a clip cannot carry questions about a label (the QA stage counts it
+under `qa/types_unavailable_because/<why>`): `no_reliable_emotion` (no word carries a confirmed
+emotion), `no_confident_gender` (some speaker's voice gender is unknown or abstained: a gender
+question could be about them), `no_speaker_turns` (no diarization or given turns).
 """
 
 from __future__ import annotations
@@ -13,10 +19,14 @@ import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
-from ..condense.tagging import speaker_aliases
+from ..condense.tagging import UNKNOWN_GENDER, speaker_aliases
+from ..labels.protocols import NO_CLEAR_EMOTION
 from ..records import Clip, ClipWord
 
-NO_LABEL = frozenset({"", "unknown", "other", "none"})
+NO_LABEL = frozenset({"", "unknown", "other", "none", NO_CLEAR_EMOTION, UNKNOWN_GENDER})
+NO_RELIABLE_EMOTION = "no_reliable_emotion"
+NO_CONFIDENT_GENDER = "no_confident_gender"
+NO_SPEAKER_TURNS = "no_speaker_turns"
 MIN_WORD_S = 0.01
 _TAG = re.compile(r"\[[^\]\n]*\|[^\]\n]*\]\s*")
 OTHER_EMOTION_SHARE = 0.15
@@ -58,10 +68,15 @@ class ClipFacts:
         """The clip's dominant emotion and each speaker's."""
         return {e for e in [self.dominant_emotion, *(s.dominant_emotion for s in self.speakers)] if e}
 
-    def has(self, label: str) -> bool:
-        """Whether the clip carries `label` (emotion, gender, speakers) well enough to ask about it."""
-        return {"emotion": bool(self.emotions), "gender": bool(self.genders),
-                "speakers": self.speaker_count is not None}[label]
+    def unavailable(self, label: str) -> str | None:
+        """Why the clip cannot carry questions about `label` (emotion, gender, speakers); None
+        when it carries the label well enough to ask about it."""
+        carried, why = {
+            "emotion": (bool(self.emotions), NO_RELIABLE_EMOTION),
+            "gender": (bool(self.speakers) and all(s.gender for s in self.speakers), NO_CONFIDENT_GENDER),
+            "speakers": (self.speaker_count is not None, NO_SPEAKER_TURNS),
+        }[label]
+        return None if carried else why
 
 
 def _label(value: str | None) -> str | None:

@@ -1,17 +1,21 @@
 """The `qa` stage: an LLM writes contextual paralinguistic QA for each clip, and per-clip filters
 judge each item.
 
-Per clip: its labels (`facts`) decide which types it can have (a clip without speaker labels gets
-no speaker-count items); the planned slots (`counts` per type, then `multi_turn` items of
-`follow_up_turns` turns, their types rotating over `multi_turn_types`) become one request whose
-JSON schema fixes every slot's type and turn count. The batch's requests go to the backend at
+Per clip: its labels (`facts`) decide which types it can have: a clip whose words carry no
+reliable emotion ("no clear emotion" throughout) gets no DE/CE/EMP items, one with a speaker of
+unknown gender no DG/CG, one without speaker turns no DS/CS; each left-out slot is counted under
+`qa/types_unavailable/<type>` and `qa/types_unavailable_because/<why>` (see `facts.unavailable`).
+The planned slots (`counts` per type, then `multi_turn` items of `follow_up_turns` turns, their
+types rotating over the allowed `multi_turn_types`) become one request whose JSON schema fixes
+every slot's type and turn count. The batch's requests go to the backend at
 once, through the run's request cache (`RUN/cache/llm.sqlite`), so a rerun of finished generation
 makes no LLM call. Item ids are `f"{clip_id}-qa{n:03d}"`, n the slot.
 
 A clip whose generation failed becomes a Skip with the LLM's skip reason (`timeout`,
 `invalid_output`, `http_500`, ...) or `unparseable`, its raw output in the detail; a clip without
-words is skipped as `no_transcript`, one whose labels allow no configured type as `no_qa_types`. Items carry
-`generator{model, backend, prompt_version, raw_output, temperature, seed}`, the clip's audio in
+words is skipped as `no_transcript`, one whose labels allow no configured type as `no_qa_types`
+(its detail says why for each type). Items carry `generator{model, backend, prompt_version,
+raw_output, temperature, seed}`, the clip's audio in
 `metadata{audio, recording_id, start, end}` (so the set stands on its own) and the verdicts of the
 filters (see `cpqa.qa.filters`): schema, leakage, label consistency, near-duplicates within the
 clip, then text-only answerability for the items still passing.
@@ -197,19 +201,30 @@ class QAStage(Stage[Clip, QAItem]):
         seen: dict[int, str] = {}
         return {prefix: b for prefix, b in named.items() if seen.setdefault(id(b), prefix) == prefix}
 
-    def slots(self, clip: Clip, facts: ClipFacts) -> list[Slot]:
-        """The items to ask for: every configured type the clip's labels allow, then multi-turn ones."""
-        def allowed(code: str) -> bool:
-            return all(facts.has(label) for label in self.qa_types.types[code].labels)
+    def unavailable(self, facts: ClipFacts) -> dict[str, str]:
+        """Type → why the clip's labels cannot support it (the first label it lacks), for the
+        types this stage asks for (by count or multi-turn)."""
+        wanted = {code for code in QA_TYPES if getattr(self.config.counts, code)}
+        if self.config.multi_turn:
+            wanted |= set(self.config.multi_turn_types)
+        out = {}
+        for code in sorted(wanted):
+            why = next((w for label in self.qa_types.types[code].labels if (w := facts.unavailable(label))), None)
+            if why:
+                out[code] = why
+        return out
 
+    def slots(self, clip: Clip, unavailable: dict[str, str]) -> list[Slot]:
+        """The items to ask for: every configured type the clip's labels allow, then multi-turn ones."""
         slots = []
         for code in QA_TYPES:
             n = getattr(self.config.counts, code)
-            if n and not allowed(code):
+            if n and code in unavailable:
                 self.count(f"qa/types_unavailable/{code}", n)
+                self.count(f"qa/types_unavailable_because/{unavailable[code]}", n)
             elif n:
                 slots.extend(Slot(code) for _ in range(n))
-        rotation = [code for code in self.config.multi_turn_types if allowed(code)]
+        rotation = [code for code in self.config.multi_turn_types if code not in unavailable]
         if self.config.multi_turn and rotation:
             # A stable per-clip start spreads the multi-turn types over the dataset.
             start = int.from_bytes(hashlib.blake2b(clip.id.encode(), digest_size=4).digest(), "big")
@@ -223,11 +238,14 @@ class QAStage(Stage[Clip, QAItem]):
         out: dict[str, list[QAItem] | Skip] = {}
         for clip in items:
             facts = clip_facts(clip, self.vocab.gender)
-            slots = self.slots(clip, facts)
+            unavailable = self.unavailable(facts)
+            slots = self.slots(clip, unavailable)
             if not facts.transcript.strip():
                 out[clip.id] = Skip(id=clip.id, reason=NO_TRANSCRIPT, detail="the clip has no transcribed words")
             elif not slots:
-                out[clip.id] = Skip(id=clip.id, reason=NO_TYPES, detail="the clip's labels allow none of the configured QA types")
+                why = ", ".join(f"{code}: {reason}" for code, reason in unavailable.items())
+                out[clip.id] = Skip(id=clip.id, reason=NO_TYPES,
+                                    detail=f"the clip's labels allow none of the configured QA types ({why})")
             else:
                 planned.append((clip, facts, slots))
         requests = [generation_request(facts, clip.context, slots, self.qa_types, temperature=c.temperature,
