@@ -70,7 +70,7 @@ class CondenseStage(Stage[Segment, Segment]):
         score_all(summaries, candidates, self.config)
         kept, self._dropped = select(candidates, self.config)
         self._kept = {s.id: s for s in kept}
-        self._without_emotion = recordings_without_reliable_emotion(summaries)
+        self._recordings_without_emotion = recordings_without_reliable_emotion(summaries)
 
         for reason, n in windows.items():
             self.count("windows/kept" if reason == "kept" else f"windows_dropped/{reason}", n)
@@ -89,18 +89,20 @@ class CondenseStage(Stage[Segment, Segment]):
                     windows["kept"], sum(windows.values()))
 
     def _log_recordings_without_emotion(self, summaries: list[SegmentSummary], kept: list[SegmentSummary]) -> None:
+        without = self._recordings_without_emotion
         reasons: dict[str, Counter] = defaultdict(Counter)
         kept_for: dict[str, Counter] = defaultdict(Counter)
+        n_kept: Counter = Counter()
         for s in summaries:
-            if s.recording_id in self._without_emotion:
+            if s.recording_id in without:
                 reasons[s.recording_id][s.no_emotion_reason] += 1
         for s in kept:
-            if s.recording_id in self._without_emotion:
-                kept_for[s.recording_id].update(["segments", *s.kept_for])
-        for rid in sorted(self._without_emotion):
-            logger.info("condense: recording %s holds no reliable emotion (%s); kept %d segments (%s)",
-                        rid, counts_text(reasons[rid]), kept_for[rid].pop("segments", 0),
-                        "for " + counts_text(kept_for[rid]) if kept_for[rid] else "none")
+            if s.recording_id in without:
+                n_kept[s.recording_id] += 1
+                kept_for[s.recording_id].update(s.kept_for)
+        for rid in sorted(without):
+            logger.info("condense: recording %s holds no reliable emotion (%s); kept %d segments%s", rid,
+                        counts_text(reasons[rid]), n_kept[rid], f" for {counts_text(kept_for[rid])}" if n_kept[rid] else "")
 
     def process_batch(self, items: list[Segment]) -> Iterable[Segment | Skip]:
         for segment in items:
@@ -127,7 +129,7 @@ class CondenseStage(Stage[Segment, Segment]):
             "kept_for": list(summary.kept_for),
             **({"no_emotion_reason": analysis.no_emotion_reason, "no_emotion_detail": analysis.no_emotion_detail}
                if analysis.no_emotion_reason else {}),
-            "recording_has_reliable_emotion": segment.recording_id not in self._without_emotion,
+            "recording_has_reliable_emotion": segment.recording_id not in self._recordings_without_emotion,
             "qualifying": analysis.occurrence.qualifying,
             "window_counts": analysis.occurrence.counts,
             "windows_total": len(analysis.verdicts),
