@@ -26,11 +26,12 @@ EMOTION2VEC_MAP = {
     "anger": "angry", "angry": "angry", "disgust": "disgusted", "disgusted": "disgusted",
     "fear": "fearful", "fearful": "fearful", "happiness": "happy", "happy": "happy",
     "neutral": "neutral", "calm": "neutral", "sadness": "sad", "sad": "sad",
-    "surprise": "surprised", "surprised": "surprised",
+    "surprise": "surprised", "surprised": "surprised", "<unk>": "unknown",
 }
-"""The labelled corpora's common label names onto emotion2vec's classes (RAVDESS calm → neutral);
-probe training and condensation's calibration read corpus labels through it. Labels it does not
-name (e.g. boredom) are left out."""
+"""The labelled corpora's common label names onto emotion2vec's classes (RAVDESS calm → neutral),
+and emotion2vec+'s own ninth label `<unk>` onto `unknown`; probe training, condensation's
+calibration and the hub backends read labels through it. Labels it does not name (e.g. boredom)
+are left out."""
 
 
 @dataclass

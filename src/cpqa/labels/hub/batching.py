@@ -8,7 +8,7 @@ from typing import ClassVar
 from pydantic import Field
 
 from ...stage import Config
-from ..protocols import EMOTION2VEC_LABELS, AudioWindow
+from ..protocols import EMOTION2VEC_LABELS, EMOTION2VEC_MAP, AudioWindow
 
 EMOTION_STEMS = {
     "ang": "angry", "mad": "angry", "dis": "disgusted", "fea": "fearful", "fear": "fearful",
@@ -16,7 +16,8 @@ EMOTION_STEMS = {
     "sad": "sad", "sur": "surprised", "oth": "other", "unk": "unknown",
 }
 """Label prefixes of common emotion models onto the emotion2vec vocabulary ("ang" → angry,
-"calm" → neutral, "exc(ited)" → happy); a label matching none maps to 'other'."""
+"calm" → neutral, "exc(ited)" → happy), tried after the exact names of `EMOTION2VEC_MAP`; a
+label matching none maps to 'other'."""
 
 
 def to_emotion2vec(label: str, overrides: dict[str, str] | None = None) -> str:
@@ -27,6 +28,8 @@ def to_emotion2vec(label: str, overrides: dict[str, str] | None = None) -> str:
         key = key.split("/")[-1]
     if key in EMOTION2VEC_LABELS:
         return key
+    if key in EMOTION2VEC_MAP:  # emotion2vec's '<unk>' → unknown, not 'other'
+        return EMOTION2VEC_MAP[key]
     for stem, name in EMOTION_STEMS.items():
         if key.startswith(stem):
             return name
