@@ -7,6 +7,7 @@ import pytest
 import soundfile as sf
 
 import cpqa.labels.backends  # noqa: F401  (registers the label backends)
+from cpqa.condense.rules import SENTIMENT_OF
 from cpqa.errors import MissingExtraError
 from cpqa.labels.hub.batching import duration_batches, to_emotion2vec
 from cpqa.labels.hub.emotion2vec import EnsembleEmotion, parse_funasr_result
@@ -109,14 +110,19 @@ def test_label_mapping_and_duration_batches(windows):
         assert len(batch) == 1 or longest * len(batch) <= 4.5
 
 
-def test_funasr_result_parsing():
-    labels = [f"x/{name}" for name in EMOTION2VEC_LABELS]
-    scores = [0.0] * 9
-    scores[3] = 0.7
-    scores[4] = 0.3
-    result = parse_funasr_result({"labels": labels, "scores": scores})
-    assert result.label == "happy" and result.score == pytest.approx(0.7)
+EMOTION2VEC_PLUS_LABELS = ["生气/angry", "厌恶/disgusted", "恐惧/fearful", "开心/happy", "中立/neutral", "其他/other",
+                          "难过/sad", "吃惊/surprised", "<unk>"]
+"""The labels emotion2vec+ (seed, base, large) reports, in its order: the ninth is a bare `<unk>`."""
+
+
+def test_funasr_result_parsing_with_the_real_labels():
+    scores = [0.05, 0.0, 0.0, 0.25, 0.1, 0.0, 0.0, 0.0, 0.6]
+    result = parse_funasr_result({"labels": EMOTION2VEC_PLUS_LABELS, "scores": scores})
+    assert result.label == "unknown" and result.score == pytest.approx(0.6)
+    assert result.probs["other"] == 0.0 and result.probs["happy"] == pytest.approx(0.25)
     assert set(result.probs) == set(EMOTION2VEC_LABELS)
+    assert [to_emotion2vec(x) for x in EMOTION2VEC_PLUS_LABELS] == list(EMOTION2VEC_LABELS)
+    assert "unknown" not in SENTIMENT_OF  # like 'other', no sentiment
 
 
 def test_emotion2vec_without_funasr_names_the_extra(windows):
