@@ -100,6 +100,54 @@ def test_hf_audio_classification_maps_labels(tmp_path, windows):
         assert a.probs == pytest.approx(b.probs, abs=1e-3)
 
 
+def _group_norm_config(cls, **extra):
+    """wav2vec2-base / HuBERT-base: a GroupNorm feature encoder, post-norm transformer."""
+    return cls(hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32, conv_dim=(8, 8),
+               conv_kernel=(10, 3), conv_stride=(5, 2), num_conv_pos_embeddings=8, num_conv_pos_embedding_groups=2,
+               feat_extract_norm="group", do_stable_layer_norm=False, hidden_dropout=0.0, attention_dropout=0.0,
+               activation_dropout=0.0, feat_proj_dropout=0.0, final_dropout=0.0, layerdrop=0.0,
+               classifier_proj_size=8, **extra)
+
+
+def _classifier(kind: str, folder):
+    """A tiny audio classifier saved with the feature extractor its real counterpart ships."""
+    torch.manual_seed(0)
+    labels = {0: "angry", 1: "happy", 2: "neutral", 3: "sad"}
+    extra = {"num_labels": 4, "id2label": labels, "label2id": {v: k for k, v in labels.items()}}
+    if kind == "layer":  # wav2vec2-large-robust: layer norm, the extractor returns a mask
+        model, attention_mask = transformers.Wav2Vec2ForSequenceClassification(_tiny_config(**extra)), True
+    else:
+        config_cls, model_cls = {"wav2vec2-base": (transformers.Wav2Vec2Config, transformers.Wav2Vec2ForSequenceClassification),
+                                 "hubert-base": (transformers.HubertConfig, transformers.HubertForSequenceClassification)}[kind]
+        model, attention_mask = model_cls(_group_norm_config(config_cls, **extra)), False
+    for name, weight in model.named_parameters():  # the default init gives near-uniform probabilities
+        if name.startswith(("projector", "classifier")) and weight.dim() == 2:
+            torch.nn.init.normal_(weight, 0.0, 0.6)
+    model.save_pretrained(folder)
+    transformers.Wav2Vec2FeatureExtractor(do_normalize=True, return_attention_mask=attention_mask).save_pretrained(folder)
+    return str(folder)
+
+
+@pytest.mark.parametrize("kind", ["wav2vec2-base", "hubert-base", "layer"])
+def test_batch_mates_never_change_a_windows_probabilities(tmp_path, windows, kind):
+    backend_cls = backend_registry("emotion").get("hf-audio-classification")
+    backend = backend_cls(backend_cls.Config(model=_classifier(kind, tmp_path / kind), device="cpu", batch_seconds=100.0))
+    model = backend.loaded[1]
+    widths: list[list[int]] = []  # per forward pass: the unpadded length of each window in it
+    forward = model.forward
+    model.forward = lambda input_values, attention_mask=None, **kw: (
+        widths.append(attention_mask.sum(dim=1).tolist()) or forward(input_values, attention_mask=attention_mask, **kw))
+    short, long = windows[1], windows[3]  # 1.5 s and 4 s
+    (alone,) = backend.predict([short])
+    together = backend.predict([short, long])
+    if kind == "layer":  # one padded batch, masked: the same probabilities within float error
+        assert together[0].probs == pytest.approx(alone.probs, abs=1e-5)
+        assert widths[1:] == [[24000, 64000]]
+    else:  # a group-norm encoder never sees padding: one window per pass here, identical outputs
+        assert together[0].probs == alone.probs and together[1].probs == backend.predict([long])[0].probs
+        assert widths[1:3] == [[24000], [64000]]
+
+
 def test_label_mapping_and_duration_batches(windows):
     assert [to_emotion2vec(x) for x in ("生气/angry", "Anger", "joy", "calm", "Surprise", "boredom")] == [
         "angry", "angry", "happy", "neutral", "surprised", "other"]

@@ -4,7 +4,8 @@
 The audEERING checkpoints are Wav2Vec2 encoders with small heads on the mean of the last hidden
 states (their model cards define the classes; they are rebuilt here with the same parameter names,
 so `from_pretrained` loads the published weights). Padded frames are left out of the mean, so a
-window gives the same output alone or in a batch.
+window gives the same output alone or in a batch. Models with a group-norm feature encoder are
+never given padded batches (`pads_safely`).
 """
 
 from __future__ import annotations
@@ -112,23 +113,43 @@ class _TransformersBackend:
         """`forward(inputs)` on duration-sorted batches; one output row per window, in order."""
         torch = _torch()
         extractor, model, device, dtype = self.loaded
+        padded = pads_safely(extractor, model.config)
         outputs: list = [None] * len(windows)
         for batch in duration_batches(windows, self.config.batch_seconds):
-            signals = []
+            signals = {}
             for i in batch:
                 samples = windows[i].samples()
                 if len(samples) < MIN_SAMPLES:
                     samples = np.pad(samples, (0, MIN_SAMPLES - len(samples)))
-                signals.append(samples)
-            inputs = extractor(signals, sampling_rate=16000, padding=True, return_attention_mask=True,
-                               return_tensors="pt")
-            inputs = {k: (v.to(device=device, dtype=dtype) if v.is_floating_point() else v.to(device))
-                      for k, v in inputs.items()}
-            with torch.inference_mode():
-                rows = forward(model, inputs)
-            for i, row in zip(batch, rows):
-                outputs[i] = row
+                signals[i] = samples
+            for group in ([batch] if padded else equal_length_groups(batch, signals)):
+                inputs = extractor([signals[i] for i in group], sampling_rate=16000, padding=True,
+                                   return_attention_mask=True, return_tensors="pt")
+                inputs = {k: (v.to(device=device, dtype=dtype) if v.is_floating_point() else v.to(device))
+                          for k, v in inputs.items()}
+                with torch.inference_mode():
+                    rows = forward(model, inputs)
+                for i, row in zip(group, rows):
+                    outputs[i] = row
         return outputs
+
+
+def pads_safely(extractor, model_config) -> bool:
+    """Whether windows of different lengths may share a zero-padded batch with an attention mask.
+    Not for a group-norm feature encoder (wav2vec2-base, HuBERT-base: `feat_extract_norm ==
+    "group"`, whose extractors say `return_attention_mask=False`): its GroupNorm normalises each
+    channel over all frames, padded ones included, so a window's output would depend on its batch
+    mates. Those models get batches of equal-length windows only (their all-ones mask is a no-op)."""
+    return (bool(getattr(extractor, "return_attention_mask", False))
+            and getattr(model_config, "feat_extract_norm", None) != "group")
+
+
+def equal_length_groups(batch: list[int], signals: dict[int, np.ndarray]) -> list[list[int]]:
+    """The indices of `batch` grouped by the length of their signals (nothing to pad in a group)."""
+    groups: dict[int, list[int]] = {}
+    for i in batch:
+        groups.setdefault(len(signals[i]), []).append(i)
+    return list(groups.values())
 
 
 class HFAudioClassificationEmotion(_TransformersBackend):
