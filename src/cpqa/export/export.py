@@ -100,7 +100,7 @@ def export(source: str | Path, fmt: str, out: str | Path, clips: str | Path | No
     except ValueError as exc:  # pydantic's ValidationError
         raise CPQAError(f"export options: {exc}") from None
     writer = FORMATS[fmt]()
-    out = Path(out)
+    out = Path(out).resolve()
     _prepare_out(out)
     loaded = load_examples(source, clips=clips, include_failed=opts.include_failed)
     split_of = _splits(loaded.examples, opts)

@@ -113,9 +113,12 @@ class LlamaFactory(JsonlFormat):
 
     def write(self, out: Path, splits: dict[str, list[Prepared]], dataset_name: str) -> list[Path]:
         files = super().write(out, splits, dataset_name)
-        info = {f"{dataset_name}_{split}": {
-            "file_name": f"{split}.jsonl", "formatting": "sharegpt",
-            "columns": {"messages": "conversations", "system": "system", "audios": "audios"}} for split in splits}
+        # map `system` only where rows carry it: LLaMA-Factory fails (KeyError) on a mapped column no row has
+        columns = {"messages": "conversations", "audios": "audios"}
+        if any(p.system for items in splits.values() for p in items):
+            columns["system"] = "system"
+        info = {f"{dataset_name}_{split}": {"file_name": f"{split}.jsonl", "formatting": "sharegpt", "columns": columns}
+                for split in splits}
         path = out / "dataset_info.json"
         path.write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
         return [*files, path]
