@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from condense_synth import SENTIMENT, make_recipe
+from condense_synth import RAVDESS_TO_VOCAB, SENTIMENT, make_recipe
 from typer.testing import CliRunner
 
 from cpqa.condense.calibrate import (
@@ -18,6 +18,7 @@ from cpqa.condense.calibrate import (
     WindowPrediction,
     calibrate,
     human_labels,
+    items_from_segments,
     load_label_mapping,
     map_labels,
     write_recipe_thresholds,
@@ -25,7 +26,7 @@ from cpqa.condense.calibrate import (
 from cpqa.condense.cli import app
 from cpqa.errors import CPQAError
 from cpqa.manifest import iter_jsonl
-from cpqa.records import Recording
+from cpqa.records import Recording, Segment
 from cpqa.run import LocalExecutor
 
 
@@ -89,6 +90,62 @@ def test_grid_search_finds_the_thresholds_that_separate_true_from_false_windows(
         calibrate(items[:4], xs=(0.9,), ys=(0.05,), min_kept_share=0.9)
 
 
+def test_ua_counts_every_labelled_class_and_reports_coverage():
+    # At y = 0.3 sad and fearful keep nothing: UA used to average over happy alone (1.0) and pick it.
+    items = [_item(i, "happy", ("happy", 0.9, 0.7)) for i in range(4)]
+    items += [_item(10 + i, "sad", ("sad" if i else "fearful", 0.9, 0.35)) for i in range(4)]
+    items += [_item(20 + i, "fearful", ("fearful", 0.9, 0.35)) for i in range(4)]
+    result = calibrate(items, xs=(0.5,), ys=(0.3, 0.4), min_windows=(1,), min_window_shares=(1.0,))
+    strict = next(p for p in result.grid if p.y == 0.3)
+    assert strict.ua == pytest.approx(1 / 3, abs=1e-6) and strict.kept_share == pytest.approx(1 / 3, abs=1e-6)
+    assert (result.best.y, result.best.ua, result.best.kept_share) == (0.4, pytest.approx((1 + 0.75 + 1) / 3, abs=1e-6), 1.0)
+    assert result.items.recalls == {"fearful": 1.0, "happy": 1.0, "sad": 0.75}
+    assert result.items.coverage == {"fearful": 1.0, "happy": 1.0, "sad": 1.0}
+    summary = result.summary()
+    assert summary["grid"]["ua"] == [[pytest.approx(1 / 3, abs=1e-6)], [summary["ua"]]]  # rows y = 0.3, 0.4
+
+
+def test_kept_windows_are_compared_with_all_windows_and_abstentions_are_errors():
+    abstained = (None, 0.3, 0.7)  # what an abstaining emotion head leaves: no label
+    items = [_item(0, "happy", ("happy", 0.9, 0.8), ("sad", 0.9, 0.8), abstained),
+             _item(1, "sad", ("sad", 0.9, 0.1), ("happy", 0.9, 0.1), abstained, abstained),
+             _item(2, "neutral", abstained)]
+    result = calibrate(items, xs=(0.5,), ys=(0.3,), min_windows=(1,), min_window_shares=(0.0,))
+    # all windows: happy 1 of 3 right, sad 1 of 4, neutral 0 of 1 (every abstention an error)
+    assert result.all_windows.ua == pytest.approx((1 / 3 + 1 / 4 + 0) / 3, abs=1e-6)
+    assert result.all_windows.recalls == {"happy": pytest.approx(1 / 3, abs=1e-6), "neutral": 0.0, "sad": 0.25}
+    # kept windows: only those whose valence agrees, never an abstention
+    assert result.best.window_ua == pytest.approx((1 + 1 + 0) / 3, abs=1e-6)
+    assert result.best.window_ua > result.all_windows.ua
+    assert result.best.window_kept_share == pytest.approx(2 / 8, abs=1e-6)
+    assert result.windows.coverage == {"happy": pytest.approx(1 / 3, abs=1e-6), "neutral": 0.0, "sad": 0.25}
+    assert result.windows.recalls == {"happy": 1.0, "neutral": 0.0, "sad": 1.0}
+    assert (result.best.kept, result.items.coverage) == (2, {"happy": 1.0, "neutral": 0.0, "sad": 1.0})
+    assert result.summary()["window_ua_all"] == result.all_windows.ua
+
+
+def test_segments_with_abstentions_and_an_independent_valence_model():
+    def seg(n, rid, emotion, valence_model="prosody-valence", derived=False):
+        return Segment(id=f"{rid}-{n:06d}", recording_id=rid, start=0, end=2,
+                       windows=[{"start": 0, "end": 2, "emotion": emotion, "valence": 0.45}],
+                       labels={"emotion": {"label": None, "abstained": True, "model": "probe-emotion"},
+                               "valence": {"value": 0.45, "model": valence_model, "derived": derived}})
+
+    abstained = {"label": None, "abstained": True, "reason": "low-confidence", "score": 0.31,
+                 "probs": {"neutral": 0.31, "sad": 0.3}, "model": "probe-emotion"}
+    flagged = {**abstained, "label": "neutral", "reason": "out-of-distribution"}  # a label beside abstained: not used
+    models: dict = {}
+    items = items_from_segments([seg(0, "a", abstained), seg(1, "a", {"label": "neutral", "score": 0.8}),
+                                 seg(0, "b", flagged), seg(0, "c", abstained)], {"a": "neutral", "b": "neutral"}, models)
+    assert [[w.label for w in item.windows] for item in items] == [[None, "neutral"], [None]]
+    assert models == {"emotion": {"probe-emotion"}, "valence": {"prosody-valence"}}
+    result = calibrate(items, xs=(0.5,), ys=(0.4,), min_windows=(1,), min_window_shares=(0.0,))
+    assert result.all_windows.ua == pytest.approx(1 / 3, abs=1e-6) and result.best.window_ua == 1.0
+    assert result.best.kept == 1 and result.items.coverage == {"neutral": 0.5}
+    items_from_segments([seg(0, "a", abstained, "circumplex(probe-emotion)", derived=True)], {"a": "neutral"}, models)
+    assert models["derived valence"] == {"circumplex(probe-emotion)"}
+
+
 @pytest.fixture
 def dev_run(real_data, tmp_path) -> tuple[Path, Path]:
     """A labelled run of the RAVDESS dev set: recordings keep the manifest's columns as metadata
@@ -106,17 +163,21 @@ def dev_run(real_data, tmp_path) -> tuple[Path, Path]:
     return run, manifest
 
 
+def _gold(run: Path) -> dict[str, str]:
+    """Recording id → its RAVDESS label in the vocabulary (boredom has none)."""
+    return {r["id"]: RAVDESS_TO_VOCAB[r["metadata"]["label"]]
+            for r in iter_jsonl(next(run.glob("00-ingest-*")) / "records.jsonl")
+            if r["metadata"]["label"] in RAVDESS_TO_VOCAB}
+
+
 def _recompute_ua(run: Path, report: dict) -> tuple[float, float]:
     """UA and kept share from the annotate records, written out independently of the library."""
-    truth = {"neutral": "neutral", "calm": "neutral", "happiness": "happy", "sadness": "sad", "anger": "angry",
-             "fear": "fearful", "disgust": "disgusted", "surprise": "surprised"}
-    labels = {r["id"]: truth[r["metadata"]["label"]] for r in iter_jsonl(next(run.glob("00-ingest-*")) / "records.jsonl")
-              if r["metadata"]["label"] in truth}
+    labels = _gold(run)
     windows: dict[str, list[dict]] = {}
     for seg in iter_jsonl(next(run.glob("01-annotate-*")) / "records.jsonl"):
         windows.setdefault(seg["recording_id"], []).extend(seg["windows"])
     x, y, k, r = report["x"], report["y"], report["min_windows"], report["min_window_share"]
-    hits: dict[str, list[bool]] = {}
+    hits: dict[str, list[bool]] = {label: [] for label in labels.values()}
     for rid, label in labels.items():
         kept = []
         for w in windows[rid]:
@@ -132,9 +193,20 @@ def _recompute_ua(run: Path, report: dict) -> tuple[float, float]:
                 qualifying[e] = (len(scores), sum(scores) / len(scores))
         if qualifying:  # most windows, then the higher mean score, then the name
             best = min(qualifying, key=lambda e: (-qualifying[e][0], -qualifying[e][1], e))
-            hits.setdefault(label, []).append(best == label)
-    ua = sum(sum(v) / len(v) for v in hits.values()) / len(hits)
+            hits[label].append(best == label)
+    ua = sum(sum(v) / len(v) if v else 0.0 for v in hits.values()) / len(hits)  # every class, kept or not
     return ua, sum(len(v) for v in hits.values()) / len(labels)
+
+
+def _recompute_window_ua_all(run: Path) -> float:
+    """Mean over the seven classes of the share of their windows whose own label is right."""
+    labels = _gold(run)
+    hits: dict[str, list[bool]] = {}
+    for seg in iter_jsonl(next(run.glob("01-annotate-*")) / "records.jsonl"):
+        if seg["recording_id"] in labels:
+            label = labels[seg["recording_id"]]
+            hits.setdefault(label, []).extend((w["emotion"] or {}).get("label") == label for w in seg["windows"])
+    return sum(sum(v) / len(v) for v in hits.values()) / len(hits)
 
 
 def test_calibrate_command_reports_the_recomputable_best_setting(dev_run, tmp_path):
@@ -150,6 +222,11 @@ def test_calibrate_command_reports_the_recomputable_best_setting(dev_run, tmp_pa
     assert report["unmappable"] == {"boredom": 1}
     ua, kept_share = _recompute_ua(run, report)
     assert report["ua"] == pytest.approx(ua, abs=1e-6) and report["kept_share"] == pytest.approx(kept_share, abs=1e-6)
+    assert set(report["recalls"]) == set(report["coverage"]) == set(report["window_recalls_all"]) == {
+        "angry", "disgusted", "fearful", "happy", "neutral", "sad", "surprised"}
+    assert report["window_ua_all"] == pytest.approx(_recompute_window_ua_all(run), abs=1e-6)
+    assert report["models"] == {"emotion": ["synthetic"], "valence": ["synthetic"]}
+    assert "calibrate: each (x, y)" in result.stderr and "calibrate: per class" in result.stderr
     assert 1 / 7 * 2 < report["ua"] < 1  # well above chance on the 7 classes, below perfect
     assert (out / "heatmap.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     saved = json.loads((out / "calibration.json").read_text())

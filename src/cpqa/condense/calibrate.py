@@ -4,13 +4,22 @@ The paper chose x = 0.5, y = 0.4 because they gave the best unweighted accuracy 
 pseudo-labels on labelled in-domain data. This module repeats that search for any corpus:
 
 1. each item (a recording: the unit a human label belongs to) has windows with an emotion
-   prediction and a valence;
+   prediction (or an abstention) and a valence from the dimension model (independent of the
+   emotion model, or derived from it: the report names both models);
 2. for every (x, y) with y < x and every occurrence threshold (k windows or a share r), the
    consistency rule keeps windows, the occurrence filter attributes an emotion to the item or
-   drops it, and UA = mean recall over the human classes present among the kept items;
-3. the best setting maximises UA among the settings that keep at least `min_kept_share` of the
-   items (without that floor, keeping one lucky item would score 100 %); ties go to the larger
-   kept share, then the smaller x, y, k, r.
+   drops it, and UA = mean over **every class of the labelled set** of the share of that class's
+   kept items labelled right. A class with nothing kept scores 0 (it used to drop out of the
+   mean, so a setting that kept only the easy classes scored 100 %); each class's coverage (share
+   of its items kept) is reported beside its recall. An abstained window is never kept;
+3. beside it, for each (x, y): the UA of the windows the rule keeps vs the UA of all windows (every
+   window's own prediction, an abstention counted as an error), and the share of windows kept:
+   agreement earns its place only where kept windows are labelled more accurately than all;
+4. the best setting maximises the item UA among the settings that keep at least `min_kept_share`
+   of the items; ties go to the larger kept share, then the smaller x, y, k, r. The floor is on
+   the overall coverage only: without it, keeping a few lucky items would score 100 %. There is
+   no per-class floor: an emptied class already costs its full share of UA, and on a small dev set
+   a per-class floor leaves no setting eligible; read the per-class coverage to see thin classes.
 
 Corpus label names are mapped onto the emotion vocabulary (`DEFAULT_LABEL_MAP`, extended or
 overridden by a mapping file); labels with no mapping (e.g. boredom) are reported, never guessed.
@@ -112,8 +121,11 @@ def map_labels(raw: Mapping[str, str], mapping: Mapping[str, str | None]) -> Map
 @dataclass(frozen=True)
 class WindowPrediction:
     label: str | None
+    """The predicted emotion; None when the model abstained or gave none (never kept, and an error
+    in the all-windows UA)."""
     score: float | None
     valence: float | None
+    """From the dimension model, which may be independent of the emotion model or derived from it."""
 
 
 @dataclass(frozen=True)
@@ -125,52 +137,82 @@ class LabelledItem:
 
 
 @dataclass(frozen=True)
+class Accuracy:
+    """UA of the kept (human, predicted) pairs over every class of the labelled set."""
+
+    ua: float
+    recalls: dict[str, float]
+    """Per class: the share of its kept units predicted right; 0 where nothing was kept."""
+    coverage: dict[str, float]
+    """Per class: the share of its units kept."""
+    kept_share: float
+
+
+def unweighted_accuracy(kept: Iterable[tuple[str, str | None]], totals: Mapping[str, int]) -> Accuracy:
+    """Mean per-class recall of the kept (human, predicted) pairs over every class in `totals`
+    (human label → number of units, kept or not): a class with nothing kept scores 0, so a setting
+    never gains by dropping a hard class; a None prediction is an error."""
+    n_kept: Counter = Counter()
+    correct: Counter = Counter()
+    for human, predicted in kept:
+        n_kept[human] += 1
+        correct[human] += human == predicted
+    classes = sorted(totals)
+    recalls = {c: round(correct[c] / n_kept[c], 6) if n_kept[c] else 0.0 for c in classes}
+    coverage = {c: round(n_kept[c] / totals[c], 6) if totals[c] else 0.0 for c in classes}
+    ua = sum(recalls.values()) / len(classes) if classes else 0.0
+    return Accuracy(round(ua, 6), recalls, coverage, round(sum(n_kept.values()) / max(1, sum(totals.values())), 6))
+
+
+@dataclass(frozen=True)
 class GridPoint:
     x: float
     y: float
     min_windows: int
     min_window_share: float
     ua: float
+    """UA of the emotions attributed to the kept items (`unweighted_accuracy`)."""
     kept_share: float
+    """Share of the items that keep an emotion."""
     kept: int
+    window_ua: float
+    """UA of the windows the consistency rule keeps at (x, y), before the occurrence filter."""
+    window_kept_share: float
 
 
 @dataclass
 class CalibrationResult:
     best: GridPoint
     n_items: int
-    recalls: dict[str, float]
-    """Per-class recall at the best setting."""
+    items: Accuracy
+    """The kept items at the best setting, per class of the labelled set."""
+    windows: Accuracy
+    """The kept windows at the best x, y, per class."""
+    all_windows: Accuracy
+    """Every window's own prediction, kept or not (an abstention is an error): the baseline the
+    kept windows are compared with."""
     grid: list[GridPoint]
 
     def summary(self) -> dict[str, Any]:
-        """The best setting, and the UA / kept-share matrices (rows y, columns x) at its k, r."""
+        """The best setting with its per-class recall and coverage, the all-windows baseline, and
+        the matrices (rows y, columns x) of item UA and kept share at the best k, r and of kept-window
+        UA and share."""
         xs = sorted({p.x for p in self.grid})
         ys = sorted({p.y for p in self.grid})
         best = self.best
         at = {(p.x, p.y): p for p in self.grid
               if p.min_windows == best.min_windows and p.min_window_share == best.min_window_share}
 
-        def cell(x: float, y: float, attr: str) -> float | None:
-            return getattr(at[(x, y)], attr) if (x, y) in at else None
+        def matrix(attr: str) -> list[list[float | None]]:
+            return [[getattr(at[(x, y)], attr) if (x, y) in at else None for x in xs] for y in ys]
 
         return {
-            **asdict(best), "n_items": self.n_items, "recalls": self.recalls,
-            "grid": {"xs": xs, "ys": ys,
-                     "ua": [[cell(x, y, "ua") for x in xs] for y in ys],
-                     "kept_share": [[cell(x, y, "kept_share") for x in xs] for y in ys]},
+            **asdict(best), "n_items": self.n_items, "recalls": self.items.recalls, "coverage": self.items.coverage,
+            "window_recalls": self.windows.recalls, "window_coverage": self.windows.coverage,
+            "window_ua_all": self.all_windows.ua, "window_recalls_all": self.all_windows.recalls,
+            "grid": {"xs": xs, "ys": ys, **{key: matrix(key) for key in
+                                            ("ua", "kept_share", "window_ua", "window_kept_share")}},
         }
-
-
-def unweighted_accuracy(pairs: Iterable[tuple[str, str]]) -> tuple[float, dict[str, float]]:
-    """Mean per-class recall over the (human, predicted) pairs; classes = human labels present."""
-    total: Counter = Counter()
-    correct: Counter = Counter()
-    for human, predicted in pairs:
-        total[human] += 1
-        correct[human] += human == predicted
-    recalls = {c: correct[c] / total[c] for c in sorted(total)}
-    return (sum(recalls.values()) / len(recalls) if recalls else 0.0), recalls
 
 
 def calibrate(items: Sequence[LabelledItem], xs: Sequence[float] = DEFAULT_XS, ys: Sequence[float] = DEFAULT_YS,
@@ -181,8 +223,13 @@ def calibrate(items: Sequence[LabelledItem], xs: Sequence[float] = DEFAULT_XS, y
     """Grid-search x, y, k, r for the best UA of the kept pseudo-labels (see the module docstring)."""
     if not items:
         raise CPQAError("calibration needs labelled items with windows; none were found")
+    item_totals = Counter(item.label for item in items)
+    window_totals = Counter({label: 0 for label in item_totals})
+    for item in items:
+        window_totals[item.label] += len(item.windows)
+    all_windows = unweighted_accuracy(((item.label, w.label) for item in items for w in item.windows), window_totals)
     grid: list[GridPoint] = []
-    recalls_of: dict[GridPoint, dict[str, float]] = {}
+    scores: dict[GridPoint, tuple[Accuracy, Accuracy]] = {}
     for x in xs:
         for y in ys:
             if not y < x:
@@ -192,6 +239,8 @@ def calibrate(items: Sequence[LabelledItem], xs: Sequence[float] = DEFAULT_XS, y
                 [(w.label, w.score) for w in item.windows if rule.drop_reason(w.label, w.score, w.valence) is None]
                 for item in items
             ]
+            windows = unweighted_accuracy(((item.label, label) for item, kept in zip(items, kept_windows)
+                                           for label, _ in kept), window_totals)
             for k in min_windows:
                 for r in min_window_shares:
                     pairs = []
@@ -199,24 +248,26 @@ def calibrate(items: Sequence[LabelledItem], xs: Sequence[float] = DEFAULT_XS, y
                         emotion = attribute(kept, len(item.windows), k, r).emotion
                         if emotion is not None:
                             pairs.append((item.label, emotion))
-                    ua, recalls = unweighted_accuracy(pairs)
-                    point = GridPoint(x, y, k, r, round(ua, 6), round(len(pairs) / len(items), 6), len(pairs))
+                    kept_items = unweighted_accuracy(pairs, item_totals)
+                    point = GridPoint(x, y, k, r, kept_items.ua, kept_items.kept_share, len(pairs), windows.ua,
+                                      windows.kept_share)
                     grid.append(point)
-                    recalls_of[point] = recalls
+                    scores[point] = (kept_items, windows)
     eligible = [p for p in grid if p.kept_share >= min_kept_share and p.kept > 0]
     if not eligible:
         raise CPQAError(f"no setting keeps {min_kept_share:.0%} of the {len(items)} items; "
                         "lower the minimum kept share or check the labels")
     best = min(eligible, key=lambda p: (-p.ua, -p.kept_share, p.x, p.y, p.min_windows, p.min_window_share))
-    return CalibrationResult(best, len(items), {c: round(v, 6) for c, v in recalls_of[best].items()}, grid)
+    return CalibrationResult(best, len(items), *scores[best], all_windows, grid)
 
 
 # ---------------------------------------------------------------- outputs
 
 
 def save_heatmap(result: CalibrationResult, path: str | Path) -> Path:
-    """Two heat maps over (x, y) at the best k, r: UA of the kept pseudo-labels, and the share of
-    items kept — the trade-off the search makes. The best setting is starred."""
+    """Three heat maps over (x, y): at the best k, r the UA of the kept items (every class counted)
+    and the share of items kept — the trade-off the search makes — and the UA of the kept windows,
+    titled with the all-windows UA it should beat. The best setting is starred."""
     require("matplotlib", "condense")
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -224,11 +275,13 @@ def save_heatmap(result: CalibrationResult, path: str | Path) -> Path:
     summary = result.summary()
     best = result.best
     xs, ys = summary["grid"]["xs"], summary["grid"]["ys"]
-    fig = Figure(figsize=(2.0 + 1.1 * len(xs), 1.5 + 0.45 * len(ys)))
+    panels = (("ua", "UA of kept items (every class)"), ("kept_share", "share of items kept"),
+              ("window_ua", f"UA of kept windows (all windows: {result.all_windows.ua:.0%})"))
+    fig = Figure(figsize=(2.0 + 1.6 * len(xs), 1.5 + 0.45 * len(ys)))
     FigureCanvasAgg(fig)
-    for i, (key, title) in enumerate((("ua", "UA of kept pseudo-labels"), ("kept_share", "share of items kept"))):
+    for i, (key, title) in enumerate(panels):
         values = summary["grid"][key]
-        ax = fig.add_subplot(1, 2, i + 1)
+        ax = fig.add_subplot(1, len(panels), i + 1)
         image = ax.imshow([[math.nan if v is None else v for v in row] for row in values], origin="lower",
                           cmap="viridis", aspect="auto", vmin=0.0, vmax=1.0)
         fig.colorbar(image, ax=ax)
@@ -307,15 +360,27 @@ def human_labels(recordings: Iterable[Recording], manifest: str | Path, label_co
     return out
 
 
-def items_from_segments(segments: Iterable[Segment], labels: Mapping[str, str]) -> list[LabelledItem]:
-    """One item per labelled recording, with the windows of all its segments."""
+def items_from_segments(segments: Iterable[Segment], labels: Mapping[str, str],
+                        models: dict[str, set[str]] | None = None) -> list[LabelledItem]:
+    """One item per labelled recording, with the windows of all its segments. A window whose
+    emotion abstained (`{"label": null, "abstained": true, ...}`) has no label. `models`, when
+    given, collects the `model` of the segments' emotion and valence labels, and under
+    "derived valence" the valence models that map the emotion posteriors (not independent)."""
     windows: dict[str, list[WindowPrediction]] = defaultdict(list)
     for seg in segments:
         if seg.recording_id not in labels:
             continue
+        if models is not None:
+            for key in ("emotion", "valence"):
+                label = seg.labels.get(key)
+                if isinstance(label, dict) and label.get("model"):
+                    models.setdefault(key, set()).add(str(label["model"]))
+                    if key == "valence" and label.get("derived"):
+                        models.setdefault("derived valence", set()).add(str(label["model"]))
         for w in seg.windows:
             prediction = accessors.emotion(w.emotion)
-            windows[seg.recording_id].append(WindowPrediction(prediction.label, prediction.score, w.valence))
+            label = None if isinstance(w.emotion, dict) and w.emotion.get("abstained") else prediction.label
+            windows[seg.recording_id].append(WindowPrediction(label, prediction.score, w.valence))
     return [LabelledItem(rid, labels[rid], tuple(windows[rid])) for rid in sorted(windows)]
 
 
@@ -333,12 +398,17 @@ def calibrate_run(run_dir: str | Path, manifest: str | Path, label_column: str, 
     if mapped.unmappable:
         logger.warning("calibrate: labels with no mapping onto the emotion vocabulary (left out): %s",
                        ", ".join(f"{k} ({v})" for k, v in mapped.unmappable.items()))
+    models: dict[str, set[str]] = {}
     items = items_from_segments((Segment.model_validate(s) for s in iter_stage_records(run_dir, stage)),
-                                mapped.labels)
+                                mapped.labels, models)
+    if models.get("derived valence"):
+        logger.warning("calibrate: valence is derived from the emotion posteriors (%s): the agreement check "
+                       "compares the emotion model with itself", ", ".join(sorted(models["derived valence"])))
     result = calibrate(items, min_kept_share=min_kept_share, ambiguous_min_score=ambiguous_min_score)
     heatmap = save_heatmap(result, output_dir / "heatmap.png")
     report = {
         **result.summary(),
+        "models": {key: sorted(names) for key, names in sorted(models.items())},
         "unmappable": mapped.unmappable,
         "excluded": mapped.excluded,
         "unlabelled_recordings": len(recordings) - len(raw),
