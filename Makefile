@@ -13,6 +13,7 @@ DEMO_SET   ?= --set qa.counts.DG=0 --set qa.counts.DS=0 --set qa.counts.CG=0 --s
               --set qa.multi_turn=0
 
 .PHONY: install demo test test-slow bench lint clean
+.PHONY: check-extras gpu-check
 
 install: $(STAMP)
 
@@ -47,6 +48,14 @@ test: install
 
 test-slow: install
 	$(BIN)/pytest -m slow
+
+# Resolve every documented extra combination against PyPI (installs nothing; see .ci/check_extras.py).
+check-extras: install
+	$(BIN)/python .ci/check_extras.py
+
+# GPU throughput of the paper recipe's models (tiny shapes without CUDA); see docs/gpu.md.
+gpu-check: install
+	$(BIN)/python -m benchmarks.gpu_check
 
 bench: install
 	$(BIN)/python -m benchmarks.run

@@ -376,8 +376,11 @@ def build(input_path: str | Path, run_dir: str | Path, recipe: str = "local", ov
     `executor="ray"` runs model stages on Ray actor pools (`address` of a running cluster, or a
     local Ray started here)."""
     from .recipe import load_recipe
+    from .requirements import check_stages
 
     loaded = load_recipe(recipe, overrides)
+    # every stage still to run must find its packages and variables, or nothing starts
+    check_stages(p.spec for p in plan(Path(run_dir), loaded, Path(input_path), until) if not p.done)
     if executor == "local":
         runner = LocalExecutor(progress)
     elif executor == "ray":

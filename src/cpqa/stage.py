@@ -21,6 +21,7 @@ from .errors import CPQAError
 from .manifest import iter_jsonl
 from .records import Record, Recording, Skip
 from .registry import STAGES, backend_registry
+from .requirements import Requirement
 
 In = TypeVar("In", bound=BaseModel)
 Out = TypeVar("Out", bound=Record)
@@ -45,6 +46,18 @@ class Config(BaseModel):
             else:
                 out[name] = value
         return out
+
+    def requirements(self) -> list[Requirement]:
+        """What running with this config needs (`cpqa.requirements`), checked for a whole build
+        before its first stage: those of the backends and sub-configs it holds. A config that needs
+        more (a backend's package, a token) overrides this and adds to `super().requirements()`."""
+        needs: list[Requirement] = []
+        for _, value in self:
+            items = value.values() if isinstance(value, dict) else value if isinstance(value, list) else [value]
+            for item in items:
+                if isinstance(item, (Config, BackendSpec)):
+                    needs += item.requirements()
+        return needs
 
 
 class StageConfig(Config):
@@ -81,6 +94,9 @@ class BackendSpec(BaseModel):
 
     def semantic_dict(self) -> dict[str, Any]:
         return {"name": self.name, **self.options.semantic_dict()}
+
+    def requirements(self) -> list[Requirement]:
+        return self.options.requirements()
 
     def build(self):
         """Instantiate the backend with its options."""

@@ -301,8 +301,8 @@ class _Annotation:
             yield _Segment(start, end), i, label
 
 
-def _fake_pyannote(monkeypatch, *, version: int, fail: Exception | None = None, returns_none: bool = False):
-    """A `pyannote.audio` whose Pipeline records how it was loaded and called."""
+def _fake_pyannote(monkeypatch, *, fail: Exception | None = None, returns_none: bool = False):
+    """A `pyannote.audio` 4.x whose Pipeline records how it was loaded and called."""
     calls = {}
 
     class Pipeline:
@@ -313,7 +313,7 @@ def _fake_pyannote(monkeypatch, *, version: int, fail: Exception | None = None, 
         def __call__(self, audio, **kwargs):
             calls["audio"], calls["kwargs"] = audio, kwargs
             annotation = _Annotation([(2.0, 3.5, "SPEAKER_01"), (0.5, 2.0, "SPEAKER_00"), (3.0, 4.0, "SPEAKER_00")])
-            return types.SimpleNamespace(speaker_diarization=annotation) if version == 4 else annotation
+            return types.SimpleNamespace(speaker_diarization=annotation)
 
     def load(model, **kwargs):
         calls["model"], calls["load_kwargs"] = model, kwargs
@@ -321,12 +321,8 @@ def _fake_pyannote(monkeypatch, *, version: int, fail: Exception | None = None, 
             raise fail
         return None if returns_none else Pipeline()
 
-    if version == 4:
-        def from_pretrained(checkpoint, revision=None, token=None, cache_dir=None):
-            return load(checkpoint, token=token)
-    else:
-        def from_pretrained(checkpoint_path, hparams_file=None, use_auth_token=None, cache_dir=None):
-            return load(checkpoint_path, use_auth_token=use_auth_token)
+    def from_pretrained(checkpoint, revision=None, token=None, cache_dir=None):
+        return load(checkpoint, token=token)
 
     Pipeline.from_pretrained = staticmethod(from_pretrained)
     module = types.ModuleType("pyannote.audio")
@@ -341,16 +337,15 @@ def five_seconds(tmp_path):
     return str(path)
 
 
-@pytest.mark.parametrize("version,auth", [(4, "token"), (3, "use_auth_token")])
-def test_pyannote_turns_kwargs_and_token(monkeypatch, five_seconds, version, auth):
+def test_pyannote_turns_kwargs_and_token(monkeypatch, five_seconds):
     pytest.importorskip("torch")
-    calls = _fake_pyannote(monkeypatch, version=version)
+    calls = _fake_pyannote(monkeypatch)
     monkeypatch.setenv("MY_HF", "hf_secret")
     diarizer = PyannoteDiarizer(PyannoteDiarizer.Config(
         model="pyannote/speaker-diarization-3.1", token_env="MY_HF", device="cpu", min_speakers=2, max_speakers=3))
     turns = diarizer.diarize(five_seconds, 5.0)
     assert calls["model"] == "pyannote/speaker-diarization-3.1"
-    assert calls["load_kwargs"] == {auth: "hf_secret"}
+    assert calls["load_kwargs"] == {"token": "hf_secret"}
     assert calls["device"] == "cpu"
     assert calls["kwargs"] == {"min_speakers": 2, "max_speakers": 3}
     assert calls["audio"]["sample_rate"] == SAMPLE_RATE
@@ -360,7 +355,7 @@ def test_pyannote_turns_kwargs_and_token(monkeypatch, five_seconds, version, aut
 
 
 def test_pyannote_without_a_token_says_what_to_do(monkeypatch):
-    _fake_pyannote(monkeypatch, version=4)
+    _fake_pyannote(monkeypatch)
     monkeypatch.delenv("HF_TOKEN", raising=False)
     with pytest.raises(CPQAError, match="HF_TOKEN") as error:
         PyannoteDiarizer()
@@ -370,7 +365,7 @@ def test_pyannote_without_a_token_says_what_to_do(monkeypatch):
 @pytest.mark.parametrize("fail,returns_none", [(OSError("401 Client Error: Unauthorized"), False), (None, True)])
 def test_pyannote_gated_model_says_what_to_do(monkeypatch, fail, returns_none):
     pytest.importorskip("torch")
-    _fake_pyannote(monkeypatch, version=3 if returns_none else 4, fail=fail, returns_none=returns_none)
+    _fake_pyannote(monkeypatch, fail=fail, returns_none=returns_none)
     monkeypatch.setenv("HF_TOKEN", "hf_not_accepted")
     with pytest.raises(CPQAError, match="HF_TOKEN") as error:
         PyannoteDiarizer(PyannoteDiarizer.Config(model="pyannote/speaker-diarization-3.1"))

@@ -49,7 +49,6 @@ the 330 s of AMI audio in 8 s (30 s when the 2 CPU cores were busy).
 
 from __future__ import annotations
 
-import inspect
 import logging
 import os
 from collections.abc import Iterator
@@ -65,6 +64,7 @@ from ..labels.speaker_embedding import EMBED_BATCH, GE2EEncoder, ge2e_mel, loude
 from ..labels.speakers import TURNS_KEY, TURNS_MODEL, Turn, turns_from_metadata
 from ..records import Recording, Skip
 from ..registry import backend_registry
+from ..requirements import EnvVar, Package, Requirement, unmet
 from ..stage import BackendSpec, Stage, StageConfig, backend_field, register_stage
 from ..stage import Config as BackendConfig
 from .io import SAMPLE_RATE, read_range
@@ -360,23 +360,30 @@ class PyannoteDiarizer:
         token_env: str = Field("HF_TOKEN", description="Environment variable holding the Hugging Face token.")
         device: str = Field("cuda", description="torch device: cpu, cuda, cuda:N.")
 
+        def requirements(self) -> list[Requirement]:
+            # pyannote.audio >= 4.0 (the gpu extra's floor, checked from cpqa's metadata) loads
+            # speaker-diarization-community-1; 3.x cannot
+            needs: list[Requirement] = [Package("pyannote.audio", "gpu", "pyannote.audio"), Package("torch", "gpu")]
+            if not Path(self.model).exists():
+                needs.append(EnvVar(self.token_env, f"the pyannote model '{self.model}' is gated: a Hugging Face "
+                                                    f"token of an account that accepted its conditions at "
+                                                    f"{_model_page(self.model)}"))
+            return needs
+
     def __init__(self, config: Config | None = None):
         self.config = cfg = config or self.Config()
         self.model_name = cfg.model
+        problems = unmet(cfg.requirements())
+        if problems:
+            raise problems[0]
         Pipeline = require("pyannote.audio", "gpu", "pyannote.audio").Pipeline
         torch = require("torch", "gpu")
         local = Path(cfg.model).exists()
-        token = os.environ.get(cfg.token_env)
-        if not token and not local:
-            raise CPQAError(f"the pyannote model '{cfg.model}' is gated: set {cfg.token_env} to a Hugging Face "
-                            f"token of an account that accepted its conditions at {_model_page(cfg.model)}")
-        # pyannote.audio 4 takes `token`, 3.x `use_auth_token`
-        auth = "token" if "token" in inspect.signature(Pipeline.from_pretrained).parameters else "use_auth_token"
         try:
-            pipeline = Pipeline.from_pretrained(cfg.model, **({} if local else {auth: token}))
+            pipeline = Pipeline.from_pretrained(cfg.model, **({} if local else {"token": os.environ[cfg.token_env]}))
         except Exception as exc:  # hub errors (401, gated, not found) have no common base class
             raise CPQAError(_load_error(cfg.model, cfg.token_env, str(exc))) from exc
-        if pipeline is None:  # pyannote.audio 3.x logs a failed gated download and returns None
+        if pipeline is None:  # pyannote.audio logs a failed gated download and returns None
             raise CPQAError(_load_error(cfg.model, cfg.token_env, "from_pretrained returned nothing"))
         self.pipeline = pipeline.to(torch.device(cfg.device))
         self._torch = torch

@@ -14,7 +14,7 @@ from ..registry import backend_registry
 _speechllm = backend_registry("speechllm")
 _speechllm.add("qwen2-audio", "cpqa.evaluate.qwen2_audio:Qwen2AudioTransformers", extra="gpu",
                description="Qwen2-Audio-7B-Instruct through transformers (batched; bf16/fp16 on GPU)")
-_speechllm.add("qwen2-audio-vllm", "cpqa.evaluate.qwen2_audio_vllm:Qwen2AudioVLLM", extra="gpu",
+_speechllm.add("qwen2-audio-vllm", "cpqa.evaluate.qwen2_audio_vllm:Qwen2AudioVLLM", extra="vllm",
                description="Qwen2-Audio-7B-Instruct through vLLM's offline engine (GPU)")
 _speechllm.add("openai-audio", "cpqa.evaluate.openai_audio:OpenAIAudio", extra="llm",
                description="Any OpenAI-compatible endpoint accepting input_audio parts (gpt-4o-audio, vLLM servers)")

@@ -17,6 +17,7 @@ from pydantic import Field
 
 from ..audio.io import SAMPLE_RATE
 from ..errors import CPQAError, require
+from ..requirements import Package, Requirement
 from .protocol import SpeechAnswer, SpeechLLM, SpeechLLMConfig, SpeechQuery
 
 logger = logging.getLogger(__name__)
@@ -34,6 +35,9 @@ class Qwen2AudioConfig(SpeechLLMConfig):
         "auto", description="auto: bfloat16 on GPUs that support it, else float16; float32 on CPU.")
     attn_implementation: str | None = Field(None, description="e.g. sdpa or flash_attention_2; unset: default.")
     local_files_only: bool = Field(False, description="Never download (offline use of a cached model).")
+
+    def requirements(self) -> list[Requirement]:
+        return [Package("torch", "gpu"), Package("transformers", "gpu")]
 
 
 def torch_device(torch, wanted: str, who: str) -> str:

@@ -13,7 +13,8 @@ from typing import Any, ClassVar
 from pydantic import Field
 
 from ..audio.io import SAMPLE_RATE
-from ..llm.vllm_offline import VLLMEngine
+from ..llm.vllm_offline import VLLM, VLLMEngine
+from ..requirements import Requirement
 from .protocol import SpeechAnswer, SpeechLLM, SpeechLLMConfig, SpeechQuery
 from .qwen2_audio import QWEN2_AUDIO_INSTRUCT, conversation
 
@@ -33,6 +34,9 @@ class Qwen2AudioVLLMConfig(SpeechLLMConfig):
     gpu_memory_utilization: float = Field(0.9, gt=0, le=1, description="Share of GPU memory vLLM may take.")
     engine_kwargs: dict[str, Any] = Field(default_factory=dict, description="Passed to vllm.LLM as they are.")
     batch_size: int = Field(64, ge=1, description="Queries per generate call (vLLM schedules within it).")
+
+    def requirements(self) -> list[Requirement]:
+        return [VLLM]
 
 
 def qwen2_audio_prompt(query: SpeechQuery, system_prompt: str | None) -> str:

@@ -16,7 +16,7 @@ _llm.add("openai", "cpqa.llm.openai_compatible:OpenAIBackend", extra="llm",
          description="Any OpenAI-compatible endpoint (OpenAI, Azure, vLLM/SGLang/llama.cpp servers, Ollama)")
 _llm.add("llamacpp", "cpqa.llm.llamacpp:LlamaCppBackend", extra="llm",
          description="In-process llama-cpp-python; embedded Qwen2.5-Coder GGUF, offline default")
-_llm.add("vllm", "cpqa.llm.vllm_offline:VLLMBackend", extra="gpu",
+_llm.add("vllm", "cpqa.llm.vllm_offline:VLLMBackend", extra="vllm",
          description="Offline batched generation on GPUs with vLLM")
 
 __all__ = ["LLMBackend", "LLMConfig", "LLMRequest", "LLMResult", "LLMStats", "RequestCache", "request_key"]

@@ -18,11 +18,14 @@ from typing import ClassVar
 from pydantic import Field
 
 from ..errors import require
+from ..requirements import Package, Requirement
 from .base import LLMBackend, LLMConfig
 from .embedded import resolve_gguf
 from .protocol import LLMRequest, LLMResult
 
 logger = logging.getLogger(__name__)
+
+LLAMA_CPP = Package("llama_cpp", "llm", "llama-cpp-python")
 
 
 class LlamaCppConfig(LLMConfig):
@@ -34,6 +37,9 @@ class LlamaCppConfig(LLMConfig):
     n_gpu_layers: int = Field(0, description="Layers offloaded to a GPU build of llama.cpp (-1: all).")
     chat_format: str | None = Field(None, description="llama-cpp chat format; unset: the GGUF's own template.")
     concurrency: int = Field(1, ge=1, description="Ignored: llama.cpp decodes one request at a time.")
+
+    def requirements(self) -> list[Requirement]:
+        return [LLAMA_CPP]
 
 
 class LlamaCppBackend(LLMBackend):
@@ -54,7 +60,7 @@ class LlamaCppBackend(LLMBackend):
             # llama.cpp's OpenMP workers spin while they wait; on a busy 2-core machine that made 30
             # tokens take 57 s instead of 5.7 s. Read once, when the OpenMP runtime loads.
             os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-            llama_cpp = require("llama_cpp", extra="llm", package="llama-cpp-python")
+            llama_cpp = require(LLAMA_CPP.module, LLAMA_CPP.extra, LLAMA_CPP.package)
             path = resolve_gguf(self.config.model)
             started = time.perf_counter()
             self._llama = llama_cpp.Llama(

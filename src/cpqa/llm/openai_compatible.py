@@ -14,14 +14,18 @@ import os
 import random
 import time
 from typing import Any, ClassVar, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field
 
 from ..errors import CPQAError, require
+from ..requirements import EnvVar, Package, Requirement
 from .base import LLMBackend, LLMConfig
 from .protocol import LLMRequest, LLMResult
 
 logger = logging.getLogger(__name__)
+
+OPENAI_HOST = "api.openai.com"
 
 CONNECTIONS_PER_CLIENT = 8
 RETRYABLE_STATUS = frozenset({408, 409, 425, 429})  # and every 5xx
@@ -52,6 +56,12 @@ class OpenAIConfig(LLMConfig):
     max_retries: int = Field(5, ge=0, description="Retries per request after the first attempt.")
     backoff_base_s: float = Field(1.0, ge=0, description="First retry waits about this long; doubles each retry.")
     backoff_max_s: float = Field(60.0, ge=0, description="Longest wait between attempts, Retry-After included.")
+
+    def requirements(self) -> list[Requirement]:
+        needs: list[Requirement] = [Package("httpx", "llm")]
+        if self.api_key_env and urlsplit(self.base_url).hostname == OPENAI_HOST:  # other servers may take no key
+            needs.append(EnvVar(self.api_key_env, f"the OpenAI API ({self.base_url}) needs a key"))
+        return needs
 
 
 class OpenAIBackend(LLMBackend):

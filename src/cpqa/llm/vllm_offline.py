@@ -15,10 +15,14 @@ from typing import Any, ClassVar
 from pydantic import Field
 
 from ..errors import require
+from ..requirements import Package, Requirement
 from .base import LLMBackend, LLMConfig
 from .protocol import LLMRequest, LLMResult
 
 logger = logging.getLogger(__name__)
+
+VLLM = Package("vllm", "vllm")
+"""vLLM, from its own extra: its exact torch and transformers pins keep it out of `gpu` (docs/gpu.md)."""
 
 
 class VLLMConfig(LLMConfig):
@@ -33,6 +37,9 @@ class VLLMConfig(LLMConfig):
     engine_kwargs: dict[str, Any] = Field(default_factory=dict, description="Passed to vllm.LLM as they are.")
     concurrency: int = Field(256, ge=1, description="Ignored: vLLM schedules the whole batch itself.")
 
+    def requirements(self) -> list[Requirement]:
+        return [VLLM]
+
 
 class VLLMEngine:
     """A `vllm.LLM` built from a config (model, dtype, max_model_len, tensor_parallel_size,
@@ -40,7 +47,7 @@ class VLLMEngine:
     caller at a time: `with engine as llm: ...`. Shared by the text and speech-LLM backends."""
 
     def __init__(self, config, **extra: Any):
-        self.vllm = require("vllm", extra="gpu")
+        self.vllm = require(VLLM.module, VLLM.extra)
         self._config = config
         self._extra = extra
         self._llm = None

@@ -9,6 +9,7 @@ import numpy as np
 from pydantic import Field, field_validator
 
 from ...errors import CPQAError, require
+from ...requirements import Package, Requirement
 from ...stage import BackendSpec, Config
 from ..protocols import EMOTION2VEC_LABELS, AudioWindow, CategoricalResult
 from .batching import HubConfig, duration_batches, to_emotion2vec
@@ -23,6 +24,9 @@ class Emotion2VecEmotion:
     class Config(HubConfig):
         model: str = "iic/emotion2vec_plus_large"
         hub: str = Field("hf", description="Where FunASR downloads the model from: hf or ms (ModelScope).")
+
+        def requirements(self) -> list[Requirement]:
+            return [Package("funasr", "gpu")]
 
     def __init__(self, config: Config):
         self.config = config

@@ -16,6 +16,7 @@ import numpy as np
 from pydantic import Field
 
 from ...errors import CPQAError, require
+from ...requirements import Package, Requirement
 from ..protocols import AudioWindow, CategoricalResult, DimensionResult, SpeakerResult
 from .batching import HubConfig, duration_batches, to_emotion2vec, torch_device
 
@@ -29,6 +30,11 @@ def _transformers():
 
 def _torch():
     return require("torch", "gpu")
+
+
+class TransformersHubConfig(HubConfig):
+    def requirements(self) -> list[Requirement]:
+        return [Package("torch", "gpu"), Package("transformers", "gpu")]
 
 
 def build_audeering_classes():
@@ -100,7 +106,7 @@ def load_pretrained(model_id: str, model_cls, device: str, fp16: bool):
 
 
 class _TransformersBackend:
-    Config = HubConfig
+    Config = TransformersHubConfig
 
     def __init__(self, config: HubConfig):
         self.config = config
@@ -155,7 +161,7 @@ def equal_length_groups(batch: list[int], signals: dict[int, np.ndarray]) -> lis
 class HFAudioClassificationEmotion(_TransformersBackend):
     """Any HF `audio-classification` emotion model; its labels are mapped onto emotion2vec's."""
 
-    class Config(HubConfig):
+    class Config(TransformersHubConfig):
         label_map: dict[str, str] = Field(default_factory=dict,
                                           description="Model label → emotion2vec label, beside the built-in stems.")
 
@@ -189,7 +195,7 @@ class AudeeringDimensions(_TransformersBackend):
     ORDER = ("arousal", "dominance", "valence")
     """Output order of the published model, used when its config names no labels."""
 
-    class Config(HubConfig):
+    class Config(TransformersHubConfig):
         model: str = "audeering/wav2vec2-large-robust-12-ft-emotion-msp-dim"
 
     @cached_property
@@ -217,7 +223,7 @@ class AudeeringAgeGender(_TransformersBackend):
 
     GENDERS = ("female", "male", "child")
 
-    class Config(HubConfig):
+    class Config(TransformersHubConfig):
         model: str = "audeering/wav2vec2-large-robust-24-ft-age-gender"
 
     @cached_property
