@@ -51,3 +51,33 @@ def build_tiny_qwen2_audio(folder: Path, texts: list[str], *, chunk_s: int = 30,
     model.save_pretrained(folder)
     processor.save_pretrained(folder)
     return folder
+
+
+WAV2VEC2_LARGE_ROBUST = {"hidden_size": 1024, "num_attention_heads": 16, "intermediate_size": 4096}
+"""wav2vec2-large-robust's encoder (the conv front end is Wav2Vec2Config's default, the real one)."""
+WAV2VEC2_TINY = {"hidden_size": 16, "num_attention_heads": 2, "intermediate_size": 32, "conv_dim": (8, 8),
+                 "conv_kernel": (10, 3), "conv_stride": (5, 2), "num_conv_pos_embeddings": 8,
+                 "num_conv_pos_embedding_groups": 2}
+AUDEERING_LAYERS = {"dimensions": 12, "age-gender": 24}
+"""Encoder layers kept by the published audEERING models (msp-dim "12-ft", age-gender "24-ft")."""
+
+
+def build_audeering_model(folder: Path, kind: str, *, real_size: bool = False) -> Path:
+    """Save a random-weight audEERING model (`kind`: dimensions or age-gender) with its feature
+    extractor: wav2vec2-large-robust-sized with `real_size`, else a 1-layer model of width 16."""
+    import torch
+    from transformers import Wav2Vec2Config, Wav2Vec2FeatureExtractor
+
+    from ..labels.hub.transformers_backends import build_audeering_classes
+
+    shape = {**WAV2VEC2_LARGE_ROBUST, "num_hidden_layers": AUDEERING_LAYERS[kind]} if real_size else \
+        {**WAV2VEC2_TINY, "num_hidden_layers": 1}
+    labels = {"num_labels": 3, "id2label": {0: "arousal", 1: "dominance", 2: "valence"}} if kind == "dimensions" else {}
+    config = Wav2Vec2Config(**shape, **labels, feat_extract_norm="layer", do_stable_layer_norm=True, final_dropout=0.0,
+                            hidden_dropout=0.0, attention_dropout=0.0, activation_dropout=0.0, feat_proj_dropout=0.0,
+                            layerdrop=0.0)
+    dimension_cls, age_gender_cls = build_audeering_classes()
+    torch.manual_seed(0)
+    (dimension_cls if kind == "dimensions" else age_gender_cls)(config).save_pretrained(folder)
+    Wav2Vec2FeatureExtractor(do_normalize=True, return_attention_mask=True).save_pretrained(folder)
+    return folder
