@@ -40,7 +40,8 @@ def test_cascade_on_a_run_with_a_scripted_judge(qa_set, server, tmp_path):
     assert s["judge_failures"] == {"no_rating": 3}
     assert set(s["per_emotion"]) == {"happy", "angry", "sad"}
     assert s["judge"]["model"] == "judge" and s["judge"]["temperature"] == 0 and s["judge"]["rubric_version"] == "1"
-    assert s["long_audio"] == {"policy": "truncate", "max_audio_s": 30.0, "truncated_units": 0, "chunked_units": 0}
+    assert s["long_audio"] == {"policy": "split", "max_audio_s": 30.0, "windowed_units": 0, "chunked_units": 0,
+                               "dropped_items": {}}
     assert (result.speechllm_queries, result.judge_requests) == (12, 15)  # 3 asked again for a final rating
 
     rows = list(iter_jsonl(tmp_path / "eval" / "predictions.jsonl"))
@@ -122,10 +123,11 @@ def test_missing_audio_is_a_recorded_skip(qa_set, server, tmp_path):
 
 def _long_set(qa_set, real_data, tmp_path):
     audio = long_clip(real_data, tmp_path)
+    duration = sf.info(audio).duration
     item = QAItem(id="long", clip_id="long", type="C", turns=[Turn(question="What is said?", answer="x")],
-                  metadata={"audio": str(audio)})
+                  metadata={"audio": str(audio), "evidence_s": [duration - 1.5, duration - 0.5]})  # near the end
     write_jsonl(tmp_path / "long.jsonl", [item])
-    return tmp_path / "long.jsonl", sf.info(audio).duration
+    return tmp_path / "long.jsonl", duration
 
 
 def _wav_seconds(part) -> float:
@@ -137,28 +139,35 @@ def _wav_seconds(part) -> float:
 def test_long_clip_policies_with_the_openai_audio_adapter(qa_set, real_data, server, tmp_path):
     qa_file, duration = _long_set(qa_set, real_data, tmp_path)
     model = {"name": "openai-audio", **{k: v for k, v in endpoint(server, "speech").items() if k != "name"}}
-    truncated = evaluate(qa_file, tmp_path / "t", model=model, judge=endpoint(server, "judge"), max_audio_s=4)
-    assert truncated.summary["long_audio"] == {"policy": "truncate", "max_audio_s": 4, "truncated_units": 1,
-                                               "chunked_units": 0}
+    split = evaluate(qa_file, tmp_path / "t", model=model, judge=endpoint(server, "judge"), max_audio_s=4)
+    assert split.summary["long_audio"] == {"policy": "split", "max_audio_s": 4, "windowed_units": 1,
+                                           "chunked_units": 0, "dropped_items": {}}
     row = next(iter_jsonl(tmp_path / "t" / "predictions.jsonl"))
-    assert row["audio"] == {"duration_s": pytest.approx(duration, abs=1e-3), "heard_s": 4.0, "cut": "truncated",
+    assert row["audio"] == {"duration_s": pytest.approx(duration, abs=1e-3), "heard_s": 4.0, "cut": "window",
                             "pieces": 1}
+    # the evidence lies past the first window: `drop` asks nothing (and says so before any call)
+    with pytest.raises(CPQAError, match="evidence_beyond_window"):
+        evaluate(qa_file, tmp_path / "d", model=model, judge=endpoint(server, "judge"), max_audio_s=4,
+                 long_audio="drop")
     chunked = evaluate(qa_file, tmp_path / "c", model=model, judge=endpoint(server, "judge"), max_audio_s=4,
                        long_audio="chunk")
     assert chunked.summary["long_audio"]["chunked_units"] == 1 and chunked.speechllm_queries == 1
     sent = [r.body for r in server.received if r.body["model"] == "speech"]
     first_parts, chunk_parts = sent[0]["messages"][0]["content"], sent[1]["messages"][0]["content"]
     assert [p["type"] for p in first_parts] == ["input_audio", "text"] and _wav_seconds(first_parts[0]) == 4.0
+    heard_window = sf.read(io.BytesIO(base64.b64decode(first_parts[0]["input_audio"]["data"])))[0]
+    whole = sf.read(qa_file.parent / "audio" / "long.flac")[0]
+    assert heard_window == pytest.approx(whole[-len(heard_window):], abs=1e-3)  # the last window: the evidence's
     seconds = [_wav_seconds(p) for p in chunk_parts if p["type"] == "input_audio"]
     assert len(seconds) == 3 and sum(seconds) == pytest.approx(duration, abs=1e-3) and max(seconds) == 4.0
 
 
-def test_truncation_limits_the_cascade_transcript(qa_set, server, tmp_path):
-    result = evaluate(qa_set["run"], tmp_path / "eval", model=cascade(server), judge=endpoint(server, "judge"),
-                      max_audio_s=1.0)
-    assert result.summary["long_audio"]["truncated_units"] == 12
-    prompts = [r.body["messages"][1]["content"] for r in server.received if r.body["model"] == "answerer"]
-    assert not any("Kids are talking by the door" in p for p in prompts)  # only the first second's words
+def test_items_about_unheard_audio_are_never_asked(qa_set, server, tmp_path):
+    """Clips longer than the window and items naming no evidence: nothing to place them by, so not asked."""
+    with pytest.raises(CPQAError, match="evidence_not_placed.*chunk"):
+        evaluate(qa_set["run"], tmp_path / "eval", model=cascade(server), judge=endpoint(server, "judge"),
+                 max_audio_s=1.0)
+    assert server.received == []
 
 
 def test_openai_audio_retries_and_keeps_clips_apart(qa_set, tmp_path):
@@ -187,7 +196,7 @@ def test_user_errors_fail_before_any_call(qa_set, server, tmp_path):
         ({"model": cascade(server), "rubric": "strict"}, "unknown rubric"),
         ({"model": {"name": "cascade", "temprature": 1}}, "invalid speechllm options"),
         ({"model": "qwen2-audio", "max_audio_s": 60}, "hears at most 30 s"),
-        ({"model": cascade(server), "long_audio": "drop"}, "long_audio"),
+        ({"model": cascade(server), "long_audio": "truncate"}, "long_audio"),
         ({"model": cascade(server), "n_judge_runs": 0}, "n_judge_runs"),
     ]
     for kwargs, message in cases:

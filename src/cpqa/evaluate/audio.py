@@ -1,8 +1,7 @@
-"""What a speech-LLM hears: a clip's audio at 16 kHz mono, cut by the long-clip policy.
-
-- `truncate` (AudioBench's choice): the first `max_audio_s` seconds only;
-- `chunk`: the whole clip as consecutive pieces of at most `max_audio_s` seconds, given to the
-  model together (several audio parts in one turn).
+"""What a speech-LLM hears: a clip's audio at 16 kHz mono, cut as the item's `heard.Placement`
+says: the whole clip, one heard window of it, or (policy `chunk`) the whole clip as consecutive
+pieces of at most `max_audio_s` seconds, given to the model together (several audio parts in one
+turn).
 
 Any file soundfile or PyAV reads is accepted (human sets bring their own formats); it is downmixed
 and resampled here. The policy and what it did to each item are recorded in the results.
@@ -20,9 +19,7 @@ import soxr
 
 from ..audio.decode import iter_source_blocks, probe
 from ..audio.io import SAMPLE_RATE
-
-LongAudio = Literal["truncate", "chunk"]
-LONG_AUDIO_POLICIES: tuple[str, ...] = ("truncate", "chunk")
+from .heard import Placement
 
 
 @dataclass
@@ -32,7 +29,7 @@ class Heard:
     """Length of the whole clip."""
     heard_s: float
     """Length of the audio given to the model."""
-    cut: Literal["none", "truncated", "chunked"]
+    cut: Literal["none", "window", "chunked"]
 
 
 def load_audio(path: str) -> np.ndarray:
@@ -46,15 +43,16 @@ def load_audio(path: str) -> np.ndarray:
     return np.ascontiguousarray(samples, dtype=np.float32)
 
 
-def apply_policy(samples: np.ndarray, policy: LongAudio, max_audio_s: float) -> Heard:
+def hear(samples: np.ndarray, placement: Placement, max_audio_s: float) -> Heard:
+    """The pieces the model hears of a clip's samples, as `placement` (not a dropped one) says."""
     duration_s = len(samples) / SAMPLE_RATE
-    window = round(max_audio_s * SAMPLE_RATE)
-    if len(samples) <= window:
-        return Heard([samples], duration_s, duration_s, "none")
-    if policy == "truncate":
-        return Heard([samples[:window]], duration_s, window / SAMPLE_RATE, "truncated")
-    pieces = [samples[i:i + window] for i in range(0, len(samples), window)]
-    return Heard(pieces, duration_s, duration_s, "chunked")
+    if placement.cut == "chunked":
+        window = round(max_audio_s * SAMPLE_RATE)
+        return Heard([samples[i:i + window] for i in range(0, len(samples), window)], duration_s, duration_s, "chunked")
+    if placement.cut == "window":
+        piece = samples[round(placement.window.start * SAMPLE_RATE):round(placement.window.end * SAMPLE_RATE)]
+        return Heard([piece], duration_s, len(piece) / SAMPLE_RATE, "window")
+    return Heard([samples], duration_s, duration_s, "none")
 
 
 def wav_bytes(samples: np.ndarray) -> bytes:

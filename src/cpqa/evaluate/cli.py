@@ -67,7 +67,10 @@ def evaluate_cmd(
                                                              "paralinguistic (credits emotion/speaker/context)."),
     judge_runs: int = typer.Option(1, "--judge-runs", help="Judge runs per answer, averaged (CP-Bench used 5)."),
     judge_temperature: float = typer.Option(0.0, "--judge-temperature", help="Judge sampling temperature."),
-    long_audio: str = typer.Option("truncate", "--long-audio", help="Clips over --max-audio-s: truncate or chunk."),
+    long_audio: str = typer.Option("split", "--long-audio", help="Clips over --max-audio-s: split (hear the window "
+                                                                  "the item's evidence lies in), drop (hear the first "
+                                                                  "window; items about later audio are left out) or "
+                                                                  "chunk (hear every piece)."),
     max_audio_s: float = typer.Option(30.0, "--max-audio-s", help="Longest audio heard in one piece, in seconds."),
     clips: Path | None = typer.Option(None, "--clips", help="A run or clips JSONL giving clip words and labels "
                                                                 "to a QA file (cascade models, per-emotion results)."),
@@ -95,6 +98,9 @@ def evaluate_cmd(
               f"({s['judge']['rubric']} rubric v{s['judge']['rubric_version']}, {s['judge']['n_runs']} run(s)):",
               highlight=False)
     out.print(f"score {_fmt(s['score'], 2)}   UAS {_fmt(s['uas'], 2)}   judge success rate {success}", highlight=False)
+    if s["long_audio"]["dropped_items"]:
+        console.print(f"[yellow]warning:[/] not asked (about audio past the {max_audio_s:g} s heard at once): "
+                      f"{s['long_audio']['dropped_items']}", highlight=False, soft_wrap=True)
     if s["answer_failures"]:
         console.print(f"[yellow]warning:[/] unanswered: {s['answer_failures']}", highlight=False, soft_wrap=True)
     if s["judge"]["small_judge_warning"]:

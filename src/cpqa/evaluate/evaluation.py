@@ -8,6 +8,11 @@ answer, and the scores are written per unit, per item, per type, per emotion and
       predictions.sqlite  answers, keyed by (model + its options + long-clip policy, item, turn, question)
       judgements.sqlite   judge replies, keyed by (judge + rubric + temperature, answer, reference, run)
 
+What the model hears of each clip follows `heard` (the rule `cpqa export` and `cpqa finetune`
+follow too): the whole clip when it fits the model's window, else the heard window its evidence lies
+in (`split`), the first window (`drop`) or every piece (`chunk`); an item about audio the model would
+not hear is left out and counted by reason in results.json.
+
 Answers and judgements are cached apart, so re-judging (another rubric, judge or number of runs)
 never asks the speech-LLM again, and a rerun of finished work makes no calls at all. Both are
 written after every batch, so a killed evaluation resumes where it stopped. `cache_dir` puts the
@@ -19,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
@@ -26,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import llm, pipeline  # noqa: F401  (register the LLM backends and the cascade's ASR backends)
-from ..audio.decode import DecodeError
+from ..audio.decode import DecodeError, probe
 from ..errors import CPQAError
 from ..llm.cache import RequestCache
 from ..llm.protocol import LLMResult
@@ -35,7 +41,8 @@ from ..records import ClipWord, Turn
 from ..registry import backend_registry
 from ..run import write_json_atomic
 from ..stage import BackendSpec, ProgressHook
-from .audio import LONG_AUDIO_POLICIES, Heard, LongAudio, apply_policy, load_audio
+from .audio import Heard, hear, load_audio
+from .heard import LONG_AUDIO_POLICIES, LongAudio, Placement, evidence_span, place, words_in
 from .items import EvalItem, load_items
 from .judge import RATING_REMINDER, REPAIRABLE, JudgeSettings, Rating, get_rubric, judge_size_warning, parse_rating
 from .metrics import item_results, summarise, unit_score
@@ -53,6 +60,8 @@ class Unit:
 
     item: EvalItem
     turn: int
+    placement: Placement
+    """What the model hears of the item's clip."""
 
     @property
     def qa_id(self) -> str:
@@ -83,7 +92,7 @@ class EvaluationResult:
 
 def evaluate(qa_source: str | Path, out_dir: str | Path, *, model: str | dict[str, Any] = "cascade",
              judge: str | dict[str, Any] = "llamacpp", rubric: str = "reference", n_judge_runs: int = 1,
-             judge_temperature: float = 0.0, long_audio: LongAudio = "truncate", max_audio_s: float = 30.0,
+             judge_temperature: float = 0.0, long_audio: LongAudio = "split", max_audio_s: float = 30.0,
              clips: str | Path | None = None, cache_dir: str | Path | None = None,
              progress: ProgressHook | None = None) -> EvaluationResult:
     """Evaluate the speech-LLM `model` on `qa_source` (a run, a QA JSONL or a human CSV/JSONL set).
@@ -106,10 +115,12 @@ def evaluate(qa_source: str | Path, out_dir: str | Path, *, model: str | dict[st
         logger.warning("%d judge runs at temperature 0 will mostly repeat one another; "
                        "set a judge temperature to sample independent ratings", n_judge_runs)
 
-    units = [Unit(item, t) for item in items for t in range(len(item.qa.turns))]
+    placements, dropped = _placements(items, long_audio, max_audio_s)
+    units = [Unit(item, t, placements[item.qa.id]) for item in items if item.qa.id in placements
+             for t in range(len(item.qa.turns))]
     model_identity = {"adapter": model_spec.name, "version": backend_registry("speechllm").get(model_spec.name).version,
                       **model_spec.semantic_dict(), "long_audio": long_audio, "max_audio_s": max_audio_s}
-    answering = _Answering(model_spec, model_identity, long_audio, max_audio_s, RequestCache(cache / "predictions.sqlite"))
+    answering = _Answering(model_spec, model_identity, max_audio_s, RequestCache(cache / "predictions.sqlite"))
     answers = answering.run(units, progress)
     judging = _Judging(judge_spec, settings, RequestCache(cache / "judgements.sqlite"))
     ratings = judging.run(units, answers, progress)
@@ -118,11 +129,12 @@ def evaluate(qa_source: str | Path, out_dir: str | Path, *, model: str | dict[st
                   "small_judge_warning": size_warning}
     rows = [_row(u, answers[u], ratings.get((u.qa_id, u.turn)), judge_info) for u in units]
     summary = {
-        "qa_source": str(Path(qa_source).resolve()), "n_items": len(items),
+        "qa_source": str(Path(qa_source).resolve()), "n_items": len(placements),
         "model": {"name": model_spec.name, "model": answering.model_name, "options": model_spec.semantic_dict()},
         "long_audio": {"policy": long_audio, "max_audio_s": max_audio_s,
-                       "truncated_units": sum(r["audio"]["cut"] == "truncated" for r in rows if r["audio"]),
-                       "chunked_units": sum(r["audio"]["cut"] == "chunked" for r in rows if r["audio"])},
+                       "windowed_units": sum(r["audio"]["cut"] == "window" for r in rows if r["audio"]),
+                       "chunked_units": sum(r["audio"]["cut"] == "chunked" for r in rows if r["audio"]),
+                       "dropped_items": dict(sorted(dropped.items()))},
         "judge": judge_info,
         **summarise(rows),
         "calls": {"speechllm_queries": answering.queries, "judge_requests": judging.requests},
@@ -149,6 +161,35 @@ def _check(model, judge, rubric: str, n_judge_runs: int, judge_temperature: floa
         raise CPQAError(f"{model_spec.name} hears at most {window:g} s at once; lower max_audio_s or "
                         "use long_audio='chunk'")
     return model_spec, _spec("llm", judge), JudgeSettings(get_rubric(rubric), judge_temperature, n_judge_runs)
+
+
+def _placements(items: list[EvalItem], long_audio: LongAudio,
+                max_audio_s: float) -> tuple[dict[str, Placement], Counter]:
+    """What the model hears of each item's clip, and the items left out (by reason). An item whose
+    audio cannot be read stays in: its answer becomes a recorded failure."""
+    placements: dict[str, Placement] = {}
+    dropped: Counter = Counter()
+    for item in items:
+        try:
+            duration_s = probe(item.audio).duration_s if item.audio else None
+        except DecodeError:
+            duration_s = None
+        if duration_s is None:
+            placements[item.qa.id] = Placement(None)
+            continue
+        placement = place(duration_s, evidence_span(item.qa, item.clip), max_audio_s, long_audio)
+        if placement.dropped:
+            dropped[placement.dropped] += 1
+        else:
+            placements[item.qa.id] = placement
+    if dropped:
+        logger.warning("%d of %d item(s) are about audio past what the model hears at once (%g s) and are not "
+                       "asked: %s", sum(dropped.values()), len(items), max_audio_s,
+                       ", ".join(f"{reason}: {n}" for reason, n in sorted(dropped.items())))
+    if not placements:
+        raise CPQAError(f"every item is about audio past the {max_audio_s:g} s the model hears at once "
+                        f"({', '.join(sorted(dropped))}); use long_audio='chunk' to give it whole clips in pieces")
+    return placements, dropped
 
 
 def _spec(capability: str, value: str | dict[str, Any]) -> BackendSpec:
@@ -178,10 +219,10 @@ class _Outcome:
 
 
 class _Answering:
-    def __init__(self, spec: BackendSpec, identity: dict[str, Any], long_audio: LongAudio, max_audio_s: float,
+    def __init__(self, spec: BackendSpec, identity: dict[str, Any], max_audio_s: float,
                  cache: RequestCache):
         self.spec, self.identity, self.cache = spec, identity, cache
-        self.long_audio, self.max_audio_s = long_audio, max_audio_s
+        self.max_audio_s = max_audio_s
         self.adapter = None
         self.queries = 0
         self.model_name = spec.name
@@ -189,7 +230,9 @@ class _Answering:
 
     def key(self, unit: Unit) -> str:
         history = [t.model_dump() for t in unit.history]
-        return _key(self.identity, unit.qa_id, unit.turn, unit.question, history, unit.item.audio)
+        window = unit.placement.window
+        heard = [unit.placement.cut, window.start, window.end] if window is not None else None
+        return _key(self.identity, unit.qa_id, unit.turn, unit.question, history, unit.item.audio, heard)
 
     def run(self, units: list[Unit], progress: ProgressHook) -> dict[Unit, _Outcome]:
         keys = {u: self.key(u) for u in units}
@@ -221,7 +264,7 @@ class _Answering:
         queries: list[tuple[Unit, SpeechQuery, dict[str, Any]]] = []
         for unit in batch:
             try:
-                heard = self._heard(unit.item.audio)
+                heard = self._heard(unit)
             except DecodeError as exc:
                 reason = "audio_" + exc.reason.replace("-", "_")
                 outcomes[unit] = _Outcome(SpeechAnswer.failure(reason, str(exc), model=self.model_name), None, keys[unit])
@@ -229,7 +272,7 @@ class _Answering:
             audio = {"duration_s": round(heard.duration_s, 3), "heard_s": round(heard.heard_s, 3), "cut": heard.cut,
                      "pieces": len(heard.pieces)}
             query = SpeechQuery(unit_id=f"{unit.qa_id}#{unit.turn}", audio=heard.pieces, question=unit.question,
-                                history=unit.history, words=_heard_words(unit.item, heard.heard_s))
+                                history=unit.history, words=_heard_words(unit))
             queries.append((unit, query, audio))
         if queries:
             if self.adapter is None:
@@ -241,17 +284,18 @@ class _Answering:
                 outcomes[unit] = _Outcome(answer, audio, keys[unit])
         return outcomes
 
-    def _heard(self, path: str | None) -> Heard:
-        if path is None:
+    def _heard(self, unit: Unit) -> Heard:
+        if unit.item.audio is None:
             raise DecodeError("missing-file", "(none)", "the QA item names no audio")
-        return apply_policy(self._audio(path), self.long_audio, self.max_audio_s)
+        return hear(self._audio(unit.item.audio), unit.placement, self.max_audio_s)
 
 
-def _heard_words(item: EvalItem, heard_s: float) -> list[ClipWord] | None:
-    """The clip's words that start within the audio heard; None without a clip record."""
-    if item.clip is None:
+def _heard_words(unit: Unit) -> list[ClipWord] | None:
+    """The clip's words in the audio heard; None without a clip record."""
+    clip, window = unit.item.clip, unit.placement.window
+    if clip is None:
         return None
-    return [w for w in item.clip.words if w.start - item.clip.start < heard_s]
+    return clip.words if window is None or unit.placement.cut != "window" else words_in(clip, window)
 
 
 class _Judging:

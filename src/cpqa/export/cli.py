@@ -27,6 +27,11 @@ def export_cmd(
     audio_paths: str = typer.Option("absolute", "--audio-paths", help="absolute, relative (to OUTPUT), or copy "
                                                                       "(into OUTPUT/audio). hf embeds the audio."),
     include_failed: bool = typer.Option(False, "--include-failed", help="Export items the QA filters failed too."),
+    long_audio: str = typer.Option("split", "--long-audio", help="Clips longer than the model's window: split (each "
+                                                                  "item with the window its evidence lies in) or drop "
+                                                                  "(the first window only); unheard items are left out."),
+    window_s: float | None = typer.Option(None, "--window-s", help="Seconds the model hears at once (default: the "
+                                                                      "format's; 30 s for Qwen2-Audio)."),
     clips: Path | None = typer.Option(None, "--clips", help="A run or clips JSONL giving a QA file its clip "
                                                                 "records (recordings, speakers, labels)."),
     name: str = typer.Option("cpqa", "--name", help="Dataset name prefix (llamafactory's dataset_info.json)."),
@@ -38,7 +43,8 @@ def export_cmd(
 
     result = _run(export, source, fmt, output, clips=clips, splits=_run(parse_splits, splits), split_seed=split_seed,
                   split_by_speaker=by_speaker, explicit=explicit, multi_turn=multi_turn, system=system or None,
-                  audio_paths=audio_paths, include_failed=include_failed, dataset_name=name)
+                  audio_paths=audio_paths, include_failed=include_failed, long_audio=long_audio, window_s=window_s,
+                  dataset_name=name)
     table = Table(title=f"{fmt} export in {output}", title_justify="left")
     for col in ("split", "items", "clips", "recordings", "speakers", "audio h"):
         table.add_column(col, justify="left" if col == "split" else "right")
@@ -46,6 +52,12 @@ def export_cmd(
         table.add_row(split, str(s["items"]), str(s["clips"]), str(s["recordings"]), str(s["speakers"]),
                       f"{s['audio_hours']:.2f}")
     out.print(table)
+    heard = result.summary["heard"]
+    if heard["window_s"] is not None:
+        dropped = ", ".join(f"{reason}: {n}" for reason, n in heard["dropped"].items()) or "none"
+        out.print(f"heard window {heard['window_s']:g} s ({heard['long_audio']}): {heard['items_whole']} item(s) "
+                  f"heard whole; {heard['items_in_windows']} item(s) of {heard['clips_split']} longer clip(s) split "
+                  f"into {heard['windows_written']} window(s); dropped: {dropped}", highlight=False)
     if result.summary["skipped"]:
         left = ", ".join(f"{reason}: {n}" for reason, n in result.summary["skipped"].items())
         out.print(f"left out: {left}", highlight=False)

@@ -8,6 +8,10 @@ layout its consumer documents, plus whatever side file that consumer needs.
 | `llamafactory` | sharegpt: `{"conversations": [{"from": "human"/"gpt", "value"}], "system", "audios": [path]}`, `<audio>` tag; `dataset_info.json` names each split | LLaMA-Factory, data/README → Multimodal Audio Dataset |
 | `qwen2-audio` | `{"id", "conversation": [...]}` in Qwen2-Audio's chat format: user content parts `{"type": "audio", "audio_url"}` and `{"type": "text", "text"}` | Qwen2-Audio-7B-Instruct model card |
 | `hf` | a Hugging Face `DatasetDict` (`save_to_disk`) and Parquet shards, audio bytes embedded | `datasets` |
+
+Each format knows the audio window of the model it trains (`audio_window_s`, what
+`cpqa.evaluate.heard` cuts long clips to) and how its consumer resolves a relative audio path
+(`relative_paths`, written to the export's README).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from ..manifest import write_jsonl
+from ..evaluate.heard import QWEN2_AUDIO_WINDOW_S
 from ..records import Turn
 from .conversation import Message
 from .source import Example
@@ -56,6 +61,10 @@ class Format:
     extra: ClassVar[str | None] = None
     embeds_audio: ClassVar[bool] = False
     """True: the audio goes into the files, so no audio path option applies."""
+    audio_window_s: ClassVar[float | None] = QWEN2_AUDIO_WINDOW_S
+    """Seconds the model trained on this format hears at once (None: any length)."""
+    relative_paths: ClassVar[str] = ""
+    """How the consumer resolves a relative audio path (for the export's README)."""
 
     def write(self, out: Path, splits: dict[str, list[Prepared]], dataset_name: str) -> list[Path]:
         raise NotImplementedError
@@ -77,6 +86,8 @@ class JsonlFormat(Format):
 class PlainRecords(JsonlFormat):
     name = "jsonl"
     description = "QAItem records with metadata.audio, split, recording_id, speakers, labels (cpqa evaluate reads it)"
+    audio_window_s = None  # QA records for `cpqa evaluate`, which applies its model's window
+    relative_paths = "`cpqa evaluate` resolves `metadata.audio` against the folder of the JSONL file."
 
     def row(self, p: Prepared) -> dict[str, Any]:
         e = p.example
@@ -90,6 +101,9 @@ class PlainRecords(JsonlFormat):
 class MsSwift(JsonlFormat):
     name = "ms-swift"
     description = "ms-swift messages JSONL with <audio> and audios"
+    relative_paths = ("ms-swift opens a relative path against the current directory, else against the "
+                      "`ROOT_IMAGE_DIR` environment variable: run `swift sft` from this folder, or set "
+                      "`ROOT_IMAGE_DIR` to it. `cpqa finetune` resolves it against the JSONL file's folder.")
 
     def row(self, p: Prepared) -> dict[str, Any]:
         messages = [{"role": m.role, "content": m.text} for m in p.messages]
@@ -102,6 +116,8 @@ class LlamaFactory(JsonlFormat):
     name = "llamafactory"
     description = "LLaMA-Factory sharegpt JSONL with <audio> and audios, plus dataset_info.json"
     ROLES: ClassVar[dict[str, str]] = {"user": "human", "assistant": "gpt"}
+    relative_paths = ("LLaMA-Factory joins a relative path to `media_dir`, which defaults to `dataset_dir`: "
+                      "train with `dataset_dir` (or `media_dir`) set to this folder.")
 
     def row(self, p: Prepared) -> dict[str, Any]:
         conversations = [{"from": self.ROLES[m.role], "value": m.text} for m in p.dialogue]
@@ -127,6 +143,7 @@ class LlamaFactory(JsonlFormat):
 class Qwen2Audio(JsonlFormat):
     name = "qwen2-audio"
     description = "Qwen2-Audio chat-format conversations (audio_url + text content parts), one JSON per line"
+    relative_paths = "`cpqa finetune` resolves `audio_url` against the folder of the JSONL file."
 
     def row(self, p: Prepared) -> dict[str, Any]:
         conversation: list[dict[str, Any]] = []

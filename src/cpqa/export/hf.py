@@ -125,6 +125,7 @@ class HFDataset(Format):
     description = "Hugging Face dataset: save_to_disk folder and Parquet shards, audio bytes embedded"
     extra = "export"
     embeds_audio = True
+    relative_paths = "The audio bytes are embedded: there are no paths to resolve."
 
     def __init__(self):
         require("datasets", extra="export")  # before anything is read or written

@@ -7,6 +7,9 @@
   Without clip records the recording is `metadata.recording_id`, else the part of the clip id before
   `-clipNNNN` (the clips stage's ids), else the clip id; the speakers are `metadata.speakers`.
 
+An example heard in one window of a longer clip (`in_heard_window`, see `cpqa.evaluate.heard`) has
+that window's audio and the labels of the words heard in it.
+
 Speakers are the word-level speaker ids of the clip (`unknown` aside); they are taken as identities
 across recordings, as the speaker ids an input manifest gives are.
 """
@@ -16,12 +19,13 @@ from __future__ import annotations
 import logging
 import re
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from ..audio.decode import MISSING_FILE, DecodeError, probe
 from ..errors import CPQAError
+from ..evaluate.heard import EVIDENCE_KEY, Placement, words_in
 from ..evaluate.items import UNKNOWN, dominant_emotion, is_run, load_clips, load_items, qa_stage
 from ..records import Clip, QAItem
 from ..status import iter_stage_records
@@ -46,6 +50,7 @@ class Example:
     labels: dict[str, Any]
     """emotion (dominant), emotions (all heard, longest first), genders (per speaker, longest
     speaker first), num_speakers (None when unknown)."""
+    clip: Clip | None = None
 
 
 @dataclass
@@ -103,7 +108,29 @@ def _example(qa: QAItem, clip: Clip | None, audio: str | None, skipped: Counter)
         logger.info("%s: %s", qa.id, exc)
         return None
     return Example(qa=qa, audio=Path(path).resolve(), duration_s=round(info.duration_s or 0.0, 3),
-                   recording_id=_recording_id(qa, clip), speakers=_speakers(qa, clip), labels=_labels(qa, clip))
+                   recording_id=_recording_id(qa, clip), speakers=_speakers(qa, clip), labels=_labels(qa, clip),
+                   clip=clip)
+
+
+def heard_example(example: Example, placement: Placement, audio: Path) -> Example:
+    """The example as the model hears it under `placement` (not a dropped one): for a window of a
+    longer clip, `audio` is that window's file, the labels are those of the words heard in it and
+    `metadata.heard_window` is the window in seconds of the clip. `metadata.evidence_s`, when the
+    evidence was placed, is its time in `audio`."""
+    metadata = dict(example.qa.metadata)
+    offset = placement.window.start if placement.cut == "window" else 0.0
+    if placement.evidence is not None:
+        metadata[EVIDENCE_KEY] = [round(placement.evidence.start - offset, 3), round(placement.evidence.end - offset, 3)]
+    if placement.cut != "window":
+        return replace(example, qa=example.qa.model_copy(update={"metadata": metadata}))
+    window = placement.window
+    metadata["heard_window"] = [round(window.start, 3), round(window.end, 3)]
+    qa = example.qa.model_copy(update={"metadata": metadata})
+    clip = example.clip
+    if clip is not None:
+        clip = clip.model_copy(update={"words": words_in(clip, window)})
+    return replace(example, qa=qa, audio=audio, duration_s=round(window.duration_s, 3), clip=clip,
+                   labels=_labels(qa, clip) if clip is not None else example.labels)
 
 
 def _recording_id(qa: QAItem, clip: Clip | None) -> str:

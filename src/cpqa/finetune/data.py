@@ -6,9 +6,13 @@ one JSONL file, in the `ms-swift` format (`messages` with `<audio>` tags, `audio
 file's folder. Each line becomes a chat in Qwen2-Audio's format whose audio parts name absolute
 paths.
 
+What the model hears follows `cpqa.evaluate.heard`, the rule `cpqa export` and `cpqa evaluate`
+follow: a chat names no evidence, so a chat whose audio is longer than `max_audio_s` is left out
+(counted by reason) unless `long_audio` is `chunk` (the model then hears every piece). `cpqa export`
+has already cut long clips into heard windows, so its exports lose nothing here.
+
 Encoding renders the chat with the processor's own chat template, loads each audio file at 16 kHz
-(cut by the long-audio policy, as `cpqa evaluate` cuts it, so training and evaluation hear the
-same) and lets the processor expand the audio placeholders. The loss is masked to the assistant
+and lets the processor expand the audio placeholders. The loss is masked to the assistant
 turns: the tokens after each generation prompt (`<|im_start|>assistant\\n` for ChatML templates) up
 to and including the token that closes the turn. Both markers are read from the template itself.
 """
@@ -17,13 +21,16 @@ from __future__ import annotations
 
 import copy
 import logging
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..audio.decode import probe
 from ..audio.io import SAMPLE_RATE
 from ..errors import CPQAError
-from ..evaluate.audio import LongAudio, apply_policy, load_audio
+from ..evaluate.audio import hear, load_audio
+from ..evaluate.heard import LongAudio, place
 from ..export.formats import AUDIO_TAG
 from ..manifest import iter_jsonl
 
@@ -102,6 +109,25 @@ def _swift_message(m: dict[str, str], audios: list[str]) -> dict[str, Any]:
     return {"role": "user", "content": parts}
 
 
+def heard_chats(chats: list[Chat], long_audio: LongAudio, max_audio_s: float) -> tuple[list[Chat], Counter]:
+    """The chats whose every audio the model hears, and the count of those left out by reason.
+    Raises DecodeError (naming the file) on audio that cannot be read."""
+    kept, dropped = [], Counter()
+    for chat in chats:
+        reasons = [place(probe(path).duration_s, None, max_audio_s, long_audio).dropped for path in chat.audio_paths()]
+        reason = next((r for r in reasons if r), None)
+        if reason:
+            dropped[reason] += 1
+        else:
+            kept.append(chat)
+    if dropped:
+        logger.warning("%d of %d chat(s) left out: their audio is longer than the %g s the model hears at once and "
+                       "they name no evidence to place them (%s); export with --long-audio split, or train with "
+                       "long_audio=chunk", sum(dropped.values()), len(chats), max_audio_s,
+                       ", ".join(f"{r}: {n}" for r, n in sorted(dropped.items())))
+    return kept, dropped
+
+
 class AssistantMask:
     """Finds the assistant turns in token ids, from markers read off the processor's chat template."""
 
@@ -139,7 +165,7 @@ class AssistantMask:
 class ChatDataset:
     """A map-style dataset of encoded chats (a torch Dataset by duck typing: len and getitem)."""
 
-    def __init__(self, chats: list[Chat], processor, long_audio: LongAudio = "truncate", max_audio_s: float = 30.0,
+    def __init__(self, chats: list[Chat], processor, long_audio: LongAudio = "split", max_audio_s: float = 30.0,
                  max_length: int = 2048):
         self.chats, self.processor = chats, processor
         self.long_audio, self.max_audio_s, self.max_length = long_audio, max_audio_s, max_length
@@ -181,7 +207,12 @@ class ChatDataset:
                 if part["type"] != "audio":
                     parts.append(part)
                     continue
-                heard = apply_policy(load_audio(part["audio_url"]), self.long_audio, self.max_audio_s)
+                samples = load_audio(part["audio_url"])
+                placement = place(len(samples) / SAMPLE_RATE, None, self.max_audio_s, self.long_audio)
+                if placement.dropped:
+                    raise CPQAError(f"{chat.id}: {part['audio_url']} is longer than max_audio_s={self.max_audio_s:g}; "
+                                    "select the chats with heard_chats first")
+                heard = hear(samples, placement, self.max_audio_s)
                 audio += heard.pieces
                 parts += [{"type": "audio", "audio_url": f"{part['audio_url']}#{i}"} for i in range(len(heard.pieces))]
             messages.append({"role": m["role"], "content": parts})

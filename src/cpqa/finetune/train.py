@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -33,10 +34,10 @@ from typing import Any, Literal
 from pydantic import Field
 
 from ..errors import CPQAError, require
-from ..evaluate.audio import LongAudio
+from ..evaluate.heard import LongAudio
 from ..evaluate.qwen2_audio import QWEN2_AUDIO_INSTRUCT, torch_device, torch_dtype
 from ..stage import Config, ProgressHook
-from .data import ChatDataset, collate, read_chats, split_file
+from .data import ChatDataset, collate, heard_chats, read_chats, split_file
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +66,9 @@ class FinetuneConfig(Config):
     lr_scheduler: str = Field("cosine", description="A transformers scheduler name (cosine, linear, constant …).")
     weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay.")
     max_length: int = Field(2048, ge=16, description="Longest example in tokens (30 s of audio is 750 tokens).")
-    long_audio: LongAudio = Field("truncate", description="Clips over max_audio_s: truncate or chunk (as evaluated).")
+    long_audio: LongAudio = Field("split", description=(
+        "Audio over max_audio_s (cpqa.evaluate.heard, as evaluated): split or drop leave such a chat out (it names "
+        "no evidence to place it; cpqa export has already cut clips into heard windows); chunk hears every piece."))
     max_audio_s: float = Field(30.0, gt=0, description="Longest audio piece, in seconds (Qwen2-Audio hears 30 s).")
     gradient_checkpointing: bool = Field(True, description="Recompute activations in the backward pass.")
     dtype: Literal["auto", "bfloat16", "float16", "float32"] = Field(
@@ -111,9 +114,13 @@ def finetune(data: str | Path, output: str | Path, eval_qa: str | Path | None = 
     train_file = split_file(data, "train")
     if train_file is None:
         raise CPQAError(f"{data} has no train.jsonl; export one with: cpqa export RUN --format ms-swift -o {data}")
-    train_chats = read_chats(train_file)
+    train_chats, dropped = heard_chats(read_chats(train_file), config.long_audio, config.max_audio_s)
+    if not train_chats:
+        raise CPQAError(f"{train_file}: every chat's audio is longer than max_audio_s={config.max_audio_s:g} "
+                        f"({dict(dropped)}); export with --long-audio split or train with long_audio=chunk")
     dev_file = split_file(data, "dev")
-    dev_chats = read_chats(dev_file) if dev_file is not None else []
+    dev_chats, dev_dropped = heard_chats(read_chats(dev_file), config.long_audio, config.max_audio_s) \
+        if dev_file is not None else ([], Counter())
     torch = require("torch", extra="finetune")
     transformers = require("transformers", extra="finetune")
     peft = require("peft", extra="finetune")
@@ -156,7 +163,9 @@ def finetune(data: str | Path, output: str | Path, eval_qa: str | Path | None = 
                                        device, progress)
     summary = {"data": str(Path(data).resolve()), "config": config.model_dump(mode="json"), "device": device,
                "dtype": str(dtype).removeprefix("torch."), "train_examples": len(train_chats),
-               "dev_examples": len(dev_chats), "trainable_parameters": trainable, "parameters": total,
+               "dev_examples": len(dev_chats), "left_out": {"train": dict(sorted(dropped.items())),
+                                                            "dev": dict(sorted(dev_dropped.items()))},
+               "trainable_parameters": trainable, "parameters": total,
                "steps": result.steps, "resumed_from": last, "train_s": round(train_s, 1), "losses": losses,
                "eval_loss": eval_loss, "adapter": str(adapter), "merged": str(merged) if merged else None,
                "evaluations": {name: _scores(s) for name, s in result.evaluations.items()}}
