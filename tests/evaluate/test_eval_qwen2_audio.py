@@ -136,9 +136,9 @@ def test_vllm_adapter(fake_vllm):
     assert len(engine.calls) == 4  # the rejected batch, then one query at a time
 
 
-def test_vllm_missing_names_the_gpu_extra(monkeypatch):
+def test_vllm_missing_names_the_vllm_extra(monkeypatch):
     from cpqa.evaluate.qwen2_audio_vllm import Qwen2AudioVLLM
 
     monkeypatch.setitem(sys.modules, "vllm", None)
-    with pytest.raises(MissingExtraError, match=r"cpqa\[gpu\]"):
+    with pytest.raises(MissingExtraError, match=r"cpqa\[vllm\]"):
         Qwen2AudioVLLM(Qwen2AudioVLLM.Config())

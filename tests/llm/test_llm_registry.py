@@ -6,11 +6,11 @@ from cpqa.registry import backend_registry
 from cpqa.stage import BackendSpec, Config
 
 
-@pytest.mark.parametrize("name", ["openai", "llamacpp", "vllm"])
-def test_backends_register_by_name_with_their_config(name):
+@pytest.mark.parametrize("name,extra", [("openai", "llm"), ("llamacpp", "llm"), ("vllm", "vllm")])
+def test_backends_register_by_name_with_their_config(name, extra):
     registry = backend_registry("llm")
     cls = registry.get(name)
-    assert cls.name == name and registry.entries[name].extra in ("llm", "gpu")
+    assert cls.name == name and registry.entries[name].extra == extra
     assert issubclass(cls.Config, Config)
 
 

@@ -118,5 +118,5 @@ def test_older_vllm_uses_guided_decoding(fake_vllm):
 
 def test_missing_vllm_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "vllm", None)
-    with pytest.raises(MissingExtraError, match=r"cpqa\[gpu\]"):
+    with pytest.raises(MissingExtraError, match=r"cpqa\[vllm\]"):
         VLLMBackend(VLLMConfig(model="m"))
