@@ -1,4 +1,5 @@
-"""The segment stage: VAD in blocks, merging, splitting at pauses, given segments, skips."""
+"""The segment stage: VAD in blocks, merging before any length filter, splitting at pauses,
+given segments, skips; no RAVDESS clip lost as no-speech."""
 
 import itertools
 
@@ -17,7 +18,7 @@ from speechgen import (
 
 from cpqa.audio.io import SAMPLE_RATE
 from cpqa.audio.protocols import SpeechRegion
-from cpqa.audio.segment import SegmentStage, SpeechSpan, merge_regions, quietest_time, split_long
+from cpqa.audio.segment import SegmentStage, SpeechSpan, cut_speech, merge_regions, quietest_time, split_long
 from cpqa.audio.vad import SileroVAD
 from cpqa.records import Segment, Skip
 
@@ -104,6 +105,81 @@ def test_quietest_time_finds_a_dip_in_continuous_sound(tmp_path):
     assert 1.0 <= quietest_time(path, 1.0, 10.0) <= 10.0  # only inside the allowed range
 
 
+# --- halting speech: fragments are joined before any length filter -----------------------------
+
+def halting_regions(seed: int = 0) -> list[SpeechRegion]:
+    """Regions as a VAD with a short min_silence hears halting speech: 0.1-0.2 s bursts 0.1-0.25 s apart."""
+    rng = np.random.default_rng(seed)
+    regions, t = [], 0.7
+    while t < 3.5:
+        length = rng.uniform(0.1, 0.2)
+        regions.append(SpeechRegion(t, t + length))
+        t += length + rng.uniform(0.1, 0.25)
+    return regions
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_fragmented_regions_survive_as_one_segment(seed):
+    regions = halting_regions(seed)
+    assert len(regions) >= 6 and all(r.end - r.start < 0.25 for r in regions)
+    config = SegmentStage.Config()
+    cut = cut_speech(regions, config, never)
+    assert cut.pieces == [(regions[0].start - config.lead_in_s, regions[-1].end)]
+    assert cut.dropped_short == 0
+    # each burst alone is far shorter than a segment: filtered before merging, all would be lost
+    unmerged = cut_speech(regions, SegmentStage.Config(merge_gap_s=0.05), never)
+    assert unmerged.pieces == [] and unmerged.dropped_short == len(regions)
+
+
+def test_a_vad_that_drops_short_regions_is_refused():
+    assert SegmentStage.Config().backend.options.min_speech_s == 0
+    with pytest.raises(ValueError, match="min_speech_s must be 0"):
+        SegmentStage.Config(backend={"name": "silero", "min_speech_s": 0.25})
+
+
+def chopped(sentence: np.ndarray, burst_s: float, pause_s: float) -> np.ndarray:
+    """`sentence` cut into `burst_s` pieces with `pause_s` of near-silence between them."""
+    step = int(burst_s * SAMPLE_RATE)
+    bursts = [sentence[i:i + step] for i in range(0, len(sentence), step)]
+    return join_with_pauses([quiet_noise(1.0, seed=9), *bursts, quiet_noise(1.0, seed=8)],
+                            [pause_s] * (len(bursts) + 1))[0]
+
+
+def test_halting_real_speech_is_one_segment(sentences, tmp_path):
+    audio = chopped(sentences[1], burst_s=0.15, pause_s=0.25)
+    rec = recording(write_16k(tmp_path / "halting.wav", audio), "halting")
+    [seg] = run(make_stage(SegmentStage, tmp_path), rec)
+    speech_from, speech_to = 1.25, rec.duration - 1.25  # the first burst's start, the last burst's end
+    assert seg.start <= speech_from and seg.end >= speech_to - 0.3  # the last burst is the soft end of "door"
+
+
+def test_a_shouted_sentence_the_old_settings_lost_is_kept(real_data, tmp_path):
+    """RAVDESS actor 14, angry, strong: Silero's probability hovers about 0.5 and falls between words."""
+    path = real_data / "ravdess_train" / "flac" / "03-01-05-02-02-01-14.flac"
+    [seg] = run(make_stage(SegmentStage, tmp_path), recording(path, "angry"))
+    assert seg.start < 0.9 and seg.end > 2.2  # "dogs are sitting by the door" from about 0.9 s to 2.3 s
+    # before issue 15: Silero at 0.5 dropped its 0.22 s region as shorter than 0.25 s, before any merging
+    old = SileroVAD(SileroVAD.Config(threshold=0.5, min_speech_s=0.25, min_silence_s=0.1, speech_pad_s=0.1))
+    assert old.detect(load_16k(path)) == []
+
+
+@pytest.mark.parametrize("corpus, count", [("ravdess", 80), ("ravdess_train", 480)])
+def test_no_ravdess_clip_is_skipped_as_no_speech(real_data, tmp_path, corpus, count):
+    """Every clip of both sets (actors 09-16, every emotion, both intensities): the 80 as the original
+    48 kHz WAV resampled here, the 480 as the 16 kHz FLAC they were converted to."""
+    if corpus == "ravdess":
+        recordings = [recording(write_16k(tmp_path / f"{p.stem}.wav", load_16k(p)), p.stem)
+                      for p in ravdess_files(real_data)]
+    else:
+        recordings = [recording(p, p.stem) for p in sorted((real_data / corpus / "flac").glob("*.flac"))]
+    assert len(recordings) == count
+    stage = make_stage(SegmentStage, tmp_path)
+    out = run(stage, *recordings)
+    assert [(s.id, s.detail) for s in out if isinstance(s, Skip)] == []
+    assert {s.recording_id for s in out} == {r.id for r in recordings}
+    assert all(s.duration >= stage.config.min_segment_s for s in out)
+
+
 # --- the stage on real speech ------------------------------------------------------------------
 
 def test_ravdess_clip_gives_one_segment_with_recording_speaker_and_language(real_data, tmp_path):
@@ -119,11 +195,13 @@ def test_ravdess_clip_gives_one_segment_with_recording_speaker_and_language(real
 
 def test_pauses_shorter_than_merge_gap_are_merged(joined, tmp_path):
     rec, pauses = joined
+    [whole] = run(make_stage(SegmentStage, tmp_path), rec)  # every pause is under the default 1 s
+    assert whole.start < pauses[0][0] and whole.end > pauses[-1][1]
     # Silero bridges the 0.3 s pause itself; after its 0.1 s padding on either side the 0.5 s pause
     # leaves a gap of about 0.2 s and the 0.8 s pause one of about 0.5 s
-    segs = run(make_stage(SegmentStage, tmp_path), rec)
+    segs = run(make_stage(SegmentStage, tmp_path, merge_gap_s=0.3), rec)
     assert [s.id for s in segs] == ["joined-000000", "joined-000001"]
-    assert pauses[1][0] <= segs[0].end < segs[1].start <= pauses[1][1]
+    assert pauses[1][0] <= segs[0].end <= segs[1].start <= pauses[1][1]  # lead_in_s may reach back to the end
     apart = run(make_stage(SegmentStage, tmp_path, merge_gap_s=0.1), rec)
     assert len(apart) == 3
     for (lo, hi), a, b in zip(pauses[1:], apart, apart[1:]):

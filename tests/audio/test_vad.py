@@ -65,3 +65,13 @@ def test_options_are_validated_and_used(real_data):
     assert len(tight) == len(padded) == 1
     assert tight[0].start - padded[0].start == pytest.approx(0.3, abs=0.001)
     assert padded[0].end - tight[0].end == pytest.approx(0.3, abs=0.001)
+
+
+def test_reports_short_regions_unless_asked_to_drop_them(real_data):
+    """RAVDESS actor 14 shouting: at threshold 0.5 Silero hears one 0.22 s piece of the sentence. The
+    default reports it (the segment stage joins fragments before filtering by length)."""
+    speech = load_16k(real_data / "ravdess_train" / "flac" / "03-01-05-02-02-01-14.flac")
+    assert SileroVAD.Config().min_speech_s == 0
+    [piece] = SileroVAD(SileroVAD.Config(threshold=0.5, speech_pad_s=0.0)).detect(speech)
+    assert 0.15 < piece.end - piece.start < 0.25
+    assert SileroVAD(SileroVAD.Config(threshold=0.5, speech_pad_s=0.0, min_speech_s=0.25)).detect(speech) == []

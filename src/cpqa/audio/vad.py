@@ -19,10 +19,16 @@ class SileroVAD:
     model_name = "silero-vad-v6"
 
     class Config(BackendConfig):
-        threshold: float = Field(0.5, gt=0, lt=1, description="Frame speech probability that starts speech.")
+        threshold: float = Field(
+            0.35, gt=0, lt=1, description="Frame speech probability that starts speech. At Silero's usual 0.5 a "
+                                          "shouted RAVDESS sentence gave 0.2 s of speech; 0.35 was chosen on acted "
+                                          "and natural speech by benchmarks/vad_recall.py.")
         neg_threshold: float | None = Field(
             None, gt=0, lt=1, description="Probability below which speech ends (None: threshold - 0.15).")
-        min_speech_s: float = Field(0.25, ge=0, description="Regions shorter than this are dropped.")
+        min_speech_s: float = Field(
+            0.0, ge=0, description="Regions shorter than this are dropped. 0 reports every region: the fragments "
+                                   "of halting, sobbing or whispered speech are joined by the caller before any "
+                                   "length filter (the segment stage requires 0).")
         min_silence_s: float = Field(
             0.1, ge=0, description="Silence that must pass before a region ends; shorter pauses stay inside.")
         speech_pad_s: float = Field(
