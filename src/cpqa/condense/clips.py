@@ -23,7 +23,8 @@ clip; a clip is written when its last segment is processed. `fit()` also writes 
 
 Each clip: `id = f"{recording_id}-clip{n:04d}"` (n counts a recording's planned clips from 0, in
 time order), `start`/`end` in seconds from the start of the recording, `audio` = a 16 kHz mono FLAC
-under the stage directory's `audio/` (temp file + rename), `words` with recording times and all
+under the stage directory's `audio/` (temp file + rename), named relative to the run directory (a
+moved or copied run still finds it; readers resolve it with `run.resolve_path`), `words` with recording times and all
 three tags, `tagged_transcript` (see `tagging`), `context{before, after}` (text of up to
 `context_segments` kept segments of the recording before and after the clip), `selection{score
 (mean of its segments' selection scores), reasons, emotions, reliable_for_any, reliable_for_all,
@@ -49,6 +50,7 @@ from pydantic import Field, model_validator
 
 from ..audio.io import SAMPLE_RATE, read_range
 from ..records import Clip, ClipWord, Segment, Skip
+from ..run import relative_to_run
 from ..stage import Stage, StageConfig, register_stage
 from .stats import duration_bucket
 from .tagging import speaker_aliases, tag_words, tagged_transcript
@@ -267,7 +269,7 @@ class ClipsStage(Stage[Segment, Clip]):
         first, last = position[inside[0].id], position[inside[-1].id]
         n = self.config.context_segments
         return Clip(
-            id=cid, recording_id=rid, start=plan.start, end=end, audio=str(path),
+            id=cid, recording_id=rid, start=plan.start, end=end, audio=relative_to_run(path, self.context.run_dir),
             segments=[k.id for k in inside], words=words,
             tagged_transcript=tagged_transcript(words, aliases),
             context={"before": " ".join(k.text for k in everything[max(0, first - n):first] if k.text),

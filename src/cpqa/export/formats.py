@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from ..manifest import write_jsonl
 from ..evaluate.heard import QWEN2_AUDIO_WINDOW_S
+from ..manifest import write_jsonl
 from ..records import Turn
 from .conversation import Message
 from .source import Example
