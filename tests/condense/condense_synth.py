@@ -15,10 +15,10 @@ from pydantic import BaseModel
 
 from cpqa.condense.condense import CondenseStage
 from cpqa.condense.config import CondenseConfig
-from cpqa.labels.protocols import ABSTAIN_LOW_CONFIDENCE, NO_CLEAR_EMOTION
 from cpqa.recipe import Recipe, StageSpec
 from cpqa.records import Recording, Segment, Skip, Word
 from cpqa.stage import SourceStage, Stage, StageConfig, StageContext
+from cpqa.vocabulary import ABSTAIN_LOW_CONFIDENCE, NO_CLEAR_EMOTION
 
 WINDOW_S = 2.0
 VOCAB = ("angry", "disgusted", "fearful", "happy", "neutral", "other", "sad", "surprised", "unknown")

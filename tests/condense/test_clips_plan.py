@@ -6,9 +6,9 @@ import pytest
 from condense_synth import ABSTAINED, condense, segment
 
 from cpqa.condense.clips import ClipsConfig, Span, audio_file_stem, plan_clips
-from cpqa.condense.tagging import UNKNOWN_GENDER, speaker_aliases, tag_words, tagged_transcript
-from cpqa.labels.protocols import NO_CLEAR_EMOTION
+from cpqa.condense.tagging import speaker_aliases, tag_words, tagged_transcript
 from cpqa.records import Word
+from cpqa.vocabulary import NO_CLEAR_EMOTION, UNKNOWN_GENDER
 
 CONFIG = ClipsConfig(min_duration_s=30, max_duration_s=60, max_gap_s=10)
 
@@ -133,12 +133,14 @@ def test_abstained_and_unconfirmed_emotions_are_tagged_no_clear_emotion_never_as
     assert {w.emotion for w in tag_words(raw)[0]} == {NO_CLEAR_EMOTION}
 
 
-def test_gender_tags_come_from_the_pooled_speaker_gender():
+def test_gender_tags_come_from_each_words_speaker():
     seg = segment("r", 0, 0.0, [("neutral", 0.45)] * 2, speaker="A", gender="female")
-    seg.words[0] = seg.words[0].model_copy(update={"gender": "male"})  # a stray window-level guess
-    assert {w.gender for w in tag_words(seg)[0]} == {"female"}
+    # annotate tags each word with its own speaker's pooled gender: B speaks inside A's segment
+    seg.words[0] = seg.words[0].model_copy(update={"gender": "male", "speaker": "B"})
+    tags = [(w.speaker, w.gender) for w in tag_words(seg)[0]]
+    assert tags[0] == ("B", "male") and set(tags[1:]) == {("A", "female")}
+    seg.words[0] = seg.words[0].model_copy(update={"gender": UNKNOWN_GENDER})  # B's pooled gender abstained
+    assert tag_words(seg)[0][0].gender == UNKNOWN_GENDER
     seg.labels["gender"] = {"label": None, "abstained": True, "score": 0.52, "model": "m", "pooled_over": "speaker"}
-    assert {w.gender for w in tag_words(seg)[0]} == {UNKNOWN_GENDER}  # never the words' own guesses
-    seg.labels.pop("gender")  # no speaker label at all: the words' own tags, else unknown
-    seg.words[1] = seg.words[1].model_copy(update={"gender": None})
-    assert [w.gender for w in tag_words(seg)[0]][:3] == ["male", UNKNOWN_GENDER, "female"]
+    seg.words[1] = seg.words[1].model_copy(update={"gender": None})  # an untagged word of the abstained speaker
+    assert tag_words(seg)[0][1].gender == UNKNOWN_GENDER

@@ -6,8 +6,6 @@ import pytest
 from qa_synth import ARGUMENT, GOOD_NEWS, make_clip
 
 from cpqa.qa.embeddings import greedy_duplicates
-from cpqa.condense.tagging import UNKNOWN_GENDER
-from cpqa.labels.protocols import NO_CLEAR_EMOTION
 from cpqa.qa.facts import NO_CONFIDENT_GENDER, NO_RELIABLE_EMOTION, NO_SPEAKER_TURNS, clip_facts
 from cpqa.qa.filters import (
     ANSWER_IN_QUESTION,
@@ -23,6 +21,7 @@ from cpqa.qa.filters import (
 )
 from cpqa.qa.prompts import parse_rating
 from cpqa.records import QAItem, Turn
+from cpqa.vocabulary import NO_CLEAR_EMOTION, UNKNOWN_GENDER
 
 pytestmark = pytest.mark.timeout(120)
 VOCAB = load_vocabulary("v1")

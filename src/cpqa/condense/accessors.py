@@ -27,7 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..labels.protocols import NO_CLEAR_EMOTION
+from ..vocabulary import NO_CLEAR_EMOTION
 
 _TEXT_SENTIMENT_OF_LABEL = {"positive": 1.0, "neutral": 0.0, "negative": -1.0}
 _DNSMOS_KEYS = ("ovrl", "OVRL", "ovrl_mos", "overall", "value")

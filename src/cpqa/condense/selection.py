@@ -15,7 +15,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from itertools import zip_longest
 
-from ..labels.protocols import NO_CLEAR_EMOTION
+from ..vocabulary import NO_CLEAR_EMOTION
 from .analysis import SegmentSummary
 from .config import BalanceConfig, CondenseConfig
 

@@ -9,9 +9,9 @@ vouches for:
   in a segment kept for other labels, or in speech condensation did not keep — says
   `no clear emotion` (`labels.protocols.NO_CLEAR_EMOTION`): a window the consistency rule
   rejected, or a label that never recurred, is never shown as a class;
-- gender: the segment's own gender (its speaker-pooled label, else the manifest's); 'unknown
-  gender' where that label abstained; the word's own tag only where the segment has no gender
-  label at all (no speaker turns to pool over); else 'unknown gender';
+- gender: the word's own tag (annotate gives each word its speaker's pooled gender, or 'unknown
+  gender' where that abstained), else the segment's (its pooled label, else the manifest's),
+  'unknown gender' where that abstained;
 - speaker: the word's tag, else the segment's speaker, else 'unknown'.
 
 A segment with text but no word times gets one word per token spread evenly over the segment
@@ -25,14 +25,11 @@ names speakers S1, S2, … in order of appearance (the mapping goes into the cli
 
 from __future__ import annotations
 
-from ..labels.protocols import NO_CLEAR_EMOTION
 from ..records import ClipWord, Segment
+from ..vocabulary import NO_CLEAR_EMOTION, UNKNOWN_GENDER
 from . import accessors
 from .reliability import gender_abstained, segment_gender, speaker_of
 from .rules import EMOTION_ABSTAINED
-
-UNKNOWN_GENDER = "unknown gender"
-"""The gender tag of a word whose voice gender no confident label gives."""
 
 
 def tag_words(segment: Segment) -> tuple[list[ClipWord], bool]:
@@ -62,7 +59,7 @@ def tag_words(segment: Segment) -> tuple[list[ClipWord], bool]:
         tagged.append(ClipWord(
             word=word.strip(), start=start, end=end,
             emotion=in_window or (NO_CLEAR_EMOTION if unclear else attributed) or NO_CLEAR_EMOTION,
-            gender=gender or w_gender or UNKNOWN_GENDER, speaker=w_speaker or speaker,
+            gender=w_gender or gender or UNKNOWN_GENDER, speaker=w_speaker or speaker,
         ))
     return [w for w in tagged if w.word], interpolated
 

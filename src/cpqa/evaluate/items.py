@@ -31,13 +31,13 @@ from ..manifest import iter_jsonl
 from ..records import Clip, QAItem, QAType, Turn
 from ..run import read_run_info, resolve_path
 from ..status import iter_stage_records
+from ..vocabulary import NOT_A_LABEL, UNKNOWN
 
 logger = logging.getLogger(__name__)
 
 QA_STAGES = ("qa_dataset", "qa")
 """The stages whose records are QA items, the final one first."""
 CLIPS_STAGE = "clips"
-UNKNOWN = "unknown"
 AUDIO_COLUMNS = ("audio", "clip_audio", "audio_path")
 QA_TYPES = frozenset(get_args(QAType))
 
@@ -129,12 +129,12 @@ def _item(qa: QAItem, clip: Clip | None, audio: str | None, base: Path) -> EvalI
 
 
 def dominant_emotion(clip: Clip | None) -> str:
-    """The emotion its words carry longest (`unknown` and `other` aside)."""
+    """The emotion its words carry longest (tags that name no class aside)."""
     if clip is None:
         return UNKNOWN
     seconds: Counter = Counter()
     for w in clip.words:
-        if w.emotion and w.emotion not in (UNKNOWN, "other"):
+        if w.emotion and w.emotion not in NOT_A_LABEL:
             seconds[w.emotion] += max(w.end - w.start, 0.0)
     return max(sorted(seconds), key=seconds.__getitem__) if seconds else UNKNOWN
 

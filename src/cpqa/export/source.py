@@ -29,10 +29,10 @@ from ..evaluate.heard import EVIDENCE_KEY, Placement, words_in
 from ..evaluate.items import UNKNOWN, dominant_emotion, is_run, load_clips, load_items, qa_stage
 from ..records import Clip, QAItem
 from ..status import iter_stage_records
+from ..vocabulary import NOT_A_LABEL
 
 logger = logging.getLogger(__name__)
 
-NOT_A_LABEL = frozenset({UNKNOWN, "other", ""})
 AUDIO_MISSING = "audio_missing"
 AUDIO_UNREADABLE = "audio_unreadable"
 FILTERED = "filtered"

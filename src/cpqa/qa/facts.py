@@ -19,11 +19,10 @@ import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
-from ..condense.tagging import UNKNOWN_GENDER, speaker_aliases
-from ..labels.protocols import NO_CLEAR_EMOTION
+from ..condense.tagging import speaker_aliases
 from ..records import Clip, ClipWord
+from ..vocabulary import NOT_A_LABEL
 
-NO_LABEL = frozenset({"", "unknown", "other", "none", NO_CLEAR_EMOTION, UNKNOWN_GENDER})
 NO_RELIABLE_EMOTION = "no_reliable_emotion"
 NO_CONFIDENT_GENDER = "no_confident_gender"
 NO_SPEAKER_TURNS = "no_speaker_turns"
@@ -81,7 +80,7 @@ class ClipFacts:
 
 def _label(value: str | None) -> str | None:
     value = (value or "").strip().lower()
-    return None if value in NO_LABEL else value
+    return None if value in NOT_A_LABEL else value
 
 
 def _shares(seconds: Counter) -> dict[str, float]:
