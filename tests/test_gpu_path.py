@@ -139,9 +139,8 @@ def test_local_build_without_llama_cpp_fails_in_seconds_with_the_install_command
     (blocker / "sitecustomize.py").write_text("import sys\nsys.modules['llama_cpp'] = None\n")
     env = {**os.environ, "PYTHONPATH": str(blocker)}
     started = time.perf_counter()
-    # the dimensions override keeps the test off a probe head's shipping state; qa is what it is about
-    proc = subprocess.run([str(Path(sys.executable).parent / "cpqa"), "build", str(AUDIO), "-o", str(tmp_path / "run"),
-                           "--set", "annotate.dimensions=circumplex"], capture_output=True, text=True, env=env, timeout=60)
+    proc = subprocess.run([str(Path(sys.executable).parent / "cpqa"), "build", str(AUDIO), "-o", str(tmp_path / "run")],
+                          capture_output=True, text=True, env=env, timeout=60)
     elapsed = time.perf_counter() - started
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "stage 'qa': 'llama-cpp-python' is not installed. Install it with: pip install 'cpqa[llm]'" in proc.stderr

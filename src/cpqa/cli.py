@@ -152,10 +152,25 @@ def status(run: Path = typer.Argument(..., help="A run directory."),
         return
     out.print(_stage_table(info["stages"], f"{run}  (recipe {info['recipe']})"))
     _print_highlights({s["name"]: s["counters"] for s in info["stages"]})
+    _print_label_trust(info["stages"])
     for stage in info["stages"]:
         for item in stage["skipped_items"][:20]:
             out.print(f"  skipped at {stage['name']}: {item['id']}: {item['reason']} {item.get('detail', '')}",
                       highlight=False)
+
+
+def _print_label_trust(stages: list[dict]) -> None:
+    """How this run's audio sat against the emotion model's training data (labels.trust)."""
+    from .labels.trust import run_trust
+
+    trust = next((run_trust(s["counters"]) for s in stages if s["name"] == "annotate"), None)
+    if not trust:
+        return
+    out.print(f"labels: {trust['out_of_distribution_share']:.0%} of emotion windows out of distribution, "
+              f"{trust['abstained_share']:.0%} 'no clear emotion', {trust['within_speaker_gender_changes']} "
+              f"within-speaker gender changes, {trust['emotion_changes_per_minute']} emotion changes per minute")
+    if trust["warning"]:
+        out.print(f"[yellow]warning:[/yellow] {trust['warning']}", highlight=False)
 
 
 @app.command()

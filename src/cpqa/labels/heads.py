@@ -3,7 +3,10 @@ with numpy only.
 
 A head file holds `mean`, `scale` (feature standardisation), `coef` `[classes, dim]` (one row for a
 binary head), `intercept`, and `meta`: a JSON string with the class labels, the encoder, pooling,
-window layout, feature normalisation and a record of the training data and scores.
+window layout, feature normalisation and a record of the training data and scores. A calibrated
+head also holds `prior_shift` (log target prior minus log training prior, per class), `ood_mean`
+and `ood_basis` (the training windows' principal axes, whitened) and in `meta` its `temperature`,
+`ood_threshold` and `min_confidence` (`cpqa.labels.calibration`).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import numpy as np
 from ..errors import CPQAError
 
 HEAD_FORMAT = 1
+_OPTIONAL = ("prior_shift", "ood_mean", "ood_basis")
 SPEAKER_NORM_EPS = 1e-3
 
 
@@ -65,6 +69,18 @@ class ProbeHead:
     coef: np.ndarray
     intercept: np.ndarray
     meta: dict[str, Any] = field(default_factory=dict)
+    prior_shift: np.ndarray | None = None
+    ood_mean: np.ndarray | None = None
+    ood_basis: np.ndarray | None = None
+
+    @property
+    def temperature(self) -> float:
+        return float(self.meta.get("temperature", 1.0))
+
+    @property
+    def min_confidence(self) -> float | None:
+        """The confidence below which this head's label is an abstention (chosen in training)."""
+        return self.meta.get("min_confidence")
 
     @property
     def name(self) -> str:
@@ -83,6 +99,11 @@ class ProbeHead:
         return self.meta.get("encoder", "embedded:base")
 
     @property
+    def acoustic(self) -> bool:
+        """Whether the head also reads the window's `labels.acoustic` features (after the pooled ones)."""
+        return bool(self.meta.get("acoustic", False))
+
+    @property
     def model_id(self) -> str:
         """`name@encoder`: the model a label it gives is recorded under."""
         return f"{self.name}@{self.encoder}"
@@ -90,23 +111,45 @@ class ProbeHead:
     def predict_proba(self, features: np.ndarray) -> np.ndarray:
         """Class probabilities `[n, classes]` for pooled features `[n, dim]` (already speaker-
         normalised when the head says `normalize: speaker`)."""
+        return softmax(self.logits(features))
+
+    def logits(self, features: np.ndarray) -> np.ndarray:
+        """Calibrated logits: temperature-scaled, shifted to the target class prior."""
         features = np.atleast_2d(np.asarray(features, dtype=np.float64))
         if features.shape[1] != self.mean.shape[0]:
             raise CPQAError(f"head '{self.name}' expects {self.mean.shape[0]} features, got {features.shape[1]}")
-        z = (features - self.mean) / self.scale
+        z = np.nan_to_num((features - self.mean) / self.scale, nan=0.0)  # a measure not made reads as the mean
         logits = z @ self.coef.T + self.intercept
         if logits.shape[1] == 1:  # a binary head stores the logit of its second class
             logits = np.concatenate([np.zeros_like(logits), logits], axis=1)
-        return softmax(logits)
+        logits = logits / self.temperature
+        return logits + self.prior_shift if self.prior_shift is not None else logits
+
+    def ood_distance(self, features: np.ndarray) -> np.ndarray | None:
+        """Mean squared whitened distance of each feature row from the training windows along their
+        principal axes (about 1 for training-like windows); None for a head without the statistics."""
+        if self.ood_basis is None or self.ood_mean is None:
+            return None
+        z = np.nan_to_num((np.atleast_2d(np.asarray(features, dtype=np.float64)) - self.mean) / self.scale, nan=0.0)
+        return (((z - self.ood_mean) @ self.ood_basis.T) ** 2).mean(axis=1)
+
+    def out_of_distribution(self, features: np.ndarray) -> np.ndarray:
+        """Per row: farther from the training windows than `meta.ood_threshold` allows."""
+        distance = self.ood_distance(features)
+        threshold = self.meta.get("ood_threshold")
+        if distance is None or threshold is None:
+            return np.zeros(len(np.atleast_2d(features)), dtype=bool)
+        return distance > threshold
 
     def save(self, path: str | Path) -> Path:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         meta = {**self.meta, "labels": self.labels, "format": HEAD_FORMAT}
+        optional = {k: getattr(self, k).astype(np.float32) for k in _OPTIONAL if getattr(self, k) is not None}
         with open(path, "wb") as f:
             np.savez_compressed(f, mean=self.mean.astype(np.float32), scale=self.scale.astype(np.float32),
                                 coef=self.coef.astype(np.float32), intercept=self.intercept.astype(np.float32),
-                                meta=np.array(json.dumps(meta, sort_keys=True)))
+                                meta=np.array(json.dumps(meta, sort_keys=True)), **optional)
         return path
 
     @classmethod
@@ -116,8 +159,22 @@ class ProbeHead:
             with np.load(path, allow_pickle=False) as data:
                 meta = json.loads(str(data["meta"]))
                 arrays = {k: data[k].astype(np.float64) for k in ("mean", "scale", "coef", "intercept")}
+                arrays.update({k: data[k].astype(np.float64) for k in _OPTIONAL if k in data})
         except (OSError, KeyError, ValueError) as exc:
             raise CPQAError(f"{path} is not a cpqa probe head (.npz with mean, scale, coef, intercept, meta): {exc}") from exc
         if meta.get("format") != HEAD_FORMAT:
             raise CPQAError(f"{path}: probe head format {meta.get('format')} is not supported (expected {HEAD_FORMAT})")
         return cls(labels=list(meta.pop("labels")), meta=meta, **arrays)
+
+
+class RegressionHead(ProbeHead):
+    """A linear regression head (ridge, standardised inputs): `labels` name its outputs (e.g.
+    valence, arousal, dominance), each predicted on a 0..1 scale. A NaN input (a measure that could
+    not be made) reads as the training mean."""
+
+    def predict(self, features: np.ndarray) -> np.ndarray:
+        features = np.atleast_2d(np.asarray(features, dtype=np.float64))
+        if features.shape[1] != self.mean.shape[0]:
+            raise CPQAError(f"head '{self.name}' expects {self.mean.shape[0]} features, got {features.shape[1]}")
+        z = np.nan_to_num((features - self.mean) / self.scale, nan=0.0)
+        return np.clip(z @ self.coef.T + self.intercept, 0.0, 1.0)

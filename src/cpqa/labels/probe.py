@@ -26,6 +26,7 @@ import numpy as np
 
 from ..audio.io import SAMPLE_RATE
 from ..errors import CPQAError, require
+from .calibration import OutOfFold, calibrate, ood_statistics
 from .encoder import FeatureCache, RecordingFeatures, WhisperEncoder
 from .heads import ProbeHead, speaker_normalize
 from .protocols import EMOTION2VEC_MAP
@@ -279,7 +280,7 @@ def extract_ge2e_features(examples: list[Example], work_dir: str | Path, encoder
                       [e.label for e in examples], [e.speaker for e in examples], examples)
 
 
-def _fit(features: np.ndarray, labels: np.ndarray, c: float) -> ProbeHead:
+def _fit(features: np.ndarray, labels: np.ndarray, c: float, sample_weight: np.ndarray | None = None) -> ProbeHead:
     linear_model = require("sklearn.linear_model", "labels", "scikit-learn")
     from threadpoolctl import threadpool_limits
 
@@ -287,7 +288,7 @@ def _fit(features: np.ndarray, labels: np.ndarray, c: float) -> ProbeHead:
     scale = features.std(axis=0) + 1e-6
     model = linear_model.LogisticRegression(C=c, max_iter=3000, class_weight="balanced")
     with threadpool_limits(1):  # small problems: BLAS threads only oversubscribe a shared CPU
-        model.fit((features - mean) / scale, labels)
+        model.fit((features - mean) / scale, labels, sample_weight=sample_weight)
     return ProbeHead(labels=[str(c) for c in model.classes_], mean=mean, scale=scale,
                      coef=model.coef_, intercept=model.intercept_)
 
@@ -425,3 +426,40 @@ def metrics(truth: list[str], pred: list[str]) -> dict[str, Any]:
         "classes": classes,
         "confusion": matrix.tolist(),
     }
+
+
+def out_of_fold(fs: FeatureSet, c: float, folds: int = INNER_FOLDS, normalize: str = "none",
+                sample_weight: np.ndarray | None = None) -> OutOfFold:
+    """Raw logits and OOD distances of every window from a head (at the given C, windows weighted by
+    `sample_weight` within their balanced classes) and OOD statistics fitted without the window's
+    speaker group (speakers dealt into `folds` groups)."""
+    x = _prepared(fs, normalize)
+    y = fs.window_labels()
+    groups = fs.window_speakers()
+    classes = sorted(set(y))
+    logits = np.zeros((len(y), len(classes)))
+    distance = np.zeros(len(y))
+    for held in _speaker_folds(sorted(set(fs.speakers)), folds):
+        test = np.isin(groups, list(held))
+        head = _fit(x[~test], y[~test], c, None if sample_weight is None else sample_weight[~test])
+        if head.labels != classes:
+            raise CPQAError(f"a fold lacks a class ({sorted(set(classes) - set(head.labels))}): use fewer folds")
+        logits[test] = head.logits(x[test])
+        z = (x[~test] - head.mean) / head.scale
+        head.ood_mean, head.ood_basis = ood_statistics(z)
+        distance[test] = head.ood_distance(x[test])
+    return OutOfFold(logits, distance, np.searchsorted(classes, y), classes)
+
+
+def train_calibrated(fs: FeatureSet, c: float, prior: dict[str, float] | None, max_ua_loss: float,
+                     folds: int = INNER_FOLDS, meta: dict[str, Any] | None = None,
+                     sample_weight: np.ndarray | None = None) -> tuple[ProbeHead, OutOfFold]:
+    """A head trained on all windows at the given C, calibrated on held-out speakers
+    (`cpqa.labels.calibration`); also the out-of-fold predictions it was calibrated on."""
+    oof = out_of_fold(fs, c, folds, sample_weight=sample_weight)
+    x = fs.features.astype(np.float64)
+    head = _fit(x, fs.window_labels(), c, sample_weight)
+    head.meta = {**(meta or {}), "normalize": "none", "C": c, "n_windows": len(x), "n_examples": len(fs.labels),
+                 "n_speakers": len(set(fs.speakers)), "class_counts": dict(sorted(Counter(fs.labels).items()))}
+    calibrate(head, (x - head.mean) / head.scale, oof, prior, max_ua_loss)
+    return head, oof

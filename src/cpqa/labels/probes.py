@@ -1,6 +1,7 @@
-"""Offline default backends: probe heads on the embedded Whisper-base encoder (emotion, gender), a
-gender head on GE2E speaker embeddings, and valence/arousal/dominance derived from the emotion
-posteriors (circumplex table).
+"""Offline default backends: probe heads on the embedded Whisper-base encoder (emotion, with the
+window's acoustic features; gender), a gender head on GE2E speaker embeddings, valence/arousal/
+dominance from a ridge head on GE2E embeddings (independent of the emotion head), and, as an option
+only, valence/arousal/dominance projected from the emotion posteriors (circumplex table).
 
 Both Whisper probe backends pool their windows from one shared set of encoder passes per recording,
 so emotion and gender together cost one Whisper encoder pass per 30-s chunk.
@@ -18,9 +19,11 @@ from pydantic import Field
 from ..models import sha256_file
 from ..registry import backend_registry
 from ..stage import Config
+from .acoustic import acoustic_features
 from .encoder import RecordingFeatures, WhisperEncoder
-from .heads import ProbeHead, resolve_head, speaker_normalize
+from .heads import ProbeHead, RegressionHead, resolve_head, speaker_normalize
 from .protocols import AudioWindow, CategoricalResult, DimensionResult, SpeakerResult
+from .regression import GOLD_VAD
 from .speaker_embedding import GE2EEncoder
 
 _ENCODERS: dict[tuple[str, str, str], WhisperEncoder] = {}
@@ -103,10 +106,13 @@ class _WhisperProbe(_HeadBackend):
         return _load_head(self.config.short_head)
 
     def _features(self, windows: list[AudioWindow], head: ProbeHead) -> np.ndarray:
-        return np.stack([
+        pooled = np.stack([
             shared_features(w.audio, head.encoder, self.config.device, self.config.compute_type)
             .pooled(w.start, w.end, head.pooling) for w in windows
         ])
+        if not head.acoustic:
+            return pooled
+        return np.concatenate([pooled, np.stack([acoustic_features(w.samples()) for w in windows])], axis=1)
 
     def classify(self, windows: list[AudioWindow]) -> list[CategoricalResult]:
         if not windows:
@@ -121,19 +127,25 @@ class _WhisperProbe(_HeadBackend):
             if normed:
                 x = speaker_normalize(self._features([windows[i] for i in normed], self.norm_head),
                                       [keys[i] for i in normed])
-                for i, p in zip(normed, self.norm_head.predict_proba(x)):
-                    results[i] = CategoricalResult.from_probs(dict(zip(self.norm_head.labels, p)),
-                                                              model=self.norm_head.model_id)
+                self._fill(results, normed, self.norm_head, x, self.norm_head.model_id)
         by_head: dict[bool, list[int]] = {}
         for i in plain:
             by_head.setdefault(self._short(windows[i]), []).append(i)
         for short, indices in by_head.items():
             head = self.short_head if short else self.head
-            probs = head.predict_proba(self._features([windows[i] for i in indices], head))
-            model = head.model_id if short else None
-            for i, p in zip(indices, probs):
-                results[i] = CategoricalResult.from_probs(dict(zip(head.labels, p)), model=model)
+            self._fill(results, indices, head, self._features([windows[i] for i in indices], head),
+                       head.model_id if short else None)
         return results  # type: ignore[return-value]
+
+    @staticmethod
+    def _fill(results: list, indices: list[int], head: ProbeHead, x: np.ndarray, model: str | None) -> None:
+        """Results of `head` on features `x` (rows of `indices`), with its out-of-distribution check
+        and abstention advice."""
+        ood = head.out_of_distribution(x)
+        for i, p, far in zip(indices, head.predict_proba(x), ood):
+            results[i] = CategoricalResult.from_probs(dict(zip(head.labels, p)), model=model,
+                                                      out_of_distribution=bool(far),
+                                                      min_confidence=head.min_confidence)
 
     def _short(self, window: AudioWindow) -> bool:
         """Whether the short-recording head labels this window (its recording is looped to fill a pass)."""
@@ -180,32 +192,66 @@ class GE2EProbeSpeaker(_HeadBackend):
     def predict(self, windows: list[AudioWindow]) -> list[SpeakerResult]:
         if not windows:
             return []
-        probs = self.head.predict_proba(self.encoder.embed([w.samples() for w in windows]))
+        probs = self.head.predict_proba(shared_embeddings(self.encoder, windows))
         return [SpeakerResult(gender=CategoricalResult.from_probs(dict(zip(self.head.labels, p)))) for p in probs]
 
 
-CIRCUMPLEX_VAD: dict[str, tuple[float, float, float]] = {
-    #            valence arousal dominance
-    "angry":     (0.20, 0.85, 0.75),
-    "disgusted": (0.20, 0.55, 0.60),
-    "fearful":   (0.20, 0.75, 0.25),
-    "happy":     (0.85, 0.70, 0.60),
-    "neutral":   (0.45, 0.35, 0.45),
-    "sad":       (0.20, 0.25, 0.25),
-    "surprised": (0.65, 0.80, 0.45),
-    "other":     (0.45, 0.45, 0.45),
-    "unknown":   (0.45, 0.45, 0.45),
-}
-"""Where each emotion sits on valence/arousal/dominance, 0..1. Hand-set from the circumplex model of
-affect (Russell 1980: pleasure, arousal; Mehrabian's PAD for dominance) and placed on the scale of
-the audEERING MSP-dim model, where neutral speech sits mid-scale: neutral valence (0.45) lies
-between the condensation thresholds y = 0.4 and x = 0.5, negative emotions below 0.4 and happy
-above 0.5. It is a projection, not a measurement: values are marked `derived`."""
+_EMBEDDINGS: OrderedDict[tuple[str, float, float], np.ndarray] = OrderedDict()
+_EMBEDDINGS_KEPT = 4096
+
+
+def shared_embeddings(encoder: GE2EEncoder, windows: list[AudioWindow]) -> np.ndarray:
+    """GE2E embeddings of the windows, each computed once per process for the backends that read
+    them (gender and dimensions); the most recent windows are kept."""
+    keys = [(w.audio, round(w.start, 3), round(w.end, 3)) for w in windows]
+    todo = [i for i, key in enumerate(keys) if key not in _EMBEDDINGS]
+    if todo:
+        for i, row in zip(todo, encoder.embed([windows[i].samples() for i in todo])):
+            _EMBEDDINGS[keys[i]] = row
+    out = np.stack([_EMBEDDINGS[key] for key in keys])
+    for key in keys:
+        _EMBEDDINGS.move_to_end(key)
+    while len(_EMBEDDINGS) > _EMBEDDINGS_KEPT:
+        _EMBEDDINGS.popitem(last=False)
+    return out
+
+
+@backend_registry("dimensions").register("ge2e-ridge")
+class GE2ERidgeDimensions:
+    """Valence, arousal and dominance from a ridge head on the window's GE2E speaker embedding. It
+    reads nothing the emotion head reads (pooled Whisper frames and acoustic features), so
+    condensation's emotion–valence agreement compares two independent models (offline default)."""
+
+    derived = False
+
+    class Config(HeadConfig):
+        head: str = "builtin:dimensions-ge2e"
+
+    def __init__(self, config: Config):
+        self.config = config
+        self.head = RegressionHead.load(resolve_head(config.head))
+        self.model_name = self.head.model_id
+        self.encoder = GE2EEncoder(config.device)
+        self.encoder.load()
+
+    def predict(self, windows: list[AudioWindow], emotions: list[CategoricalResult]) -> list[DimensionResult]:
+        if not windows:
+            return []
+        index = {name: i for i, name in enumerate(self.head.labels)}
+        return [DimensionResult(*(round(float(row[index[d]]), 4) for d in ("valence", "arousal", "dominance")))
+                for row in self.head.predict(shared_embeddings(self.encoder, windows))]
+
+
+CIRCUMPLEX_VAD: dict[str, tuple[float, float, float]] = {**GOLD_VAD, "other": (0.45, 0.45, 0.45),
+                                                          "unknown": (0.45, 0.45, 0.45)}
+"""Where each emotion sits on valence/arousal/dominance (`labels.regression.GOLD_VAD`); other and
+unknown mid-scale. A projection, not a measurement: values are marked `derived`."""
 
 
 @backend_registry("dimensions").register("circumplex")
 class CircumplexDimensions:
-    """Valence/arousal/dominance derived from emotion posteriors (posterior-weighted circumplex table)."""
+    """Valence/arousal/dominance derived from emotion posteriors (posterior-weighted circumplex table).
+    It repeats the emotion model, so it must never be condensation's agreement partner."""
 
     derived = True
 

@@ -15,12 +15,6 @@ from ..audio.io import read_range
 EMOTION2VEC_LABELS = ("angry", "disgusted", "fearful", "happy", "neutral", "other", "sad", "surprised", "unknown")
 """The emotion2vec+ vocabulary every emotion backend reports in (DESIGN §1.2)."""
 
-NO_CLEAR_EMOTION = "no clear emotion"
-"""What a word or clip says where the emotion model abstained: never a class. An abstained emotion
-prediction is `{"label": None, "abstained": True, "reason": <ABSTAIN_*>, "score", "probs", "model"}`;
-a word (`Word.emotion`, `ClipWord.emotion`) under such a window carries this string."""
-ABSTAIN_LOW_CONFIDENCE = "low-confidence"
-ABSTAIN_OUT_OF_DISTRIBUTION = "out-of-distribution"
 
 EMOTION2VEC_MAP = {
     "anger": "angry", "angry": "angry", "disgust": "disgusted", "disgusted": "disgusted",
@@ -63,12 +57,17 @@ class CategoricalResult:
     fallback head); else the backend's `model_name` applies."""
     skipped: bool = False
     skip_reason: str | None = None
+    out_of_distribution: bool = False
+    """The model found the window far from its training data: its posteriors are not to be trusted."""
+    min_confidence: float | None = None
+    """The posterior below which the model's own calibration says to abstain (None: no advice)."""
 
     @classmethod
-    def from_probs(cls, probs: dict[str, float], model: str | None = None) -> CategoricalResult:
+    def from_probs(cls, probs: dict[str, float], model: str | None = None, out_of_distribution: bool = False,
+                   min_confidence: float | None = None) -> CategoricalResult:
         label = max(probs, key=probs.get)
         return cls(label=label, score=float(probs[label]), probs={k: round(float(v), 4) for k, v in probs.items()},
-                   model=model)
+                   model=model, out_of_distribution=out_of_distribution, min_confidence=min_confidence)
 
 
 @dataclass

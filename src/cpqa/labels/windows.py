@@ -1,4 +1,4 @@
-"""Analysis windows over a segment, and how their labels come back to the segment and its words.
+"""Analysis windows over a segment, and the weighted means that bring their values back to the segment.
 
 A window is t + 2Δt long (defaults t = 2 s, Δt = 1 s) and moves by t: the model sees the whole
 window, its label belongs to the central t only (DESIGN §1.1). Central parts tile the segment from
@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-
-from ..records import Word
 
 
 @dataclass(frozen=True)
@@ -45,18 +43,6 @@ def layout(start: float, end: float, center_s: float = 2.0, context_s: float = 1
     return spans
 
 
-def aggregate_probs(probs: list[dict[str, float]], weights: list[float]) -> dict[str, float]:
-    """Weighted mean of per-window probability tables (weights: central durations)."""
-    total = sum(weights) or float(len(weights))
-    if not sum(weights):
-        weights = [1.0] * len(weights)
-    out: dict[str, float] = {}
-    for table, w in zip(probs, weights):
-        for label, p in table.items():
-            out[label] = out.get(label, 0.0) + w * p / total
-    return out
-
-
 def aggregate_values(values: list[float | None], weights: list[float]) -> float | None:
     """Weighted mean of per-window numbers, ignoring missing ones."""
     pairs = [(v, w) for v, w in zip(values, weights) if v is not None]
@@ -74,15 +60,3 @@ def window_of(time: float, spans: list[WindowSpan]) -> int:
         if span.start <= time < span.end:
             return i
     return min(range(len(spans)), key=lambda i: min(abs(time - spans[i].start), abs(time - spans[i].end)))
-
-
-def tag_words(words: list[Word], spans: list[WindowSpan], emotions: list[str | None],
-              genders: list[str | None], speaker: str | None) -> list[Word]:
-    """Copies of `words`, each tagged with the emotion and gender of the window holding its midpoint."""
-    tagged = []
-    for word in words:
-        i = window_of((word.start + word.end) / 2, spans)
-        tagged.append(word.model_copy(update={
-            "emotion": emotions[i], "gender": genders[i], "speaker": word.speaker or speaker,
-        }))
-    return tagged

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import CPQAError, require
+from ..labels.trust import run_trust, validation_rows
 from ..status import iter_stage_records, run_status
 
 BEFORE, AFTER = "_before", "_after"
@@ -136,13 +137,27 @@ def _comparison_section(report_path: Path) -> str:
     return "\n".join(parts)
 
 
+def _label_trust_section(stages: list[dict[str, Any]]) -> list[str]:
+    """What each shipped label model was validated on, and how this run's audio sat against the
+    emotion model's training data (labels.trust)."""
+    trust = next((run_trust(s["counters"]) for s in stages if s["name"] == "annotate"), None)
+    out = ["<h2>How far the labels can be trusted</h2>",
+           _table(["label", "model", "validated on (held-out speakers)"], validation_rows())]
+    if trust:
+        out.append(_table(["this run", "value"], [[k, _fmt(v)] for k, v in trust.items() if k != "warning"]))
+        if trust["warning"]:
+            out.append(f"<p class='warning'><strong>Warning:</strong> {html.escape(trust['warning'])}</p>")
+    return out
+
+
 def _fmt(value: Any) -> str:
     return f"{value:.3f}" if isinstance(value, float) else str(value)
 
 
 STYLE = """body{font-family:system-ui,sans-serif;margin:2rem;max-width:1100px}table{border-collapse:collapse;
 margin:.5rem 0}td,th{border:1px solid #ccc;padding:.2rem .5rem;font-size:.9rem}th{background:#f3f3f3}
-figure{display:inline-block;margin:.5rem}img{max-width:100%}h2{border-bottom:1px solid #ddd}"""
+figure{display:inline-block;margin:.5rem}img{max-width:100%}h2{border-bottom:1px solid #ddd}
+.warning{background:#fff3cd;padding:.5rem}"""
 
 
 def build_report(run_dir: str | Path, out: str | Path | None = None, evaluations: list[Path] = (),
@@ -172,6 +187,7 @@ def build_report(run_dir: str | Path, out: str | Path | None = None, evaluations
     for stage in stages:
         for title, uri in _distribution_figures(stage["name"], stage["counters"]):
             sections.append(_figure(title, uri))
+    sections += _label_trust_section(stages)
     if evaluations or comparisons:
         sections.append("<h2>Evaluation</h2>")
         sections.extend(_evaluation_section(Path(e)) for e in evaluations)
