@@ -121,6 +121,9 @@ class MeetingVADConfig(SileroVAD.Config):
     threshold: float = Field(0.25, gt=0, lt=1, description="Frame speech probability that starts speech: "
                                                             "lower than for segmentation, to keep the quiet, "
                                                             "distant talkers of a meeting.")
+    min_speech_s: float = Field(0.25, ge=0, description="Regions shorter than this are not embedded: a GE2E "
+                                                        "embedding of a burst this short says little of its speaker "
+                                                        "(the DER figures were tuned with it).")
 
 
 SPECTRAL_MAX_SPEAKERS = 10
