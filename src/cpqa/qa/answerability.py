@@ -4,6 +4,21 @@ LLM rates that answer against the reference (0–5, 'Rating: N'), and an item ra
 threshold is `text_answerable`: it does not need the audio. Only types whose answer depends on how
 things are said (`needs_audio_cues`) are checked; content questions are answerable from text by
 design.
+
+What a text-answerable item gets is the recipe's `qa.filters.text_only.action`:
+
+- `flag`: it stays, with `text_answerable` in `filters.flags`;
+- `drop`: it fails the filters (`text_answerable` in `filters.reasons`);
+- `retype`: it stays as a content item: its type becomes C, `filters.retyped_from` keeps the
+  type it was written as, and `text_answerable` is flagged;
+- `off`: nothing is checked.
+
+Counters per type, so `cpqa status` and the report read the share a text-only model answers
+without re-reading items (`answerability_rows`): `text_only/asked/<T>` items of type T checked,
+`text_only/answered/<T>` of those rated at or above the threshold (before the filter, T the type
+written); `text_only/kept/<T>` checked items still passing after the filter and
+`text_only/kept_answered/<T>` of those text-answerable (after the filter, T the final type: a
+re-typed item counts as C).
 """
 
 from __future__ import annotations
@@ -11,14 +26,20 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from dataclasses import dataclass
+from typing import Any, Literal
 
 from ..llm import LLMBackend
 from ..records import QAItem
 from .facts import ClipFacts
-from .filters import TEXT_ANSWERABLE, FilterAction, record
+from .filters import TEXT_ANSWERABLE, record
 from .prompts import judge_request, parse_rating, text_only_request
+from .types import QA_TYPES
 
 logger = logging.getLogger(__name__)
+
+TextOnlyAction = Literal["drop", "flag", "retype", "off"]
+RETYPED_TO = "C"
+ASKED, ANSWERED, KEPT, KEPT_ANSWERED = (f"text_only/{k}/" for k in ("asked", "answered", "kept", "kept_answered"))
 
 
 @dataclass
@@ -26,7 +47,7 @@ class TextOnlyCheck:
     answerer: LLMBackend
     judge: LLMBackend
     prompt_version: str
-    action: FilterAction
+    action: TextOnlyAction
     threshold: int
     max_tokens: int
 
@@ -40,6 +61,7 @@ class TextOnlyCheck:
         answered = []
         for (item, _), answer in zip(targets, answers):
             counts["text_only/checked"] += 1
+            counts[ASKED + item.type] += 1
             if answer.ok:
                 answered.append((item, answer.text.strip()))
             else:
@@ -56,6 +78,35 @@ class TextOnlyCheck:
                 logger.debug("QA %s: judge gave no rating (%s): %r", item.id, verdict.skip_reason, verdict.text[:200])
             elif rating >= self.threshold:
                 counts["text_only/answerable"] += 1
-                record(item, TEXT_ANSWERABLE, self.action,
-                       f"a model reading only the transcript answered it (rated {rating}/5)")
+                counts[ANSWERED + item.type] += 1
+                self._apply(item, f"a model reading only the transcript answered it (rated {rating}/5)")
+        for item, _ in targets:
+            if item.filters.get("passed", True):
+                counts[KEPT + item.type] += 1
+                counts[KEPT_ANSWERED + item.type] += int(TEXT_ANSWERABLE in item.filters.get("flags", []))
         return counts
+
+    def _apply(self, item: QAItem, detail: str) -> None:
+        if self.action != "retype":
+            record(item, TEXT_ANSWERABLE, self.action, detail)
+            return
+        record(item, TEXT_ANSWERABLE, "flag", f"{detail}; re-typed {item.type} → {RETYPED_TO}")
+        item.filters["retyped_from"] = item.type
+        item.type = RETYPED_TO
+
+
+def answerability_rows(counters: dict[str, float]) -> list[dict[str, Any]]:
+    """Per type (in QA_TYPES order), from a qa stage's counters: items checked and the share a
+    text-only model answered, before the filter (`asked`, `answered_share`) and among the checked
+    items kept after it (`kept`, `kept_answered_share`; None where none). Types never checked are
+    left out."""
+    rows = []
+    for code in QA_TYPES:
+        asked, kept = counters.get(ASKED + code, 0), counters.get(KEPT + code, 0)
+        if not asked and not kept:
+            continue
+        answered, kept_answered = counters.get(ANSWERED + code, 0), counters.get(KEPT_ANSWERED + code, 0)
+        rows.append({"type": code, "asked": asked, "answered": answered,
+                     "answered_share": answered / asked if asked else None, "kept": kept,
+                     "kept_answered": kept_answered, "kept_answered_share": kept_answered / kept if kept else None})
+    return rows
