@@ -36,7 +36,7 @@ from ..llm import LLMBackend, LLMConfig, LLMResult
 from ..records import Clip, QAItem, QAType, Skip, Turn
 from ..registry import backend_registry
 from ..stage import BackendSpec, Config, Stage, StageConfig, backend_field, register_stage
-from .answerability import TextOnlyCheck
+from .answerability import TextOnlyAction, TextOnlyCheck
 from .embeddings import EMBEDDED_MINILM, check_model_name, greedy_duplicates, load_embedder
 from .facts import ClipFacts, clip_facts
 from .filters import (
@@ -79,7 +79,8 @@ class TypeCounts(Config):
 class TextOnlyConfig(Config):
     """The text-only answerability filter (see `cpqa.qa.answerability`)."""
 
-    action: FilterAction = Field("flag", description="What a text-answerable item gets: drop, flag, or off (not checked).")
+    action: TextOnlyAction = Field(
+        "flag", description="What a text-answerable item gets: drop, flag, retype (kept as C), or off (not checked).")
     threshold: int = Field(4, ge=0, le=5, description="Judge rating (0-5) from which the text-only answer counts as right.")
     llm: BackendSpec | None = Field(None, description="Answers from the transcript; unset: the generation backend.")
     judge: BackendSpec | None = Field(None, description="Rates the text-only answer; unset: the text-only answerer.")
