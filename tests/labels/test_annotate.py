@@ -11,6 +11,7 @@ import soundfile as sf
 from cpqa.labels.annotate import AnnotateStage, add_speaker_zscores
 from cpqa.labels.probes import shared_features
 from cpqa.records import Recording, Segment, Skip, Word
+from cpqa.stage import Config as BackendConfig
 from cpqa.stage import StageContext
 from cpqa.vocabulary import NO_CLEAR_EMOTION, UNKNOWN_GENDER
 
@@ -213,3 +214,38 @@ def test_short_recordings_get_the_head_trained_on_clips_heard_alone(tmp_path):
     assert set(short.probs) == set(long.probs)
     unpaired = WhisperProbeEmotion(WhisperProbeEmotion.Config(short_head=None))
     assert unpaired.predict([AudioWindow("short", str(tmp_path / "short.wav"), 0.0, 4.0, "short/?")])[0].model is None
+
+
+class HubLikeEmotion:
+    """Stands in for a hub emotion model (emotion2vec+, an HF classifier): posteriors without any
+    calibration advice; unsure on the first window it is given."""
+
+    class Config(BackendConfig):
+        pass
+
+    model_name = "hub-like"
+
+    def __init__(self, config):
+        self.config = config
+
+    def predict(self, windows):
+        from cpqa.labels.protocols import CategoricalResult
+
+        return [CategoricalResult.from_probs({"neutral": 0.4, "sad": 0.35, "happy": 0.25} if i == 0 else
+                                             {"neutral": 0.9, "sad": 0.05, "happy": 0.05})
+                for i, _ in enumerate(windows)]
+
+
+def test_abstention_and_smoothing_apply_to_any_emotion_backend(recording_and_segments, tmp_path):
+    rec, segments = recording_and_segments
+    config = AnnotateStage.Config(emotion={"name": "test_annotate:HubLikeEmotion"}, dimensions=None, speaker=None,
+                                  events=None, prosody=False, quality=False, text_sentiment=False, emotion_stay=None)
+    stage = AnnotateStage(config, StageContext(run_dir=tmp_path, stage_dir=tmp_path / "03-annotate", name="annotate",
+                                               recording_lookup=lambda rid: rec))
+    stage.setup()
+    out = [s for s in stage.process_batch(segments[:2]) if isinstance(s, Segment)]
+    first = out[0].windows[0].emotion
+    assert first["abstained"] and first["reason"] == "low-confidence" and first["min_confidence"] == 0.5
+    assert all(w.emotion["label"] == "neutral" for w in out[0].windows[1:])
+    assert NO_CLEAR_EMOTION in {w.emotion for w in out[0].words}
+    assert stage.context.counters["windows_emotion_abstained"] == 1
