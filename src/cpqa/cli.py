@@ -153,10 +153,23 @@ def status(run: Path = typer.Argument(..., help="A run directory."),
     out.print(_stage_table(info["stages"], f"{run}  (recipe {info['recipe']})"))
     _print_highlights({s["name"]: s["counters"] for s in info["stages"]})
     _print_label_trust(info["stages"])
+    _print_text_only(info["text_only"])
     for stage in info["stages"]:
         for item in stage["skipped_items"][:20]:
             out.print(f"  skipped at {stage['name']}: {item['id']}: {item['reason']} {item.get('detail', '')}",
                       highlight=False)
+
+
+def _print_text_only(rows: list[dict]) -> None:
+    """Per QA type, the share of items a text-only model answered, before and after the filter."""
+    from .qa.answerability import ANSWERABILITY_HEADERS, ANSWERABILITY_NOTE, answerability_table
+
+    if rows:
+        table = Table(*ANSWERABILITY_HEADERS, title="text-only answerability", caption=ANSWERABILITY_NOTE,
+                      title_justify="left")
+        for row in answerability_table(rows):
+            table.add_row(*row)
+        out.print(table)
 
 
 def _print_label_trust(stages: list[dict]) -> None:

@@ -45,7 +45,7 @@ def _live_stats(d: Path) -> dict[str, Any]:
 
 def run_status(run_dir: str | Path) -> dict[str, Any]:
     """Each stage of the run's last build with its state and counts, the skipped items with
-    reasons, and where each recording got to."""
+    reasons, where each recording got to, and the text-only answerability per QA type."""
     run_dir = Path(run_dir)
     info = read_run_info(run_dir)
     stages = []
@@ -67,7 +67,16 @@ def run_status(run_dir: str | Path) -> dict[str, Any]:
         })
         _track_recordings(recordings, name, d, skipped_items)
     return {"run": str(run_dir), "input": info["input"], "recipe": info["recipe"], "stages": stages,
-            "recordings": dict(sorted(recordings.items()))}
+            "recordings": dict(sorted(recordings.items())), "text_only": text_only_answerability(stages)}
+
+
+def text_only_answerability(stages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per QA type, the share of items a text-only model answered, before and after the filter,
+    from the counters of the last stage that ran the text-only check (see `cpqa.qa.answerability`)."""
+    from .qa.answerability import ASKED, answerability_rows
+
+    checked = [s for s in stages if any(k.startswith(ASKED) for k in s["counters"])]
+    return answerability_rows(checked[-1]["counters"]) if checked else []
 
 
 def _track_recordings(recordings: dict[str, dict[str, Any]], stage: str, d: Path, skipped_items: list[dict]) -> None:

@@ -110,3 +110,18 @@ def answerability_rows(counters: dict[str, float]) -> list[dict[str, Any]]:
                      "answered_share": answered / asked if asked else None, "kept": kept,
                      "kept_answered": kept_answered, "kept_answered_share": kept_answered / kept if kept else None})
     return rows
+
+
+ANSWERABILITY_HEADERS = ["type", "checked", "answered from text", "kept after filter", "of those answered from text"]
+ANSWERABILITY_NOTE = ("Items a model reading only the plain transcript answered correctly (judge rating at or above "
+                      "the threshold) do not need the audio. C is answerable from text by design and not checked; "
+                      "re-typed items count as C after the filter.")
+
+
+def answerability_table(rows: list[dict[str, Any]]) -> list[list[str]]:
+    """`answerability_rows` as text cells under ANSWERABILITY_HEADERS: 'n (share)', '-' where none."""
+    def share(n: float, s: float | None) -> str:
+        return "-" if s is None else f"{n:g} ({s:.0%})"
+
+    return [[r["type"], f"{r['asked']:g}", share(r["answered"], r["answered_share"]), f"{r['kept']:g}",
+             share(r["kept_answered"], r["kept_answered_share"])] for r in rows]
