@@ -1,7 +1,9 @@
 """`cpqa report RUN`: one self-contained HTML file describing what a run did.
 
 Yield per stage, skip reasons, label distributions before/after condensation, QA per type and per
-drop reason (from the stages' counters), evaluation scores (for the evaluation folders given) and
+drop reason (from the stages' counters), the share of items a text-only model answers per type,
+a sample of kept and dropped QA items per type to read and listen to (`qa_section`: the clip audio
+is linked relative to the report, not embedded), evaluation scores (for the evaluation folders given) and
 correlations with their scatter plots (for the `cpqa compare` reports given), and a cost ledger (audio hours, wall time per stage, LLM calls, tokens and cache hits). Plots are
 matplotlib PNGs embedded as data URIs; every text is HTML-escaped.
 """
@@ -20,8 +22,12 @@ from typing import Any
 from ..errors import CPQAError, require
 from ..labels.trust import run_trust, validation_rows
 from ..status import iter_stage_records, run_status
+from .qa_section import STYLE as QA_STYLE
+from .qa_section import qa_samples_section
 
 BEFORE, AFTER = "_before", "_after"
+TABLED = ("text_only/",)
+"""Counter groups the report shows as a table rather than as bar charts."""
 
 
 def _plot_png(draw) -> str:
@@ -63,9 +69,10 @@ def _distribution_figures(stage: str, counters: dict[str, float]) -> list[tuple[
     groups = counter_groups(counters)
     figures, done = [], set()
     for prefix in sorted(groups):
-        if prefix in done or (len(groups[prefix]) < 2 and not prefix.endswith((BEFORE, AFTER))):
+        paired = prefix.endswith((BEFORE, AFTER))
+        if prefix in done or prefix.startswith(TABLED) or (len(groups[prefix]) < 2 and not paired):
             continue
-        if prefix.endswith((BEFORE, AFTER)):
+        if paired:
             base = prefix.rsplit("_", 1)[0]
             pair = {s: groups[base + s] for s in (BEFORE, AFTER) if base + s in groups}
             done.update(base + s for s in pair)
@@ -150,6 +157,16 @@ def _label_trust_section(stages: list[dict[str, Any]]) -> list[str]:
     return out
 
 
+def _text_only_section(rows: list[dict[str, Any]]) -> list[str]:
+    """Per QA type, the share of items a text-only model answered, before and after the filter."""
+    from ..qa.answerability import ANSWERABILITY_HEADERS, ANSWERABILITY_NOTE, answerability_table
+
+    if not rows:
+        return []
+    return ["<h3>Text-only answerability</h3>", f"<p>{html.escape(ANSWERABILITY_NOTE)}</p>",
+            _table(ANSWERABILITY_HEADERS, answerability_table(rows))]
+
+
 def _fmt(value: Any) -> str:
     return f"{value:.3f}" if isinstance(value, float) else str(value)
 
@@ -157,12 +174,13 @@ def _fmt(value: Any) -> str:
 STYLE = """body{font-family:system-ui,sans-serif;margin:2rem;max-width:1100px}table{border-collapse:collapse;
 margin:.5rem 0}td,th{border:1px solid #ccc;padding:.2rem .5rem;font-size:.9rem}th{background:#f3f3f3}
 figure{display:inline-block;margin:.5rem}img{max-width:100%}h2{border-bottom:1px solid #ddd}
-.warning{background:#fff3cd;padding:.5rem}"""
+.warning{background:#fff3cd;padding:.5rem}""" + QA_STYLE
 
 
 def build_report(run_dir: str | Path, out: str | Path | None = None, evaluations: list[Path] = (),
-                 comparisons: list[Path] = ()) -> Path:
-    """Write the report of RUN (default `RUN/report.html`) and return its path."""
+                 comparisons: list[Path] = (), per_type_sample: int = 3) -> Path:
+    """Write the report of RUN (default `RUN/report.html`) and return its path. `per_type_sample`:
+    kept and dropped QA items shown per type (see `cpqa.report.qa_section`)."""
     run_dir = Path(run_dir)
     status = run_status(run_dir)
     out = Path(out) if out else run_dir / "report.html"
@@ -187,7 +205,9 @@ def build_report(run_dir: str | Path, out: str | Path | None = None, evaluations
     for stage in stages:
         for title, uri in _distribution_figures(stage["name"], stage["counters"]):
             sections.append(_figure(title, uri))
+    sections += _text_only_section(status["text_only"])
     sections += _label_trust_section(stages)
+    sections += qa_samples_section(run_dir, out.parent, per_type_sample)
     if evaluations or comparisons:
         sections.append("<h2>Evaluation</h2>")
         sections.extend(_evaluation_section(Path(e)) for e in evaluations)
