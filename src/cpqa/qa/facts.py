@@ -1,6 +1,7 @@
 """Clip-level labels a QA generator and the label-consistency filter read, from a clip's tagged
 words: who speaks (S1, S2, … as in the tagged transcript), each speaker's voice gender and
-emotions, the clip's dominant emotion and the number of speakers.
+emotions, the clip's dominant emotion, the number of speakers, and its moments (stretches of one
+speaker's words under one emotion tag) that the claim checker (`cpqa.qa.claims`) reads.
 
 Shares are of speech time (word durations). Emotions 'unknown', 'other' and 'no clear emotion'
 (the emotion model abstained, or condensation did not confirm it) are no label, nor is the gender
@@ -45,6 +46,20 @@ class SpeakerFacts:
     def other_emotions(self) -> list[str]:
         return [e for e, share in self.emotions.items() if e != self.dominant_emotion and share >= OTHER_EMOTION_SHARE]
 
+    @property
+    def salient_emotions(self) -> set[str]:
+        """The emotions the generator is told of: the dominant one and the other ones worth mentioning."""
+        return {e for e in [self.dominant_emotion, *self.other_emotions] if e}
+
+
+@dataclass(frozen=True)
+class Stretch:
+    """A moment of the clip: a run of one speaker's words under one emotion tag (None: no label)."""
+
+    alias: str
+    emotion: str | None
+    text: str
+
 
 @dataclass(frozen=True)
 class ClipFacts:
@@ -57,6 +72,8 @@ class ClipFacts:
     emotions: dict[str, float] = field(default_factory=dict)
     """Emotion → share of the clip's labelled speech time."""
     dominant_emotion: str | None = None
+    stretches: list[Stretch] = field(default_factory=list)
+    """The clip's moments in order, as the tagged transcript groups them."""
 
     @property
     def genders(self) -> set[str]:
@@ -120,5 +137,16 @@ def clip_facts(clip: Clip, normalise_gender=_label) -> ClipFacts:
     return ClipFacts(
         clip_id=clip.id, tagged_transcript=clip.tagged_transcript, transcript=transcript,
         speakers=speakers, speaker_count=len(aliases) if diarized else None, emotions=shares,
-        dominant_emotion=next(iter(shares), None),
+        dominant_emotion=next(iter(shares), None), stretches=_stretches(words, aliases),
     )
+
+
+def _stretches(words: list[ClipWord], aliases: dict[str, str]) -> list[Stretch]:
+    runs: list[tuple[str, str | None, list[str]]] = []
+    for w in words:
+        key = (aliases[w.speaker], _label(w.emotion))
+        if runs and runs[-1][:2] == key:
+            runs[-1][2].append(w.word)
+        else:
+            runs.append((*key, [w.word]))
+    return [Stretch(alias=alias, emotion=emotion, text=" ".join(tokens)) for alias, emotion, tokens in runs]

@@ -129,20 +129,20 @@ def words(text: str) -> list[str]:
     return [re.sub(r"['’]s$", "", t) for t in _WORD.findall(text.lower())]
 
 
-def _negated(tokens: list[str], i: int, vocab: Vocabulary) -> bool:
+def negated(tokens: list[str], i: int, vocab: Vocabulary) -> bool:
     return any(t in vocab.negations or t.endswith(("n't", "n’t")) for t in tokens[max(0, i - 3):i])
 
 
 def named_labels(text: str, lexicon: dict[str, frozenset[str]], vocab: Vocabulary) -> list[frozenset[str]]:
     """The labels each (non-negated) label word of `text` names, one set per occurrence."""
     tokens = words(text)
-    return [lexicon[t] for i, t in enumerate(tokens) if t in lexicon and not _negated(tokens, i, vocab)]
+    return [lexicon[t] for i, t in enumerate(tokens) if t in lexicon and not negated(tokens, i, vocab)]
 
 
-def speaker_counts(text: str, vocab: Vocabulary) -> set[int]:
+def speaker_counts(text: str, vocab: Vocabulary, bare_number: bool = True) -> set[int]:
     """The numbers of speakers `text` states: counts before a speaker noun ("two voices"), counts
     before gendered nouns added up ("one man and one woman": 2), "alone"/"monologue" (1), or else
-    the one number the text holds ("Three.")."""
+    (with `bare_number`, for an answer to a count question) the one number the text holds ("Three.")."""
     tokens = words(text)
 
     def number(token: str) -> int | None:
@@ -167,7 +167,7 @@ def speaker_counts(text: str, vocab: Vocabulary) -> set[int]:
         stated.add(gendered)
     if not stated and any(t in vocab.alone for t in tokens):
         stated.add(1)
-    if not stated:
+    if not stated and bare_number:
         numbers = {n for t in tokens if (n := number(t)) is not None}
         if len(numbers) == 1:
             stated = numbers

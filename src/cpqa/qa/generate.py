@@ -7,9 +7,12 @@ unknown gender no DG/CG, one without speaker turns no DS/CS; each left-out slot 
 `qa/types_unavailable/<type>` and `qa/types_unavailable_because/<why>` (see `facts.unavailable`).
 The planned slots (`counts` per type, then `multi_turn` items of `follow_up_turns` turns, their
 types rotating over the allowed `multi_turn_types`) become one request whose JSON schema fixes
-every slot's type and turn count. The batch's requests go to the backend at
-once, through the run's request cache (`RUN/cache/llm.sqlite`), so a rerun of finished generation
-makes no LLM call. Item ids are `f"{clip_id}-qa{n:03d}"`, n the slot.
+every slot's type and turn count. Items failing a check of their own go back to the generator in
+the same conversation, up to `max_attempts` per slot, every attempt kept in
+`generator["attempts"]` (see `cpqa.qa.regenerate`). The batch's requests of each attempt go to the
+backend at once, through the run's request cache (`RUN/cache/llm.sqlite`); follow-up requests are
+built from the cached replies only, so a rerun of finished generation makes no LLM call. Item ids
+are `f"{clip_id}-qa{n:03d}"`, n the slot.
 
 A clip whose generation failed becomes a Skip with the LLM's skip reason (`timeout`,
 `invalid_output`, `http_500`, ...) or `unparseable`, its raw output in the detail; a clip without
@@ -17,8 +20,9 @@ words is skipped as `no_transcript`, one whose labels allow no configured type a
 (its detail says why for each type). Items carry `generator{model, backend, prompt_version,
 raw_output, temperature, seed}`, the clip's audio in
 `metadata{audio, recording_id, start, end}` (so the set stands on its own) and the verdicts of the
-filters (see `cpqa.qa.filters`): schema, leakage, label consistency, near-duplicates within the
-clip, then text-only answerability for the items still passing.
+filters (see `cpqa.qa.filters`, `cpqa.qa.claims`): schema, leakage, label consistency, unsupported
+claims, type check, then (on the final attempt's items) near-duplicates within the clip and
+text-only answerability for the items still passing.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from ..records import Clip, QAItem, QAType, Skip, Turn
 from ..registry import backend_registry
 from ..stage import BackendSpec, Config, Stage, StageConfig, backend_field, register_stage
 from .answerability import TextOnlyAction, TextOnlyCheck
+from .claims import UNSUPPORTED_CLAIM, WRONG_TYPE, load_claim_words, type_problem, unsupported_claims
 from .embeddings import EMBEDDED_MINILM, check_model_name, greedy_duplicates, load_embedder
 from .facts import ClipFacts, clip_facts
 from .filters import (
@@ -53,6 +58,7 @@ from .filters import (
     verdict_counts,
 )
 from .prompts import Slot, generation_request
+from .regenerate import ClipPlan, attempt_counts
 from .types import QA_TYPES, available_versions, load_qa_types
 
 logger = logging.getLogger(__name__)
@@ -91,12 +97,16 @@ class TextOnlyConfig(Config):
 
 
 class QAFiltersConfig(Config):
-    vocabulary_version: str = Field("v1", description="Version of label_words_*.yaml and leakage_*.yaml.")
+    vocabulary_version: str = Field("v1", description="Version of label_words_*.yaml, claim_words_*.yaml and leakage_*.yaml.")
     schema_check: FilterAction = Field("drop", description="Items with a wrong turn count, empty or too short text.")
     min_question_words: int = Field(3, ge=1, description="Shorter questions fail the schema check.")
     leakage: FilterAction = Field("drop", description="Items mentioning transcripts, labels, tags, annotations.")
     label_consistency: FilterAction = Field(
         "drop", description="DE/DG/DS answers that disagree with the clip's labels or whose question gives them away.")
+    claims: FilterAction = Field(
+        "drop", description="Items with an emotion, affect, gender or speaker-count word no confident label of that "
+                            "speaker and moment supports (cpqa.qa.claims).")
+    type_check: FilterAction = Field("drop", description="Items that do not test what their type says (cpqa.qa.claims).")
     duplicates: FilterAction = Field("drop", description="Near-duplicate questions within a clip (the later one).")
     duplicate_threshold: float = Field(0.85, gt=0, le=1, description="Cosine similarity of questions from which they are near-duplicates.")
     embedding_model: str = Field(EMBEDDED_MINILM, description="Sentence-transformers model for near-duplicates.")
@@ -111,7 +121,7 @@ class QAFiltersConfig(Config):
     @classmethod
     def _known_vocabulary(cls, version: str) -> str:
         try:
-            load_vocabulary(version)
+            load_claim_words(version)
         except CPQAError as exc:
             raise ValueError(str(exc)) from None
         return version
@@ -128,6 +138,10 @@ class QAConfig(StageConfig):
     temperature: float = Field(0.7, ge=0, le=2)
     seed: int = 0
     max_tokens_per_turn: int = Field(150, ge=16, description="Reply budget per requested turn.")
+    max_attempts: int = Field(
+        3, ge=1, description="Generation attempts per slot: an item failing a check of its own goes back to the "
+                             "generator with its reasons until it passes or this many attempts were made "
+                             "(cpqa.qa.regenerate); every attempt is kept in generator.attempts.")
     prompt_version: str = Field("v1", description="Version of the prompt templates and qa_types_*.yaml.")
     filters: QAFiltersConfig = Field(default_factory=QAFiltersConfig)
 
@@ -164,6 +178,7 @@ class QAStage(Stage[Clip, QAItem]):
         c = self.config
         self.qa_types = load_qa_types(c.prompt_version)
         self.vocab = load_vocabulary(c.filters.vocabulary_version)
+        self.claim_words = load_claim_words(c.filters.vocabulary_version)
         self._backends: dict[str, LLMBackend] = {}
         self.llm = self._backend(c.llm)
         text_only = c.filters.text_only
@@ -235,7 +250,7 @@ class QAStage(Stage[Clip, QAItem]):
 
     def process_batch(self, items: list[Clip]) -> Iterable[QAItem | Skip]:
         c = self.config
-        planned: list[tuple[Clip, ClipFacts, list[Slot]]] = []
+        plans: list[ClipPlan] = []
         out: dict[str, list[QAItem] | Skip] = {}
         for clip in items:
             facts = clip_facts(clip, self.vocab.gender)
@@ -248,21 +263,21 @@ class QAStage(Stage[Clip, QAItem]):
                 out[clip.id] = Skip(id=clip.id, reason=NO_TYPES,
                                     detail=f"the clip's labels allow none of the configured QA types ({why})")
             else:
-                planned.append((clip, facts, slots))
-        requests = [generation_request(facts, clip.context, slots, self.qa_types, temperature=c.temperature,
-                                       seed=c.seed, max_tokens=64 + c.max_tokens_per_turn * sum(s.turns for s in slots))
-                    for clip, facts, slots in planned]
-        results = self.llm.generate_many_sync(requests)
+                plans.append(ClipPlan(clip, facts, slots, generation_request(
+                    facts, clip.context, slots, self.qa_types, temperature=c.temperature, seed=c.seed,
+                    max_tokens=64 + c.max_tokens_per_turn * sum(s.turns for s in slots))))
+        for attempt in range(1, c.max_attempts + 1):
+            active = [plan for plan in plans if plan.pending]
+            if not active:
+                break
+            for plan, result in zip(active, self.llm.generate_many_sync([plan.request for plan in active])):
+                self._attempt(plan, result, attempt, out)
         checked: list[tuple[QAItem, ClipFacts]] = []
-        for (clip, facts, slots), result in zip(planned, results):
-            parsed = self._parse(clip, slots, result)
-            out[clip.id] = parsed
-            if isinstance(parsed, Skip):
-                logger.warning("clip %s: generation failed (%s)", clip.id, parsed.reason)
-                continue
-            for item, slot in zip(parsed, slots):
-                self._check(item, slot, facts)
-                checked.append((item, facts))
+        for plan in plans:
+            if plan.clip.id not in out:
+                out[plan.clip.id] = [plan.items[n] for n in sorted(plan.items)]
+                checked.extend((item, plan.facts) for item in out[plan.clip.id])
+        self._add(attempt_counts(item for item, _ in checked))
         self._near_duplicates([item for item, _ in checked if item.filters["passed"]])
         if c.filters.text_only.action != "off":
             self._add(self.text_only.run([(item, facts) for item, facts in checked if item.filters["passed"]
@@ -275,7 +290,25 @@ class QAStage(Stage[Clip, QAItem]):
         self._count_llm()
         return records
 
-    def _parse(self, clip: Clip, slots: list[Slot], result: LLMResult) -> list[QAItem] | Skip:
+    def _attempt(self, plan: ClipPlan, result: LLMResult, attempt: int, out: dict[str, list[QAItem] | Skip]) -> None:
+        """Check one attempt's items and plan the next attempt for the slots that failed."""
+        parsed = self._parse(plan.clip, {n: plan.slots[n] for n in plan.pending}, result)
+        if isinstance(parsed, Skip):
+            logger.warning("clip %s: generation attempt %d failed (%s)", plan.clip.id, attempt, parsed.reason)
+            if attempt == 1:
+                out[plan.clip.id] = parsed
+            plan.failed_request(attempt, parsed.reason, parsed.detail)
+            return
+        for n, item in parsed.items():
+            self._check(item, plan.slots[n], plan.facts)
+            plan.take(n, item, attempt)
+        if attempt < self.config.max_attempts:
+            plan.next_attempt(result.text, self.config.prompt_version, self.config.max_tokens_per_turn)
+        else:
+            plan.stop()
+
+    def _parse(self, clip: Clip, slots: dict[int, Slot], result: LLMResult) -> dict[int, QAItem] | Skip:
+        """Slot number → item, for the requested `slots` in order."""
         if result.skipped:
             return Skip(id=clip.id, reason=result.skip_reason or UNPARSEABLE, detail=_excerpt(result))
         generator = {"model": result.model or self.llm.model_name, "backend": self.config.llm.name,
@@ -283,13 +316,14 @@ class QAStage(Stage[Clip, QAItem]):
                      "temperature": self.config.temperature, "seed": self.config.seed}
         try:
             entries = result.parsed["items"]
-            return [QAItem(id=f"{clip.id}-qa{n:03d}", clip_id=clip.id, type=entry["type"],
-                           turns=[Turn(question=t["question"].strip(), answer=t["answer"].strip()) for t in entry["turns"]],
-                           evidence=(entry.get("evidence") or "").strip() or None,
-                           generator=generator, filters=new_filters(),
-                           metadata={"audio": clip.audio, "recording_id": clip.recording_id,
-                                     "start": clip.start, "end": clip.end})
-                    for n, entry in enumerate(entries[:len(slots)])]
+            return {n: QAItem(id=f"{clip.id}-qa{n:03d}", clip_id=clip.id, type=entry["type"],
+                              turns=[Turn(question=t["question"].strip(), answer=t["answer"].strip())
+                                     for t in entry["turns"]],
+                              evidence=(entry.get("evidence") or "").strip() or None,
+                              generator=dict(generator), filters=new_filters(),
+                              metadata={"audio": clip.audio, "recording_id": clip.recording_id,
+                                        "start": clip.start, "end": clip.end})
+                    for n, entry in zip(slots, entries)}
         except (KeyError, TypeError, AttributeError, ValidationError) as exc:
             return Skip(id=clip.id, reason=UNPARSEABLE, detail=f"{type(exc).__name__}: {exc}; {_excerpt(result)}")
 
@@ -301,6 +335,10 @@ class QAStage(Stage[Clip, QAItem]):
             record(item, LEAKAGE, f.leakage, "; ".join(found))
         if problem := label_problem(item, facts, self.vocab):
             record(item, problem[0], f.label_consistency, problem[1])
+        if unsupported := unsupported_claims(item, facts, self.claim_words):
+            record(item, UNSUPPORTED_CLAIM, f.claims, "; ".join(unsupported))
+        if problem := type_problem(item, facts, self.claim_words):
+            record(item, WRONG_TYPE, f.type_check, problem)
 
     def _near_duplicates(self, items: list[QAItem]) -> None:
         if self.embedder is None or len(items) < 2:

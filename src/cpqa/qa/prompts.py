@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any
 
@@ -106,6 +106,15 @@ def generation_request(facts: ClipFacts, context: dict[str, str], slots: list[Sl
     return LLMRequest(messages=[{"role": "system", "content": render(f"generate_{version}.system.j2")},
                                 {"role": "user", "content": user}],
                       json_schema=output_schema(slots), temperature=temperature, seed=seed, max_tokens=max_tokens)
+
+
+def regeneration_request(previous: LLMRequest, reply: str, failures: list[dict[str, str]], slots: list[Slot],
+                         version: str, max_tokens: int) -> LLMRequest:
+    """The conversation of `previous` continued: its `reply`, then the failed items (`code`,
+    `question`, `answer`, `problems` each) to write again as `slots`. Built only from the earlier
+    request and reply, so a rerun sends the same request and hits the cache."""
+    message = render(f"regenerate_{version}.user.j2", failures=failures)
+    return replace(previous.follow_up(reply, message, max_tokens), json_schema=output_schema(slots))
 
 
 def text_only_request(facts: ClipFacts, turns: list[Turn], version: str, max_tokens: int) -> LLMRequest:

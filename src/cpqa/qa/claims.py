@@ -1,0 +1,229 @@
+"""Every claim of a QA item checked against the clip's labels, and whether the item tests what its
+type says. Pure and rule-based; the word lists are versioned data (`label_words_*.yaml` for label
+words, `claim_words_*.yaml` for affect words beyond the labels, pronouns, ordinals, empathy words,
+label questions and function words), read at the stage's `filters.vocabulary_version`.
+
+**Claims** (`unsupported_claims`, drop reason `unsupported_claim`): in every question and answer,
+sentence by sentence,
+- each emotion or affect word ("angry", "upset", "calm", "confused") must name a label that a
+  confident tag of the speaker it is about carries at the moment it is about. The speaker is the
+  one the sentence points to: by order ("the second speaker": S2), by gender ("the woman", "he":
+  the speakers of that voice), else any speaker. The moment is the stretches of those speakers
+  holding the sentence's content words ("when she talks about the car"), else the speakers'
+  salient emotions (dominant, or at least `facts.OTHER_EMOTION_SHARE` of their speech).
+  'no clear emotion' supports nothing, and an affect word mapped to no label ("confused") is
+  always unsupported;
+- each gender noun ("the woman", "a male voice") needs a speaker of that confident gender;
+- each stated speaker count ("two people", "one man and one woman") must be the clip's, and an
+  ordinal speaker ("the third speaker") must exist.
+Words in a question's choice ("calm or angry", "a man or a woman") and negated words ("not
+angry") are no claims. Each unsupported claim is named in the detail: `"confused" (no label
+supports it)`.
+
+**Type checks** (`type_problem`, drop reason `wrong_type`): C asks about content only (no emotion,
+gender or speaker-count question); DS asks how many people speak; CE names an emotion in its
+answer, CG a gender, CS tells speakers apart (a count, an ordinal, who/other/both ...), and
+CE/CG/CS/EMP share a content word with the clip; an EMP reply uses a word fitting the sentiment of
+the speaker it answers (condensation's sentiment mapping: "sorry" for an angry speaker,
+"congratulations" for a happy one). Multi-turn items are type-checked on their first turn.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+from ..condense.rules import SENTIMENT_OF
+from ..errors import CPQAError
+from ..records import QAItem
+from .facts import ClipFacts, SpeakerFacts
+from .filters import Vocabulary, load_vocabulary, negated, speaker_counts, words
+from .types import load_yaml
+
+UNSUPPORTED_CLAIM = "unsupported_claim"
+WRONG_TYPE = "wrong_type"
+_SENTENCE = re.compile(r"[.!?;:]+(?:\s+|$)")
+_CODE = re.compile(r"^s(\d{1,2})$")
+CHOICE_SPAN = 2
+"""A label word within this many words of 'or' in a question is one of the offered choices."""
+
+
+@dataclass(frozen=True)
+class ClaimWords:
+    """`claim_words_*.yaml`, with the label words of the same version."""
+
+    vocab: Vocabulary
+    affect: dict[str, frozenset[str]]
+    """Every emotion or affect word → the labels that can support it (empty: none can)."""
+    pronouns: frozenset[str]
+    ordinals: dict[str, int]
+    speaker_structure: frozenset[str]
+    empathy: dict[str, frozenset[str]]
+    asks: dict[str, re.Pattern]
+    function_words: frozenset[str]
+
+    @property
+    def gender_nouns(self) -> dict[str, frozenset[str]]:
+        return {w: labels for w, labels in self.vocab.genders.items() if w not in self.pronouns}
+
+    def is_content(self, token: str) -> bool:
+        return (len(token) > 2 and not token.isdigit() and token not in self.function_words
+                and token not in self.affect and token not in self.vocab.genders)
+
+
+@lru_cache(maxsize=8)
+def load_claim_words(version: str) -> ClaimWords:
+    vocab = load_vocabulary(version)
+    data = load_yaml(f"claim_words_{version}.yaml")
+    affect = {str(w).lower(): frozenset(labels or ()) for w, labels in data["affect"].items()}
+    if both := sorted(set(affect) & set(vocab.emotions)):
+        raise CPQAError(f"claim_words_{version}.yaml: {both} are already emotion words of label_words_{version}.yaml")
+    unknown = {label for labels in affect.values() for label in labels} - {label for ls in vocab.emotions.values() for label in ls}
+    if unknown:
+        raise CPQAError(f"claim_words_{version}.yaml: affect words map to unknown labels {sorted(unknown)}")
+    asks = {}
+    for name, pattern in data["asks"].items():
+        try:
+            asks[name] = re.compile(pattern, re.IGNORECASE)
+        except re.error as exc:
+            raise CPQAError(f"claim_words_{version}.yaml: ask '{name}' is not a valid regular expression: {exc}") from exc
+    return ClaimWords(
+        vocab=vocab, affect={**vocab.emotions, **affect}, pronouns=frozenset(data["pronouns"]),
+        ordinals={str(k): int(v) for k, v in data["ordinals"].items()},
+        speaker_structure=frozenset(data["speaker_structure"]),
+        empathy={k: frozenset(v) for k, v in data["empathy"].items()}, asks=asks,
+        function_words=frozenset(str(w) for w in data["function_words"]),
+    )
+
+
+def _sentences(text: str) -> list[list[str]]:
+    return [tokens for part in _SENTENCE.split(text) if (tokens := words(part))]
+
+
+def _choice(tokens: list[str], i: int) -> bool:
+    return "or" in tokens[max(0, i - CHOICE_SPAN):i + CHOICE_SPAN + 1]
+
+
+def _claims(tokens: list[str], lexicon: dict[str, frozenset[str]], cw: ClaimWords, question: bool) -> list[str]:
+    return [t for i, t in enumerate(tokens) if t in lexicon and not negated(tokens, i, cw.vocab)
+            and not (question and _choice(tokens, i))]
+
+
+def _ordinal_speakers(tokens: list[str], cw: ClaimWords) -> list[int]:
+    """Speaker numbers the sentence points to by order ("the second speaker", "S2")."""
+    nouns = cw.vocab.speaker_nouns | cw.vocab.gendered_nouns | {"one"}
+    found = [cw.ordinals[t] for i, t in enumerate(tokens) if t in cw.ordinals and set(tokens[i + 1:i + 3]) & nouns]
+    return found + [int(m.group(1)) for t in tokens if (m := _CODE.match(t))]
+
+
+def _about(tokens: list[str], facts: ClipFacts, cw: ClaimWords) -> list[SpeakerFacts]:
+    """The speakers a sentence is about: by order, else by gender word, else all of them."""
+    by_alias = {s.alias: s for s in facts.speakers}
+    if ordinals := _ordinal_speakers(tokens, cw):
+        return [by_alias[f"S{n}"] for n in ordinals if f"S{n}" in by_alias]
+    genders = {label for t in tokens for label in cw.vocab.genders.get(t, ())}
+    if genders:
+        return [s for s in facts.speakers if s.gender in genders]
+    return list(facts.speakers)
+
+
+def _emotion_support(tokens: list[str], speakers: list[SpeakerFacts], facts: ClipFacts,
+                     cw: ClaimWords) -> tuple[set[str], bool]:
+    """The labels that can support an emotion claim of the sentence, and whether they are those of
+    the moments its content words point to (else the speakers' salient emotions)."""
+    aliases = {s.alias for s in speakers}
+    content = {t for t in tokens if cw.is_content(t)}
+    moments = [st for st in facts.stretches if st.alias in aliases and content & set(words(st.text))]
+    if moments:
+        return {st.emotion for st in moments if st.emotion}, True
+    return set().union(*(s.salient_emotions for s in speakers)), False
+
+
+def _who(speakers: list[SpeakerFacts], facts: ClipFacts) -> str:
+    if len(speakers) == len(facts.speakers):
+        return "any speaker"
+    return " or ".join(f"{s.alias} ({s.gender or 'gender unknown'})" for s in speakers) or "no such speaker"
+
+
+def unsupported_claims(item: QAItem, facts: ClipFacts, cw: ClaimWords) -> list[str]:
+    """One detail per claim of the item that no confident label supports."""
+    found: list[str] = []
+    for turn in item.turns:
+        for text, question in ((turn.question, True), (turn.answer, False)):
+            for tokens in _sentences(text):
+                found.extend(_sentence_problems(tokens, facts, cw, question))
+    return list(dict.fromkeys(found))
+
+
+def _sentence_problems(tokens: list[str], facts: ClipFacts, cw: ClaimWords, question: bool) -> list[str]:
+    problems = []
+    speakers = _about(tokens, facts, cw)
+    emotion_words = _claims(tokens, cw.affect, cw, question)
+    if emotion_words:
+        support, at_moment = _emotion_support(tokens, speakers, facts, cw)
+        heard = ", ".join(sorted(support)) or "no clear emotion"
+        where = " at that moment" if at_moment else ""
+        for word in emotion_words:
+            labels = cw.affect[word]
+            if not labels:
+                problems.append(f'"{word}" (no label supports it)')
+            elif not labels & support:
+                problems.append(f'"{word}" (not heard from {_who(speakers, facts)}{where}: {heard})')
+    for word in _claims(tokens, cw.gender_nouns, cw, question):
+        if not cw.gender_nouns[word] & facts.genders:
+            voices = ", ".join(sorted(facts.genders)) or "no confident gender"
+            problems.append(f'"{word}" (no such voice: {voices})')
+    known = facts.speaker_count
+    for n in speaker_counts(" ".join(tokens), cw.vocab, bare_number=False):
+        if n != known:
+            problems.append(f'"{n} speakers" ({f"the clip has {known}" if known else "the number of speakers is unknown"})')
+    for n in _ordinal_speakers(tokens, cw):
+        if n > (known or 1):
+            problems.append(f'"speaker {n}" ({f"the clip has {known}" if known else "the number of speakers is unknown"})')
+    return problems
+
+
+def type_problem(item: QAItem, facts: ClipFacts, cw: ClaimWords) -> str | None:
+    """Why the item does not test what its type says, or None."""
+    turn = item.turns[0]
+    question, answer = turn.question, turn.answer
+    both = f"{question} {answer}"
+    if item.type == "C":
+        for q in (t.question for t in item.turns):
+            if asked := [name for name, pattern in cw.asks.items() if pattern.search(q)] or (
+                    ["emotion"] if _claims(words(q), cw.affect, cw, question=False) else []):
+                return f"a content question asks about {', '.join(asked)}: {q!r}"
+        return None
+    if item.type == "DS" and not cw.asks["speakers"].search(question):
+        return "the question does not ask how many people speak"
+    if item.type == "CE" and not any(cw.affect[w] for w in _claims(words(answer), cw.affect, cw, question=False)):
+        return "the answer names no emotion"
+    if item.type == "CG" and not _claims(words(answer), cw.vocab.genders, cw, question=False):
+        return "the answer names no voice (the man, the woman, he, she)"
+    if item.type == "CS" and not (speaker_counts(both, cw.vocab, bare_number=False) or cw.asks["speakers"].search(both)
+                                  or set(words(both)) & cw.speaker_structure):
+        return "the item does not tell speakers apart (no count, no order, no who/other/both)"
+    if item.type == "EMP" and (problem := _empathy_problem(question, answer, facts, cw)):
+        return problem
+    if item.type in ("CE", "CG", "CS", "EMP") and not _shares_content(both, facts, cw):
+        return "the item refers to nothing said in the clip"
+    return None
+
+
+def _empathy_problem(question: str, answer: str, facts: ClipFacts, cw: ClaimWords) -> str | None:
+    addressed = [s for tokens in _sentences(question) for s in _about(tokens, facts, cw)] or facts.speakers
+    states = sorted({s.dominant_emotion for s in addressed if s.dominant_emotion})
+    fitting = frozenset().union(*(cw.empathy.get(SENTIMENT_OF.get(e, ""), frozenset()) for e in states))
+    if states and not set(words(answer)) & fitting:
+        return f"the reply does not answer how the speaker sounds ({', '.join(states)})"
+    return None
+
+
+def _stem(token: str) -> str:
+    return token[:-1] if token.endswith("s") and len(token) > 3 else token
+
+
+def _shares_content(text: str, facts: ClipFacts, cw: ClaimWords) -> bool:
+    said = {_stem(t) for t in words(facts.transcript) if cw.is_content(t)}
+    return any(_stem(t) in said for t in words(text) if cw.is_content(t))

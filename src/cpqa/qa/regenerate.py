@@ -1,0 +1,106 @@
+"""Verify and regenerate: the state of one clip's generation across attempts.
+
+Attempt 1 asks for every slot of the clip in one request. An item that fails a check of the item
+alone with action `drop` (schema, leakage, label consistency, unsupported claims, wrong type:
+`REGENERABLE`) goes back to the generator: the same conversation continued with the model's reply
+and a message naming each failed item and its reasons (`regenerate_*.user.j2`), whose schema asks
+for the failed slots only. This repeats until every slot passes or the stage's `max_attempts` is
+reached. Checks over several items (near-duplicates) and the text-only answerability check run on
+the final items only.
+
+Every attempt is kept in the final item's `generator["attempts"]`, oldest first:
+`{"attempt": k, "turns": [...], "evidence", "passed", "reasons", "details"}`, or
+`{"attempt": k, "error": <skip reason>, "detail"}` when the follow-up request failed (the item of
+the last good attempt is kept). `generator["attempt"]` is the attempt the item comes from and
+`generator["raw_output"]` that attempt's reply. A slot still failing after the last attempt is
+written dropped, its reasons saying why the clip has no passing item of that type.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from ..llm import LLMRequest
+from ..records import Clip, QAItem
+from .claims import UNSUPPORTED_CLAIM, WRONG_TYPE
+from .facts import ClipFacts
+from .filters import ANSWER_IN_QUESTION, LABEL_MISMATCH, LABEL_UNVERIFIABLE, LEAKAGE, SCHEMA
+from .prompts import Slot, regeneration_request
+
+REGENERABLE = frozenset({SCHEMA, LEAKAGE, LABEL_MISMATCH, LABEL_UNVERIFIABLE, ANSWER_IN_QUESTION,
+                         UNSUPPORTED_CLAIM, WRONG_TYPE})
+
+
+@dataclass
+class ClipPlan:
+    clip: Clip
+    facts: ClipFacts
+    slots: list[Slot]
+    request: LLMRequest
+    """The request of the next attempt."""
+    items: dict[int, QAItem] = field(default_factory=dict)
+    """Slot number → its latest checked item."""
+    pending: list[int] = field(default_factory=list)
+    """Slots the next attempt asks for."""
+
+    def __post_init__(self):
+        self.pending = self.pending or list(range(len(self.slots)))
+
+    def take(self, n: int, item: QAItem, attempt: int) -> None:
+        """Keep `item` (already checked) as slot n's latest, with every earlier attempt."""
+        previous = self.items[n].generator["attempts"] if n in self.items else []
+        item.generator["attempt"] = attempt
+        item.generator["attempts"] = [*previous, attempt_record(item, attempt)]
+        self.items[n] = item
+
+    def failed_request(self, attempt: int, reason: str, detail: str) -> None:
+        """A follow-up request failed: note it on the pending items and stop asking."""
+        for n in self.pending:
+            if n in self.items:
+                self.items[n].generator["attempts"].append({"attempt": attempt, "error": reason, "detail": detail})
+        self.pending = []
+
+    def next_attempt(self, reply: str, version: str, max_tokens_per_turn: int) -> None:
+        """Ask again for the slots whose item failed a regenerable check, in this conversation."""
+        self.pending = [n for n in self.pending if n in self.items and needs_another(self.items[n])]
+        if self.pending:
+            slots = [self.slots[n] for n in self.pending]
+            self.request = regeneration_request(
+                self.request, reply, [failure(self.items[n]) for n in self.pending], slots, version,
+                max_tokens=64 + max_tokens_per_turn * sum(s.turns for s in slots))
+
+    def stop(self) -> None:
+        self.pending = []
+
+
+def needs_another(item: QAItem) -> bool:
+    return bool(REGENERABLE & set(item.filters.get("reasons", [])))
+
+
+def attempt_record(item: QAItem, attempt: int) -> dict:
+    filters = item.filters
+    return {"attempt": attempt, "turns": [t.model_dump() for t in item.turns], "evidence": item.evidence,
+            "passed": filters["passed"], "reasons": list(filters["reasons"]),
+            "details": {r: filters["details"][r] for r in filters["reasons"]}}
+
+
+def failure(item: QAItem) -> dict[str, str]:
+    """What the regeneration prompt says of a failed item."""
+    first = item.turns[0]
+    problems = "; ".join(f"{r}: {item.filters['details'][r]}" for r in item.filters["reasons"] if r in REGENERABLE)
+    return {"code": item.type, "question": first.question, "answer": first.answer, "problems": problems}
+
+
+def attempt_counts(items: Iterable[QAItem]) -> Counter:
+    """`qa/attempts/T` (attempts made for type T's slots), `qa/regenerated/T` (slots asked again),
+    `qa/recovered/T` (of those, passing in the end) and `qa/unrecovered/T` (still failing)."""
+    counts: Counter = Counter()
+    for item in items:
+        made = len(item.generator.get("attempts", []))
+        counts[f"qa/attempts/{item.type}"] += made
+        if made > 1:
+            counts[f"qa/regenerated/{item.type}"] += 1
+            counts[f"qa/{'recovered' if item.filters['passed'] else 'unrecovered'}/{item.type}"] += 1
+    return counts
