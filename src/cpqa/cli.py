@@ -207,11 +207,13 @@ def inspect(run: Path = typer.Argument(..., help="A run directory."),
 def report(run: Path = typer.Argument(..., help="A run directory."),
            output: Path | None = typer.Option(None, "-o", "--output", help="HTML file (default RUN/report.html)."),
            evaluation: list[Path] = typer.Option([], "--eval", help="An evaluation folder to include (repeatable)."),
-           comparison: list[Path] = typer.Option([], "--compare", help="A compare report JSON to include (repeatable).")):
-    """Write one self-contained HTML report of RUN: yield, distributions, QA, evaluation, costs."""
+           comparison: list[Path] = typer.Option([], "--compare", help="A compare report JSON to include (repeatable)."),
+           qa_sample: int = typer.Option(3, "--qa-sample", min=0, help="Kept and dropped QA items shown per type.")):
+    """Write one self-contained HTML report of RUN: yield, distributions, QA (with a sample of items to read and
+    listen to; the clip audio is linked relative to the report, not embedded), evaluation, costs."""
     from .report.html import build_report
 
-    path = _run(build_report, run, output, evaluation, comparison)
+    path = _run(build_report, run, output, evaluation, comparison, qa_sample)
     out.print(f"Report: {path}", highlight=False)
 
 

@@ -55,11 +55,12 @@ def qa_run(real_data, tmp_path_factory) -> Path:
         if item["id"] == DROPPED:
             item["turns"][0]["answer"] = f"The speaker sounds sad. {MARKUP}"
             item["filters"]["text_only"] = {"answer": "Sad, going by the words.", "rating": 2}
-            item["filters"]["attempts"] = [
-                {"turns": [{"question": "How does he feel?", "answer": "He sounds confused."}],
-                 "reasons": ["unsupported_claim: confused"]},
-                {"turns": [{"question": "How does the speaker feel?", "answer": "The speaker sounds sad."}],
-                 "reasons": ["leakage"]}]
+            item["generator"]["attempts"] = [  # as cpqa.qa.regenerate keeps them
+                {"attempt": 1, "turns": [{"question": "How does he feel?", "answer": "He sounds confused."}],
+                 "passed": False, "reasons": ["unsupported_claim"], "details": {"unsupported_claim": "'confused'"}},
+                {"attempt": 2, "error": "timeout", "detail": "no reply in 60 s"},
+                {"attempt": 3, "turns": item["turns"], "passed": False, "reasons": ["leakage"],
+                 "details": {"leakage": "says 'transcript'"}}]
     write_jsonl(qa_dir / "records.jsonl", items)
     (qa_dir / "stats.json").write_text(json.dumps({"items_in": 12, "items_out": 36, "counters": COUNTERS}))
     return run
@@ -83,8 +84,12 @@ def test_status_and_report_show_text_only_answerability_per_type(qa_run):
     result = CliRunner().invoke(app, ["status", str(qa_run)], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     assert "text-only answerability" in result.output and "3 (25%)" in result.output
-    page = build_report(qa_run, qa_run.parent / "elsewhere" / "r.html").read_text()
+    result = CliRunner().invoke(app, ["report", str(qa_run), "-o", str(qa_run.parent / "elsewhere" / "r.html"),
+                                      "--qa-sample", "1"])
+    assert result.exit_code == 0, result.output
+    page = (qa_run.parent / "elsewhere" / "r.html").read_text()
     assert "Text-only answerability" in page and "<td>3 (25%)</td>" in page
+    assert page.count("<audio") == 4  # one kept item per type, and the dropped one
 
 
 def test_qa_section_links_audio_relative_to_the_report_and_escapes_text(qa_run):
@@ -99,7 +104,8 @@ def test_qa_section_links_audio_relative_to_the_report_and_escapes_text(qa_run):
         assert not src.startswith(("/", "data:")) and (out.parent / unquote(src)).is_file(), src
     assert "../run/clips/rec-e%20clip%230.flac" in page.audio  # a path relative to the run, quoted
     assert "DE: 11 kept, 1 dropped" in text
-    assert "unsupported_claim: confused" in text and "rating 2/5" in text
+    assert "unsupported_claim (&#x27;confused&#x27;)" in text and "request failed: timeout" in text
+    assert "rating 2/5" in text
 
 
 def test_a_missing_clip_file_is_said_next_to_its_player(qa_run, tmp_path):
@@ -154,6 +160,6 @@ def test_qa_section_renders_in_headless_chromium_with_working_players(qa_run):
     dropped = next(c for c in cards if c["id"] == DROPPED)
     assert not dropped["kept"] and "dropped" in dropped["text"]
     assert "Q1: How does the speaker feel?" in dropped["text"] and MARKUP in dropped["text"]
-    assert "leakage" in dropped["text"] and "attempts (2)" in dropped["text"] and "[S1|male|sad]" in dropped["text"]
+    assert "leakage" in dropped["text"] and "attempts (3)" in dropped["text"] and "[S1|male|sad]" in dropped["text"]
     assert all("Q1: " in c["text"] and "A1: " in c["text"] for c in cards)
     assert shot.stat().st_size > 10_000

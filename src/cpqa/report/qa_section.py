@@ -114,8 +114,9 @@ def _verdicts(filters: dict) -> str:
 
 
 def _attempts(obj: dict) -> str:
-    """The generation attempts, wherever the record keeps them (top level, filters, generator)."""
-    attempts = next((place[key] for place in (obj, obj.get("filters", {}), obj.get("generator", {}))
+    """The generation attempts (`generator.attempts`, see `cpqa.qa.regenerate`; also read at the top
+    level or in `filters`): each with its turns and verdict, or the error of a failed request."""
+    attempts = next((place[key] for place in (obj.get("generator", {}), obj, obj.get("filters", {}))
                      for key in ATTEMPT_KEYS if isinstance(place, dict) and place.get(key)), None)
     if not attempts:
         return ""
@@ -123,15 +124,24 @@ def _attempts(obj: dict) -> str:
         return f"<div class='attempts'><strong>attempts:</strong> {_esc(_compact(attempts))}</div>"
     rows = []
     for n, attempt in enumerate(attempts, 1):
-        if isinstance(attempt, dict):
-            turns = attempt.get("turns") or ([attempt] if "question" in attempt else [])
-            said = " / ".join(f"Q: {t.get('question', '')} A: {t.get('answer', '')}" for t in turns)
-            reasons = attempt.get("reasons") or []
-            verdict = f" <strong>→ dropped:</strong> {_esc(', '.join(map(str, reasons)))}" if reasons else ""
-            rest = {k: v for k, v in attempt.items() if k not in {"turns", "question", "answer", "reasons"}}
-            rows.append(f"<li>{n}. {_esc(said)}{verdict} {_esc(_compact(rest)) if rest else ''}</li>")
-        else:
+        if not isinstance(attempt, dict):
             rows.append(f"<li>{n}. {_esc(_compact(attempt))}</li>")
+            continue
+        turns = attempt.get("turns") or ([attempt] if "question" in attempt else [])
+        said = " / ".join(f"Q: {t.get('question', '')} A: {t.get('answer', '')}" for t in turns)
+        details = attempt.get("details") or {}
+        if attempt.get("error"):
+            verdict = f"request failed: {attempt['error']} {attempt.get('detail', '')}"
+        elif attempt.get("reasons"):
+            verdict = "dropped: " + "; ".join(f"{r} ({details[r]})" if details.get(r) else str(r)
+                                             for r in attempt["reasons"])
+        else:
+            verdict = "passed" if attempt.get("passed", True) else "dropped"
+        rest = {k: v for k, v in attempt.items()
+                if k not in {"attempt", "turns", "question", "answer", "evidence", "passed", "reasons", "details",
+                             "error", "detail"}}
+        rows.append(f"<li>{_esc(attempt.get('attempt', n))}. {_esc(said)} <strong>→ {_esc(verdict)}</strong>"
+                    f"{' ' + _esc(_compact(rest)) if rest else ''}</li>")
     return f"<div class='attempts'><strong>attempts ({len(attempts)}):</strong><ul>{''.join(rows)}</ul></div>"
 
 
