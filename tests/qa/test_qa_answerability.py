@@ -104,3 +104,30 @@ def test_the_recipe_chooses_the_action():
     assert config("retype").filters.text_only.action == "retype"
     with pytest.raises(ValueError, match="retype"):
         config("rewrite")
+
+
+def test_the_qa_stage_retypes_and_counts_per_type(tmp_path):
+    from qa_synth import ARGUMENT, make_clip, outputs, responder, write_clips
+    from test_qa_stage import make_recipe
+
+    from cpqa.llm.testserver import OpenAITestServer
+    from cpqa.run import LocalExecutor
+    from cpqa.status import text_only_answerability
+
+    def generous_judge(body):
+        return "Rating: 5" if "Rating: N" in body["messages"][-1]["content"] else responder(body)
+
+    clips_file = write_clips(tmp_path / "clips.jsonl", [make_clip("rec-clip0000", ARGUMENT)])
+    with OpenAITestServer(responder=generous_judge) as server:
+        result = LocalExecutor().build(clips_file, tmp_path / "run", make_recipe(
+            server, multi_turn=0, filters={"text_only": {"action": "retype"}}))
+    records, _ = outputs(result.stages[-1].dir)
+    counters = result.stages[-1].stats["counters"]
+    retyped = [r for r in records if r["filters"].get("retyped_from")]
+    assert retyped and all(r["type"] == "C" and r["filters"]["passed"] for r in retyped)
+    assert len(retyped) == counters["text_only/answerable"] == sum(
+        v for k, v in counters.items() if k.startswith("text_only/answered/"))
+    rows = {r["type"]: r for r in text_only_answerability([{"counters": counters}])}
+    assert rows["C"]["kept"] == rows["C"]["kept_answered"] == len(retyped)
+    assert counters["qa/type/C"] == 1 + len(retyped)  # the generated content item and the re-typed ones
+    assert all(row["answered_share"] == 1.0 for code, row in rows.items() if code != "C")
