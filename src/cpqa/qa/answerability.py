@@ -112,7 +112,8 @@ def answerability_rows(counters: dict[str, float]) -> list[dict[str, Any]]:
     return rows
 
 
-ANSWERABILITY_HEADERS = ["type", "checked", "answered from text", "kept after filter", "of those answered from text"]
+ANSWERABILITY_HEADERS = ["type", "checked", "answered from text (before the filter)", "kept after the filter",
+                         "of those, answered from text"]
 ANSWERABILITY_NOTE = ("Items a model reading only the plain transcript answered correctly (judge rating at or above "
                       "the threshold) do not need the audio. C is answerable from text by design and not checked; "
                       "re-typed items count as C after the filter.")
