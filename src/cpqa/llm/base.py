@@ -131,6 +131,7 @@ def _merged(first: LLMResult, second: LLMResult) -> LLMResult:
     second.attempts += first.attempts
     second.prompt_tokens += first.prompt_tokens
     second.completion_tokens += first.completion_tokens
+    second.prompt_tokens_reused += first.prompt_tokens_reused
     second.latency_s += first.latency_s
     if second.skipped and not second.text:
         second.text = first.text  # keep the raw output we did get

@@ -4,15 +4,23 @@ The model loads on first use (once per backend). Requests run one after another 
 thread, since a llama.cpp context decodes one sequence at a time; the cores go to `n_threads`.
 A request's schema becomes a grammar through llama-cpp's `response_format`, so the output is
 valid JSON by construction (and still validated).
+
+Prompt tokens cost most on a CPU (a clip's transcript and instructions are read by every request
+about it), so the backend reuses KV caches: requests of one call run in the order that puts
+common prefixes next to each other, and the KV states of recent prompts are kept
+(`prefix_cache_mb`, see `prefix_states`), so a request evaluates only the tokens after the longest
+prefix it shares with any of them. `LLMResult.prompt_tokens_reused` counts what was skipped.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import logging
 import os
 import threading
 import time
+from functools import lru_cache
 from typing import ClassVar
 
 from pydantic import Field
@@ -21,6 +29,7 @@ from ..errors import require
 from ..requirements import Package, Requirement
 from .base import LLMBackend, LLMConfig
 from .embedded import resolve_gguf
+from .prefix_states import PrefixStates, SavedPrefix
 from .protocol import LLMRequest, LLMResult
 
 logger = logging.getLogger(__name__)
@@ -29,7 +38,7 @@ LLAMA_CPP = Package("llama_cpp", "llm", "llama-cpp-python")
 
 
 class LlamaCppConfig(LLMConfig):
-    non_semantic: ClassVar[frozenset[str]] = LLMConfig.non_semantic | {"n_threads", "n_gpu_layers"}
+    non_semantic: ClassVar[frozenset[str]] = LLMConfig.non_semantic | {"n_threads", "n_gpu_layers", "prefix_cache_mb"}
     model: str = Field("embedded:qwen2.5-coder-1.5b",
                        description="`embedded:qwen2.5-coder-1.5b`, `embedded:qwen2.5-coder-0.5b`, or a .gguf path.")
     n_ctx: int = Field(4096, ge=256, description="Context window in tokens (prompt + reply).")
@@ -37,6 +46,10 @@ class LlamaCppConfig(LLMConfig):
     n_gpu_layers: int = Field(0, description="Layers offloaded to a GPU build of llama.cpp (-1: all).")
     chat_format: str | None = Field(None, description="llama-cpp chat format; unset: the GGUF's own template.")
     concurrency: int = Field(1, ge=1, description="Ignored: llama.cpp decodes one request at a time.")
+    prefix_cache_mb: int = Field(
+        256, ge=0, description="RAM for the KV states of recent prompts, so requests sharing a prefix (one clip's "
+        "generation and checks) evaluate it once; requests are also ordered by prefix. 0: off (only the last "
+        "prompt's KV cache is reused, in the caller's order).")
 
     def requirements(self) -> list[Requirement]:
         return [LLAMA_CPP]
@@ -54,6 +67,7 @@ class LlamaCppBackend(LLMBackend):
         self._llama = None
         self._lock = threading.Lock()  # one llama.cpp context: one request at a time, whatever the caller
         self.load_s: float | None = None
+        self.prefix_states: PrefixStates | None = None
 
     def _model(self):
         if self._llama is None:
@@ -63,11 +77,15 @@ class LlamaCppBackend(LLMBackend):
             llama_cpp = require(LLAMA_CPP.module, LLAMA_CPP.extra, LLAMA_CPP.package)
             path = resolve_gguf(self.config.model)
             started = time.perf_counter()
-            self._llama = llama_cpp.Llama(
+            llama_class = _prefix_llama_class(llama_cpp) if self.config.prefix_cache_mb else llama_cpp.Llama
+            self._llama = llama_class(
                 model_path=str(path), n_ctx=self.config.n_ctx, n_threads=self.config.n_threads or os.cpu_count(),
                 n_gpu_layers=self.config.n_gpu_layers, chat_format=self.config.chat_format, verbose=False,
             )
             self.load_s = time.perf_counter() - started
+            if self.config.prefix_cache_mb:
+                self.prefix_states = PrefixStates(self.config.prefix_cache_mb << 20)
+                self._llama.set_cache(self.prefix_states)
             logger.info("loaded %s in %.1f s", path.name, self.load_s)
         return self._llama
 
@@ -77,7 +95,11 @@ class LlamaCppBackend(LLMBackend):
     def _complete_all(self, requests: list[LLMRequest]) -> list[LLMResult]:
         with self._lock:
             llama = self._model()
-            return [self._complete(llama, request) for request in requests]
+            order = range(len(requests))
+            if self.config.prefix_cache_mb:
+                order = sorted(order, key=lambda i: prefix_order_key(requests[i]))
+            results: dict[int, LLMResult] = {i: self._complete(llama, requests[i]) for i in order}
+            return [results[i] for i in range(len(requests))]
 
     def _complete(self, llama, request: LLMRequest) -> LLMResult:
         kwargs = {"messages": request.messages, "temperature": request.temperature,
@@ -86,6 +108,8 @@ class LlamaCppBackend(LLMBackend):
             kwargs["response_format"] = {"type": "json_object", "schema": request.json_schema}
         started = time.perf_counter()
         self.stats.calls += 1
+        llama_cpp = require(LLAMA_CPP.module, LLAMA_CPP.extra, LLAMA_CPP.package)
+        llama_cpp.llama_perf_context_reset(llama._ctx.ctx)
         try:
             out = llama.create_chat_completion(**kwargs)
         except ValueError as exc:  # llama-cpp's error for a prompt longer than the context
@@ -93,9 +117,12 @@ class LlamaCppBackend(LLMBackend):
             return LLMResult.failure(reason, str(exc), model=self.config.model, attempts=1,
                                      latency_s=time.perf_counter() - started)
         choice, usage = out["choices"][0], out.get("usage") or {}
+        prompt_tokens = usage.get("prompt_tokens", 0)
+        evaluated = llama_cpp.llama_perf_context(llama._ctx.ctx).n_p_eval  # llama.cpp's own count
         return LLMResult(
             text=choice["message"].get("content") or "", finish_reason=choice.get("finish_reason"),
-            model=self.config.model, prompt_tokens=usage.get("prompt_tokens", 0),
+            model=self.config.model, prompt_tokens=prompt_tokens,
+            prompt_tokens_reused=max(0, prompt_tokens - evaluated),
             completion_tokens=usage.get("completion_tokens", 0), latency_s=time.perf_counter() - started,
             attempts=1,
         )
@@ -106,3 +133,41 @@ class LlamaCppBackend(LLMBackend):
                 self._llama.close()
                 self._llama = None
         super().close()
+
+
+def prefix_order_key(request: LLMRequest) -> str:
+    """Sorting requests by their messages puts those with a common prefix next to each other."""
+    return "\x00".join(f"{m['role']}\x01{m['content']}" for m in request.messages)
+
+
+@lru_cache(maxsize=1)
+def _prefix_llama_class(llama_cpp):
+    """`llama_cpp.Llama` whose saved states (`Llama.cache`) hold only the KV cells of its sequence.
+    The stock `save_state` also copies the logits buffer (n_batch × vocabulary floats, 300 MB for
+    Qwen2.5), which sampling no longer reads; restoring the KV cells and the token history is
+    enough, since `generate` re-evaluates at least the prompt's last token."""
+
+    class PrefixLlama(llama_cpp.Llama):
+        def save_state(self) -> SavedPrefix:
+            ctx = self._ctx.ctx
+            size = llama_cpp.llama_state_seq_get_size(ctx, 0)
+            buffer = (ctypes.c_uint8 * size)()
+            written = llama_cpp.llama_state_seq_get_data(ctx, buffer, size, 0)
+            return SavedPrefix(input_ids=self.input_ids[:self.n_tokens].copy(), kv=buffer, size=int(written),
+                               seed=self._seed)
+
+        def load_state(self, state) -> None:
+            if not isinstance(state, SavedPrefix):
+                return super().load_state(state)
+            self._ctx.kv_cache_seq_rm(-1, 0, -1)
+            if llama_cpp.llama_state_seq_set_data(self._ctx.ctx, state.kv, state.size, 0) == 0:
+                self.n_tokens = 0
+                raise RuntimeError("llama.cpp could not load a saved KV state")
+            n = len(state.input_ids)
+            self.input_ids[:n] = state.input_ids
+            self.n_tokens = n
+            self._requires_eval = True
+            if state.seed is not None:
+                self._seed = state.seed
+
+    return PrefixLlama

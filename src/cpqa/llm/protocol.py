@@ -63,6 +63,8 @@ class LLMResult(Outcome):
     model: str = ""
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    prompt_tokens_reused: int = 0
+    """Prompt tokens the backend did not evaluate, since a KV cache held them (local backends)."""
     latency_s: float = 0.0
     """Wall time of this request's backend work, retries and backoff included (0 on a cache hit)."""
     attempts: int = 0
@@ -86,6 +88,7 @@ class LLMStats:
     failed: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    prompt_tokens_reused: int = 0
     latency_s: float = 0.0
     """Sum of the fresh results' latencies (request-seconds; overlapping requests add up)."""
     wall_s: float = 0.0
@@ -96,6 +99,7 @@ class LLMStats:
         """Account one finished fresh (not cached) result."""
         self.prompt_tokens += result.prompt_tokens
         self.completion_tokens += result.completion_tokens
+        self.prompt_tokens_reused += result.prompt_tokens_reused
         self.latency_s += result.latency_s
         self.repaired += int(result.repaired)
         if result.skipped:
@@ -107,7 +111,7 @@ class LLMStats:
         out: dict[str, int | float] = {
             f"{prefix}{name}": getattr(self, name)
             for name in ("requests", "cache_hits", "calls", "retries", "repaired", "failed",
-                         "prompt_tokens", "completion_tokens")
+                         "prompt_tokens", "completion_tokens", "prompt_tokens_reused")
         }
         out[f"{prefix}latency_s"] = round(self.latency_s, 3)
         out[f"{prefix}wall_s"] = round(self.wall_s, 3)
