@@ -104,3 +104,28 @@ def test_a_clip_whose_labels_abstain_keeps_no_item_claiming_an_emotion(tmp_path)
     assert not de["filters"]["passed"] and len(de["generator"]["attempts"]) == 3
     assert '"angry" (not heard from S1 (female): no clear emotion)' in de["filters"]["details"]["unsupported_claim"]
     assert not any(r["type"] in ("DE", "CE", "EMP") for r in records if r["clip_id"] == "calm-clip0000")
+
+
+@pytest.mark.parametrize("rating, passed", [(1, False), (4, True)])
+def test_a_configured_type_judge_rates_what_the_rules_passed(tmp_path, rating, passed):
+    def judge(body) -> str:
+        if "tests what its type asks for" in body["messages"][-1]["content"]:
+            return f"Rating: {rating}"
+        return responder(body)
+
+    only_emp = {**QUIET, "counts": {**{k: 0 for k in QUIET["counts"]}, "EMP": 1}, "max_attempts": 2,
+                "filters": {**QUIET["filters"], "type_judge": "drop"}}
+    clips = write_clips(tmp_path / "clips.jsonl", [make_clip("rec-clip0000", ARGUMENT)])
+    with OpenAITestServer(responder=judge) as server:
+        result = LocalExecutor().build(clips, tmp_path / "run", make_recipe(server, **only_emp))
+        judged = [r.body for r in server.received if "tests what its type asks for" in r.body["messages"][-1]["content"]]
+        generated = sum(is_generation(r.body) for r in server.received)
+    emp = outputs(result.stages[-1].dir)[0][0]
+    assert emp["filters"]["type_judge"] == {"rating": rating} and emp["filters"]["passed"] is passed
+    assert "S1: female voice, mostly angry" in judged[0]["messages"][0]["content"]
+    assert len(judged) == 1   # the stand-in writes the same item again: its rating comes from the cache
+    if passed:
+        assert generated == 1 and len(emp["generator"]["attempts"]) == 1
+    else:   # the judge's verdict went back to the generator like any wrong type
+        assert generated == 2 and emp["filters"]["details"]["wrong_type"] == "the judge rated it 1/5 as Empathetic response"
+        assert [a["reasons"] for a in emp["generator"]["attempts"]] == [["wrong_type"], ["wrong_type"]]

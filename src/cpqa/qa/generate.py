@@ -59,6 +59,7 @@ from .filters import (
 )
 from .prompts import Slot, generation_request
 from .regenerate import ClipPlan, attempt_counts
+from .type_judge import TypeJudge
 from .types import QA_TYPES, available_versions, load_qa_types
 
 logger = logging.getLogger(__name__)
@@ -107,6 +108,11 @@ class QAFiltersConfig(Config):
         "drop", description="Items with an emotion, affect, gender or speaker-count word no confident label of that "
                             "speaker and moment supports (cpqa.qa.claims).")
     type_check: FilterAction = Field("drop", description="Items that do not test what their type says (cpqa.qa.claims).")
+    type_judge: FilterAction = Field(
+        "off", description="An LLM judge (text_only.judge, else the text-only answerer, else the generator) rates how "
+                           "well items of `type_judge_types` that the rules passed test their type (cpqa.qa.type_judge).")
+    type_judge_types: list[QAType] = Field(default_factory=lambda: ["EMP"], description="Types the type judge rates.")
+    type_judge_threshold: int = Field(3, ge=0, le=5, description="Ratings below this fail the type check.")
     duplicates: FilterAction = Field("drop", description="Near-duplicate questions within a clip (the later one).")
     duplicate_threshold: float = Field(0.85, gt=0, le=1, description="Cosine similarity of questions from which they are near-duplicates.")
     embedding_model: str = Field(EMBEDDED_MINILM, description="Sentence-transformers model for near-duplicates.")
@@ -186,6 +192,8 @@ class QAStage(Stage[Clip, QAItem]):
         self.judge = self._backend(text_only.judge) if text_only.judge else self.answerer
         self.text_only = TextOnlyCheck(self.answerer, self.judge, c.prompt_version, text_only.action,
                                        text_only.threshold, text_only.max_tokens)
+        self.type_judge = TypeJudge(self.judge, self.qa_types, frozenset(c.filters.type_judge_types),
+                                    c.filters.type_judge_threshold, c.filters.type_judge)
         self.embedder = load_embedder(c.filters.embedding_model) if c.filters.duplicates != "off" else None
         self._llm_counted: dict[str, float] = {}
 
@@ -270,8 +278,16 @@ class QAStage(Stage[Clip, QAItem]):
             active = [plan for plan in plans if plan.pending]
             if not active:
                 break
-            for plan, result in zip(active, self.llm.generate_many_sync([plan.request for plan in active])):
-                self._attempt(plan, result, attempt, out)
+            results = self.llm.generate_many_sync([plan.request for plan in active])
+            fresh = {plan.clip.id: self._attempt(plan, result, attempt, out) for plan, result in zip(active, results)}
+            self._add(self.type_judge.run([(item, plan.facts) for plan in active for item in fresh[plan.clip.id].values()]))
+            for plan, result in zip(active, results):
+                for n, item in fresh[plan.clip.id].items():
+                    plan.take(n, item, attempt)
+                if fresh[plan.clip.id] and attempt < c.max_attempts:
+                    plan.next_attempt(result.text, c.prompt_version, c.max_tokens_per_turn)
+                else:
+                    plan.stop()
         checked: list[tuple[QAItem, ClipFacts]] = []
         for plan in plans:
             if plan.clip.id not in out:
@@ -290,22 +306,19 @@ class QAStage(Stage[Clip, QAItem]):
         self._count_llm()
         return records
 
-    def _attempt(self, plan: ClipPlan, result: LLMResult, attempt: int, out: dict[str, list[QAItem] | Skip]) -> None:
-        """Check one attempt's items and plan the next attempt for the slots that failed."""
+    def _attempt(self, plan: ClipPlan, result: LLMResult, attempt: int,
+                 out: dict[str, list[QAItem] | Skip]) -> dict[int, QAItem]:
+        """One attempt's items for the plan's pending slots, checked by the rules (none when it failed)."""
         parsed = self._parse(plan.clip, {n: plan.slots[n] for n in plan.pending}, result)
         if isinstance(parsed, Skip):
             logger.warning("clip %s: generation attempt %d failed (%s)", plan.clip.id, attempt, parsed.reason)
             if attempt == 1:
                 out[plan.clip.id] = parsed
             plan.failed_request(attempt, parsed.reason, parsed.detail)
-            return
+            return {}
         for n, item in parsed.items():
             self._check(item, plan.slots[n], plan.facts)
-            plan.take(n, item, attempt)
-        if attempt < self.config.max_attempts:
-            plan.next_attempt(result.text, self.config.prompt_version, self.config.max_tokens_per_turn)
-        else:
-            plan.stop()
+        return parsed
 
     def _parse(self, clip: Clip, slots: dict[int, Slot], result: LLMResult) -> dict[int, QAItem] | Skip:
         """Slot number → item, for the requested `slots` in order."""

@@ -132,6 +132,13 @@ def judge_request(question: str, reference: str, candidate: str, version: str) -
     return LLMRequest(messages=[{"role": "user", "content": user}], temperature=0.0, seed=0, max_tokens=24)
 
 
+def type_judge_request(facts: ClipFacts, spec: QATypeSpec, turn: Turn, version: str) -> LLMRequest:
+    """Ask a judge how well an item's first turn tests what its type says ('Rating: N')."""
+    user = render(f"type_judge_{version}.user.j2", spec=spec, facts=facts, question=turn.question, answer=turn.answer,
+                  instruction=render_snippet(spec.instruction, facts=facts))
+    return LLMRequest(messages=[{"role": "user", "content": user}], temperature=0.0, seed=0, max_tokens=24)
+
+
 def parse_rating(text: str) -> int | None:
     """N from a judge's 'Rating: N' (0–5); None when there is none."""
     match = _RATING.search(text or "")
