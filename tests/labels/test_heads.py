@@ -50,7 +50,7 @@ def test_shipped_emotion_heads_are_calibrated_and_carry_their_held_out_figures(n
     assert set(head.labels) == EMOTIONS and head.encoder == "embedded:base" and head.acoustic
     assert head.mean.shape == (512 + len(ACOUSTIC_FEATURES),)
     assert 0.3 <= head.min_confidence <= 0.6 and head.temperature > 0 and head.prior_shift is not None
-    assert head.ood_basis.shape[1] == head.mean.shape[0] and head.meta["ood_threshold"] > 1
+    assert head.ood_axes.shape[1] == head.mean.shape[0] and head.meta["ood_threshold"] > 1
     validation = head.meta["validation"]  # held-out speakers: RAVDESS actors, natural speakers, AMI meetings
     assert validation["ravdess"]["ua_abstain_as_error"] >= ua_floor
     for natural in ("natural", "ami"):

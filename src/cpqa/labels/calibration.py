@@ -7,9 +7,10 @@ without it), never on the windows a head was trained on:
 - **temperature scaling** (Guo et al. 2017): one T for the logits, chosen by out-of-fold NLL;
 - **class-prior correction**: the head is trained with balanced class weights (a uniform prior);
   `prior` shifts its logits to the class prior expected where it is used;
-- **out-of-distribution check**: the whitened distance of a window from the training windows
-  along their principal axes; the threshold is a high quantile of held-out speakers' distances, so
-  audio unlike anything in training (another language, channel or recording condition) abstains;
+- **out-of-distribution check**: how far a window lies from the training windows, on their
+  principal axes (whitened) and off them (residual energy); the threshold is a high quantile of
+  held-out speakers' distances, so audio unlike anything in training (noise, tones, another
+  channel or recording condition) abstains;
 - **reject option** (Chow 1970): the minimum posterior for a class, the highest that costs at most
   `max_ua_loss` of held-out UA (abstentions counted as errors), so the head abstains on the windows
   it most often gets wrong.
@@ -41,13 +42,19 @@ class OutOfFold:
     classes: list[str]
 
 
-def ood_statistics(z: np.ndarray, components: int = OOD_COMPONENTS) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and whitened principal axes `[k, dim]` of standardised training features `z`."""
+def fit_ood(head: ProbeHead, z: np.ndarray, components: int = OOD_COMPONENTS) -> None:
+    """Give `head` the out-of-distribution statistics of its standardised training features `z`
+    (in place): their mean, principal axes and spread, and the mean energy off those axes."""
     mean = z.mean(axis=0)
     _, s, vt = np.linalg.svd(z - mean, full_matrices=False)
     k = min(components, len(s))
-    std = s[:k] / np.sqrt(max(1, len(z) - 1))
-    return mean, vt[:k] / np.maximum(std, 1e-6)[:, None]
+    head.ood_mean, head.ood_axes = mean, vt[:k]
+    head.ood_std = np.maximum(s[:k] / np.sqrt(max(1, len(z) - 1)), 1e-6)
+    head.meta.pop("ood_residual_scale", None)
+    if k < z.shape[1]:  # features with room off the axes
+        centred = z - mean
+        off = (centred ** 2).sum(axis=1) - ((centred @ vt[:k].T) ** 2).sum(axis=1)
+        head.meta["ood_residual_scale"] = float(max(off.mean(), 1e-9))
 
 
 def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
@@ -91,11 +98,11 @@ def calibrate(head: ProbeHead, z_train: np.ndarray, oof: OutOfFold, prior: dict[
     logits = oof.logits / temperature + (0 if shift is None else shift)
     probs = softmax(logits)
     threshold = min_confidence_for(probs, oof.labels, max_ua_loss)
-    head.ood_mean, head.ood_basis = ood_statistics(z_train)
+    fit_ood(head, z_train)
     head.prior_shift = shift
     fitted = {"temperature": temperature, "min_confidence": threshold,
               "ood_threshold": float(np.quantile(oof.distance, OOD_QUANTILE)),
               "calibration": {"method": "out-of-fold (held-out speakers)", "prior": prior, "max_ua_loss": max_ua_loss,
-                              "ood_quantile": OOD_QUANTILE, "ood_components": int(head.ood_basis.shape[0])}}
+                              "ood_quantile": OOD_QUANTILE, "ood_components": int(head.ood_axes.shape[0])}}
     head.meta.update(fitted)
     return fitted

@@ -22,7 +22,7 @@ import numpy as np
 from ..errors import CPQAError
 
 HEAD_FORMAT = 1
-_OPTIONAL = ("prior_shift", "ood_mean", "ood_basis")
+_OPTIONAL = ("prior_shift", "ood_mean", "ood_axes", "ood_std")
 SPEAKER_NORM_EPS = 1e-3
 
 
@@ -71,7 +71,10 @@ class ProbeHead:
     meta: dict[str, Any] = field(default_factory=dict)
     prior_shift: np.ndarray | None = None
     ood_mean: np.ndarray | None = None
-    ood_basis: np.ndarray | None = None
+    ood_axes: np.ndarray | None = None
+    """The training windows' principal axes `[k, dim]` (orthonormal), in standardised feature space."""
+    ood_std: np.ndarray | None = None
+    """The training windows' spread along each axis."""
 
     @property
     def temperature(self) -> float:
@@ -126,12 +129,20 @@ class ProbeHead:
         return logits + self.prior_shift if self.prior_shift is not None else logits
 
     def ood_distance(self, features: np.ndarray) -> np.ndarray | None:
-        """Mean squared whitened distance of each feature row from the training windows along their
-        principal axes (about 1 for training-like windows); None for a head without the statistics."""
-        if self.ood_basis is None or self.ood_mean is None:
+        """How far each feature row lies from the training windows, about 1 for training-like ones:
+        the larger of the mean squared whitened coordinate on the training's principal axes and the
+        energy off those axes relative to the training's (a window unlike speech, e.g. noise, lies
+        off them); None for a head without the statistics."""
+        if self.ood_axes is None or self.ood_mean is None or self.ood_std is None:
             return None
         z = np.nan_to_num((np.atleast_2d(np.asarray(features, dtype=np.float64)) - self.mean) / self.scale, nan=0.0)
-        return (((z - self.ood_mean) @ self.ood_basis.T) ** 2).mean(axis=1)
+        centred = z - self.ood_mean
+        on_axes = centred @ self.ood_axes.T
+        within = ((on_axes / self.ood_std) ** 2).mean(axis=1)
+        scale = self.meta.get("ood_residual_scale")
+        if scale is None:  # the axes span the whole feature space
+            return within
+        return np.maximum(within, ((centred ** 2).sum(axis=1) - (on_axes ** 2).sum(axis=1)) / scale)
 
     def out_of_distribution(self, features: np.ndarray) -> np.ndarray:
         """Per row: farther from the training windows than `meta.ood_threshold` allows."""

@@ -26,7 +26,7 @@ import numpy as np
 
 from ..audio.io import SAMPLE_RATE
 from ..errors import CPQAError, require
-from .calibration import OutOfFold, calibrate, ood_statistics
+from .calibration import OutOfFold, calibrate, fit_ood
 from .encoder import FeatureCache, RecordingFeatures, WhisperEncoder
 from .heads import ProbeHead, speaker_normalize
 from .protocols import EMOTION2VEC_MAP
@@ -446,7 +446,7 @@ def out_of_fold(fs: FeatureSet, c: float, folds: int = INNER_FOLDS, normalize: s
             raise CPQAError(f"a fold lacks a class ({sorted(set(classes) - set(head.labels))}): use fewer folds")
         logits[test] = head.logits(x[test])
         z = (x[~test] - head.mean) / head.scale
-        head.ood_mean, head.ood_basis = ood_statistics(z)
+        fit_ood(head, z)
         distance[test] = head.ood_distance(x[test])
     return OutOfFold(logits, distance, np.searchsorted(classes, y), classes)
 
