@@ -30,7 +30,7 @@ ANSWERS = {
     "DG": ("Is the first speaker a man or a woman?", "The first speaker is a man."),
     "DS": ("How many people take part in this conversation?", "Two people are talking."),
     "CG": ("What does the man suggest about the buttons?", "He suggests making them larger."),
-    "CS": ("Who answers the first speaker's suggestion?", "The second speaker answers it."),
+    "CS": ("Who answers the first speaker's idea about the remote?", "The second speaker answers it."),
     "DE": ("Which emotion does the first voice convey?", "The voice sounds sad."),
     "CE": ("Why does the first speaker sound sad?", "Because the design failed."),
     "EMP": ("What could one say to comfort the speaker?", "That sounds hard; the next design will work."),
@@ -156,11 +156,11 @@ def test_calm_clips_get_only_the_qa_types_that_need_no_emotion(built):
     for item in items:
         types.setdefault(item["clip_id"].rsplit("-clip", 1)[0], []).append(item["type"])
     assert types == {"calm-clear": ["C", "DG", "DS", "CG", "CS", "C"],   # the multi-turn item rotates to C
-                     "calm-unclear": ["C", "DS", "CS", "C"]}              # a speaker of unknown gender: no DG/CG
+                     "calm-unclear": ["C", "DG", "DS", "CG", "CS", "C"]}  # gender questions about S2, the man
     assert all(item["filters"]["passed"] for item in items), [item["filters"] for item in items]
     counters = stages["qa"].stats["counters"]
     assert counters["qa/types_unavailable_because/no_reliable_emotion"] == 6     # DE, CE, EMP on both clips
-    assert counters["qa/types_unavailable_because/no_confident_gender"] == 2     # DG, CG on calm-unclear
+    assert "qa/types_unavailable_because/no_confident_gender" not in counters  # one confident voice suffices
     assert all(counters[f"qa/types_unavailable/{code}"] == 2 for code in ("DE", "CE", "EMP"))
 
 

@@ -157,7 +157,9 @@ def test_no_clear_emotion_and_unknown_gender_are_no_labels():
                for speaker, gender, emotion, text in calm]
     facts = clip_facts(make_clip("calm-clip0001", unclear), VOCAB.gender)
     assert [s.gender for s in facts.speakers] == ["female", None]
-    assert facts.unavailable("gender") == NO_CONFIDENT_GENDER   # a question could be about the unclear voice
+    assert facts.unavailable("gender") is None  # about the confident voice; claims about the other are dropped
+    none = [(speaker, UNKNOWN_GENDER, emotion, text) for speaker, _, emotion, text in calm]
+    assert clip_facts(make_clip("calm-clip0002", none), VOCAB.gender).unavailable("gender") == NO_CONFIDENT_GENDER
     assert facts.unavailable("speakers") is None
 
 

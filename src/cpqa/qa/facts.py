@@ -89,7 +89,8 @@ class ClipFacts:
         when it carries the label well enough to ask about it."""
         carried, why = {
             "emotion": (bool(self.emotions), NO_RELIABLE_EMOTION),
-            "gender": (bool(self.speakers) and all(s.gender for s in self.speakers), NO_CONFIDENT_GENDER),
+            # a question may be about any speaker whose gender is confident; the claim check holds it there
+            "gender": (any(s.gender for s in self.speakers), NO_CONFIDENT_GENDER),
             "speakers": (self.speaker_count is not None, NO_SPEAKER_TURNS),
         }[label]
         return None if carried else why
