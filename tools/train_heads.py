@@ -2,6 +2,12 @@
 the figures the model card reports (`src/cpqa/labels/heads/MODEL_CARD.md`).
 
     python tools/train_heads.py [--data ../shared/data/real] [--out src/cpqa/labels/heads]
+                                [--hold-out SPEAKER ...]
+
+`--hold-out` leaves the named speakers' examples (RAVDESS actors such as `ravdess_actor_16`,
+natural-speech speaker ids, AMI groups such as `ami-m0`) out of every head and every figure, so that
+the heads can be validated on those speakers afterwards (`cpqa calibrate`, docs/labels.md); write
+such heads to a folder of their own (`--out`), never over the shipped ones.
 
 Training data: RAVDESS actors 09–16 (acted, 7 classes; calm → neutral), the natural-speech set
 (51 speakers of read and conversational speech: neutral) and the turns of at least 1 s of the ten
@@ -108,13 +114,13 @@ def emotion_report(fs: FeatureSet, oof, temperature: float, shift, threshold: fl
     return out
 
 
-def train_emotion(fs: FeatureSet, name: str, out: Path) -> tuple[dict, object]:
+def train_emotion(fs: FeatureSet, name: str, out: Path, extra: dict | None = None) -> tuple[dict, object]:
     """The calibrated head whose C gives the best held-out RAVDESS UA with abstentions counted as
     errors (the folds are the figures' own: the C choice is not nested, which the card says)."""
     best = None
     for c in C_GRID:
         head, oof = train_calibrated(fs, c, PRIOR, MAX_UA_LOSS, FOLDS, meta={
-            "name": name, "encoder": "embedded:base", "pooling": "mean", "acoustic": True})
+            "name": name, "encoder": "embedded:base", "pooling": "mean", "acoustic": True, **(extra or {})})
         report = emotion_report(fs, oof, head.temperature, head.prior_shift, head.min_confidence,
                                 head.meta["ood_threshold"])
         logging.info("%s: C=%s T=%s min_confidence=%s %s", name, c, head.temperature, head.min_confidence, report)
@@ -131,6 +137,15 @@ def with_acoustic(fs: FeatureSet, acoustic: np.ndarray) -> FeatureSet:
     heads read)."""
     return FeatureSet(np.concatenate([fs.features, acoustic], axis=1), fs.example, fs.weight, fs.labels,
                       fs.speakers, fs.examples)
+
+
+def without_examples(fs: FeatureSet, keep: np.ndarray) -> FeatureSet:
+    """The windows of the examples where `keep` (one flag per example) is true, examples renumbered."""
+    new_index = np.cumsum(keep) - 1
+    rows = keep[fs.example]
+    return FeatureSet(fs.features[rows], new_index[fs.example[rows]], fs.weight[rows],
+                      [x for x, k in zip(fs.labels, keep) if k], [x for x, k in zip(fs.speakers, keep) if k],
+                      [x for x, k in zip(fs.examples, keep) if k])
 
 
 def acoustic_set(examples_: list[Example], work: Path) -> np.ndarray:
@@ -180,17 +195,34 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data" / "real")
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "src/cpqa/labels/heads")
     parser.add_argument("--work-dir", type=Path, default=Path.home() / ".cache" / "cpqa" / "train-heads")
+    parser.add_argument("--hold-out", nargs="+", default=[], metavar="SPEAKER",
+                        help="speakers (manifest `speaker`; AMI: ami-<meeting>) left out of every head and figure")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     exs = examples(args.data)
 
-    acoustic = acoustic_set(exs, args.work_dir)
+    acoustic = acoustic_set(exs, args.work_dir)  # cached for all examples: held-out rows are dropped below
+    context = extract_features(exs, args.work_dir, pack="speaker")
+    alone = extract_features(exs, args.work_dir, pack="none")
+    if args.hold_out:
+        unknown = sorted(set(args.hold_out) - {e.speaker for e in exs})
+        if unknown:
+            parser.error(f"--hold-out: no examples of {', '.join(unknown)}")
+        keep = np.array([e.speaker not in args.hold_out for e in exs])
+        assert len(acoustic) == len(alone.example)  # acoustic rows are the unpacked windows
+        acoustic = acoustic[keep[alone.example]]
+        context, alone = without_examples(context, keep), without_examples(alone, keep)
+        exs = [e for e, k in zip(exs, keep) if k]
+        print(f"held out: {', '.join(sorted(args.hold_out))} ({int((~keep).sum())} examples); "
+              f"training on {len(exs)} examples")
     acoustic = np.where(np.isnan(acoustic), np.nanmean(acoustic, axis=0), acoustic)  # not measured: the mean
-    context = with_acoustic(extract_features(exs, args.work_dir, pack="speaker"), acoustic)
-    alone = with_acoustic(extract_features(exs, args.work_dir, pack="none"), acoustic)
-    print("emotion (in context):", train_emotion(context, "whisper-base-probe-emotion-v3", args.out / "emotion.npz")[0])
+    context = with_acoustic(context, acoustic)
+    alone = with_acoustic(alone, acoustic)
+    extra = {"held_out": sorted(args.hold_out)} if args.hold_out else {}  # recorded in every head's meta
+    print("emotion (in context):",
+          train_emotion(context, "whisper-base-probe-emotion-v3", args.out / "emotion.npz", extra)[0])
     short_report, (short_head, short_oof) = train_emotion(alone, "whisper-base-probe-emotion-short-v2",
-                                                          args.out / "emotion-short.npz")
+                                                          args.out / "emotion-short.npz", extra)
     print("emotion-short (alone):", short_report)
 
     ge2e = extract_ge2e_features(exs, args.work_dir)
@@ -200,7 +232,7 @@ def main() -> None:
     source = np.array([corpus(exs[i]) for i in ge2e.example])
     weights = np.array([1.0 / np.sum(source == s) for s in source])  # each corpus counts alike
     fit = train_dimensions(x, list(ge2e.window_labels()), groups, folds, weights,
-                           meta={"name": "ge2e-ridge-vad-v1", "encoder": "resemblyzer-ge2e"})
+                           meta={"name": "ge2e-ridge-vad-v1", "encoder": "resemblyzer-ge2e", **extra})
     acted = source == "ravdess"
     gold = targets(list(ge2e.window_labels()))
     fit.head.meta["validation"] = {
@@ -217,7 +249,7 @@ def main() -> None:
     for row in agreement_table(short_oof, alone, fit.predictions[:, 0], short_head):
         print("agreement", row)
 
-    print("gender (GE2E):", train_gender(exs, args.work_dir, args.out / "gender-ge2e.npz"))
+    print("gender (GE2E):", train_gender(exs, args.work_dir, args.out / "gender-ge2e.npz", extra))
     gender_of = [e.source.split("|")[1] or None for e in exs]
     pooled_only = 512  # the Whisper gender head reads the pooled frames only
     whisper = (relabelled(context, gender_of, " [context]", pooled_only),
@@ -226,7 +258,8 @@ def main() -> None:
                       np.concatenate([whisper[0].example, whisper[1].example + len(whisper[0].labels)]),
                       np.concatenate([whisper[0].weight, whisper[1].weight]), whisper[0].labels + whisper[1].labels,
                       whisper[0].speakers + whisper[1].speakers, whisper[0].examples + whisper[1].examples)
-    head = train(both, meta={"name": "whisper-base-probe-gender-v2", "encoder": "embedded:base", "pooling": "mean"})
+    head = train(both, meta={"name": "whisper-base-probe-gender-v2", "encoder": "embedded:base", "pooling": "mean",
+                             **extra})
     oof = out_of_fold(both, head.meta["C"], FOLDS)  # held-out figures at the chosen C
     right = oof.logits.argmax(axis=1) == oof.labels
     source = np.array([both.examples[i].source for i in both.example])
@@ -248,7 +281,7 @@ def relabelled(fs: FeatureSet, labels: list[str | None], condition: str, columns
                        for i, e in zip(keep, examples)])
 
 
-def train_gender(exs: list[Example], work: Path, out: Path) -> dict:
+def train_gender(exs: list[Example], work: Path, out: Path, extra: dict | None = None) -> dict:
     """The GE2E gender head on every example with a known gender; accuracy on held-out speaker
     groups per corpus, per window and per speaker (windows pooled as the annotate stage pools them)."""
     chosen = [Example(e.audio, e.source.split("|")[1], e.speaker, e.start, e.end, e.source)
@@ -268,7 +301,7 @@ def train_gender(exs: list[Example], work: Path, out: Path) -> dict:
         report[name] = {"windows": round(float(right[rows].mean()), 3), "speakers": len(pooled),
                         "speaker_accuracy": round(float(np.mean(speaker_right)), 3)}
     head = train(fs, meta={"name": "ge2e-probe-gender-v2", "encoder": "resemblyzer-ge2e", "pooling": "mean",
-                           "validation": report})
+                           "validation": report, **(extra or {})})
     head.save(out)
     return report
 
