@@ -85,6 +85,9 @@ def llm_throughput(work: Path) -> dict:
     return measure_throughput(concurrency=16, latency_s=0.5, rounds=8).as_dict()
 
 
+bench("qa")(lambda work: __import__("benchmarks.qa_speed", fromlist=["measure"]).measure(work))
+
+
 def _peak_rss_mb(input_path: Path, run: Path, recipe: str, until: str | None = None) -> float:
     """Peak resident memory (MB) of one build in a fresh process."""
     code = ("import resource, sys; from cpqa.run import build; "

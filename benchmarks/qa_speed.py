@@ -1,0 +1,83 @@
+"""The QA stage's tokens/s against llama.cpp's own for the same model and context, in one run.
+
+The QA stage runs twice on the same clips with the same requests (fresh request cache each time):
+without prefix reuse (each prompt read whole unless it starts like the one just before: the old
+behaviour) and with it (`prefix_cache_mb`). llama.cpp's own prompt and generation rates are
+measured before and after (llama-bench style, `cpqa.llm.bench.engine_rates`); their mean prices the
+stage's token mix: `llamacpp_tokens_per_s = tokens / (prompt/pp + completion/tg)`. The stage's
+`tokens_per_s = tokens / LLM seconds` (model loading excluded; prompt tokens counted whole, read or
+reused). Target: ratio ≥ 0.8. The clips come from a finished run (`CPQA_BENCH_QA_RUN`, default the
+demo's `demo-run`), or the demo excerpt is built up to its clips first.
+
+    python -m benchmarks.run qa
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO_OVERRIDES = ["qa.counts.CE=0", "qa.counts.CG=0", "qa.counts.EMP=0", "qa.multi_turn=0"]  # the Makefile's DEMO_SET
+
+
+def clips_run(work: Path) -> Path:
+    source = Path(os.environ.get("CPQA_BENCH_QA_RUN", ROOT / "demo-run"))
+    if (source / "run.json").is_file() and any(source.glob("*-clips-*/_SUCCESS")):
+        return source
+    from cpqa.run import build
+
+    run = work / "qa-clips"
+    build(ROOT / "examples" / "ami_excerpt", run, overrides=DEMO_OVERRIDES, until="clips")
+    return run
+
+
+def run_qa(source: Path, target: Path, extra: list[str]) -> dict:
+    """Copy `source`'s stages up to the clips into `target`, run the qa stage, return its stats."""
+    from cpqa.run import build
+
+    spec = json.loads((source / "run.json").read_text())
+    target.mkdir(parents=True)
+    for stage in spec["stages"]:
+        if stage["name"] == "qa":
+            break
+        shutil.copytree(source / stage["dir"], target / stage["dir"])
+    shutil.copy(source / "run.json", target / "run.json")  # the recipe and input; build rewrites it
+    build(spec["input"], target, recipe=spec["recipe"], overrides=[*spec["overrides"], *extra], until="qa")
+    return json.loads(next(target.glob("*-qa-*/stats.json")).read_text())
+
+
+def measure(work: Path) -> dict:
+    from cpqa.llm.bench import engine_rates
+    from cpqa.recipe import load_recipe
+
+    source = clips_run(work)
+    spec = json.loads((source / "run.json").read_text())
+    llm = next(s for s in load_recipe(spec["recipe"], spec["overrides"]).stages if s.name == "qa").config.llm.options
+    load_before = os.getloadavg()[0]
+    before = engine_rates(llm.model, llm.n_ctx, llm.n_threads)
+    stats = {"without_reuse": run_qa(source, work / "qa-plain", ["qa.llm.prefix_cache_mb=0"])}
+    # from the first copy: stages it had to redo (a stale source) are not redone
+    stats["with_reuse"] = run_qa(work / "qa-plain", work / "qa-reuse", [])
+    after = engine_rates(llm.model, llm.n_ctx, llm.n_threads)
+    pp = (before.prompt_tokens_per_s + after.prompt_tokens_per_s) / 2
+    tg = (before.gen_tokens_per_s + after.gen_tokens_per_s) / 2
+    out: dict = {"model": llm.model, "n_ctx": llm.n_ctx, "cores": os.cpu_count(),
+                 "load_avg_1m": [round(load_before, 2), round(os.getloadavg()[0], 2)],
+                 "llamacpp": {"prompt_tokens_per_s": [round(before.prompt_tokens_per_s, 1),
+                                                      round(after.prompt_tokens_per_s, 1)],
+                              "gen_tokens_per_s": [round(before.gen_tokens_per_s, 2), round(after.gen_tokens_per_s, 2)]}}
+    for name, s in stats.items():
+        c = s["counters"]
+        prompt, completion, llm_s = c["llm_prompt_tokens"], c["llm_completion_tokens"], c["llm_latency_s"]
+        reference_s = prompt / pp + completion / tg
+        out[name] = {"stage_wall_s": s["wall_s"], "llm_s": llm_s, "calls": c["llm_calls"], "prompt_tokens": prompt,
+                     "completion_tokens": completion, "prompt_tokens_reused": c.get("llm_prompt_tokens_reused", 0),
+                     "prefix_hit_rate": round(c.get("llm_prompt_tokens_reused", 0) / max(prompt, 1), 3),
+                     "tokens_per_s": round((prompt + completion) / llm_s, 2),
+                     "llamacpp_tokens_per_s": round((prompt + completion) / reference_s, 2),
+                     "ratio": round(reference_s / llm_s, 3)}
+    out["speedup_stage_wall"] = round(stats["without_reuse"]["wall_s"] / stats["with_reuse"]["wall_s"], 2)
+    return out
