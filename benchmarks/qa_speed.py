@@ -34,18 +34,18 @@ def clips_run(work: Path) -> Path:
     return run
 
 
-def run_qa(source: Path, target: Path, extra: list[str]) -> dict:
-    """Copy `source`'s stages up to the clips into `target`, run the qa stage, return its stats."""
+def run_qa(spec: dict, source: Path, target: Path, prefix_cache_mb: int) -> dict:
+    """Copy `source`'s stages before qa into `target`, run the qa stage of the run described by
+    `spec` (its run.json) with `prefix_cache_mb`, return the stage's stats."""
     from cpqa.run import build
 
-    spec = json.loads((source / "run.json").read_text())
     target.mkdir(parents=True)
-    for stage in spec["stages"]:
+    for stage in json.loads((source / "run.json").read_text())["stages"]:
         if stage["name"] == "qa":
             break
         shutil.copytree(source / stage["dir"], target / stage["dir"])
-    shutil.copy(source / "run.json", target / "run.json")  # the recipe and input; build rewrites it
-    build(spec["input"], target, recipe=spec["recipe"], overrides=[*spec["overrides"], *extra], until="qa")
+    build(spec["input"], target, recipe=spec["recipe"], until="qa",
+          overrides=[*spec["overrides"], f"qa.llm.prefix_cache_mb={prefix_cache_mb}"])
     return json.loads(next(target.glob("*-qa-*/stats.json")).read_text())
 
 
@@ -58,9 +58,9 @@ def measure(work: Path) -> dict:
     llm = next(s for s in load_recipe(spec["recipe"], spec["overrides"]).stages if s.name == "qa").config.llm.options
     load_before = os.getloadavg()[0]
     before = engine_rates(llm.model, llm.n_ctx, llm.n_threads)
-    stats = {"without_reuse": run_qa(source, work / "qa-plain", ["qa.llm.prefix_cache_mb=0"])}
+    stats = {"without_reuse": run_qa(spec, source, work / "qa-plain", 0)}
     # from the first copy: stages it had to redo (a stale source) are not redone
-    stats["with_reuse"] = run_qa(work / "qa-plain", work / "qa-reuse", [])
+    stats["with_reuse"] = run_qa(spec, work / "qa-plain", work / "qa-reuse", llm.prefix_cache_mb or 256)
     after = engine_rates(llm.model, llm.n_ctx, llm.n_threads)
     pp = (before.prompt_tokens_per_s + after.prompt_tokens_per_s) / 2
     tg = (before.gen_tokens_per_s + after.gen_tokens_per_s) / 2
