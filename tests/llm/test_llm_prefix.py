@@ -106,3 +106,21 @@ def test_a_clips_later_requests_reuse_its_prefix_with_the_same_output(backends):
     states = backends[64].prefix_states
     assert states is not None and states.hits >= 1 and len(states) >= 2
     assert backends[64].stats.prompt_tokens_reused > backends[0].stats.prompt_tokens_reused
+
+
+@needs_llama
+@needs_model
+def test_greedy_grammar_fast_path_picks_the_chains_tokens(backends, monkeypatch):
+    import llama_cpp
+
+    from cpqa.llm.greedy_grammar import GreedyGrammarSampler
+
+    backend = backends[0]
+    request = ask("B", "Who missed the interview, and why?")
+    fast = backend._complete(backend._model(), request)
+    llama = backend._model()
+    assert isinstance(llama._init_sampler(temp=0.0, grammar=llama_cpp.LlamaGrammar.from_json_schema(
+        '{"type": "object"}', verbose=False)), GreedyGrammarSampler)
+    monkeypatch.setattr(type(llama), "_init_sampler", llama_cpp.Llama._init_sampler)  # the stock chain
+    stock = backend._complete(llama, request)
+    assert fast.ok and fast.text == stock.text and fast.completion_tokens == stock.completion_tokens
