@@ -15,6 +15,7 @@ from cpqa.qa.filters import (
     leaks,
     load_vocabulary,
     new_filters,
+    outside_choices,
     record,
     schema_problem,
     speaker_counts,
@@ -245,3 +246,14 @@ def test_near_duplicate_questions_with_minilm(embedder):
     assert vectors.shape == (7, 384)
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1, atol=1e-4)
     assert greedy_duplicates(vectors, ["clip"] * 7, 0.85, same_group=True) == {1: 0, 3: 2}
+
+
+def test_a_question_that_names_the_answer_outside_its_choices_gives_it_away(argument):
+    facts = argument
+    given_away = QAItem(id="g", clip_id="rec-clip0000", type="DG",
+                        turns=[Turn(question="Is the female voice male or female?", answer="Female")])
+    fair = QAItem(id="f", clip_id="rec-clip0000", type="DG",
+                  turns=[Turn(question="Is the first voice male or female?", answer="Female")])
+    assert label_problem(given_away, facts, VOCAB)[0] == ANSWER_IN_QUESTION
+    assert label_problem(fair, facts, VOCAB) is None
+    assert outside_choices("Does she sound happy, sad or angry?", VOCAB.emotions) == "does she sound"

@@ -139,6 +139,21 @@ def named_labels(text: str, lexicon: dict[str, frozenset[str]], vocab: Vocabular
     return [lexicon[t] for i, t in enumerate(tokens) if t in lexicon and not negated(tokens, i, vocab)]
 
 
+def outside_choices(text: str, lexicon: dict[str, frozenset[str]]) -> str:
+    """`text` without the choices it offers ("male or female", "happy, sad or angry"): a label
+    named there asks, one named elsewhere ("is the female voice ...") already tells."""
+    tokens = words(text)
+    keep = [True] * len(tokens)
+    for i, token in enumerate(tokens):
+        if token == "or" and 0 < i < len(tokens) - 1 and tokens[i - 1] in lexicon and tokens[i + 1] in lexicon:
+            keep[i - 1] = keep[i] = keep[i + 1] = False
+            j = i - 2
+            while j >= 0 and tokens[j] in lexicon:  # "happy sad or angry" (commas are gone)
+                keep[j] = False
+                j -= 1
+    return " ".join(t for t, k in zip(tokens, keep) if k)
+
+
 def speaker_counts(text: str, vocab: Vocabulary, bare_number: bool = True) -> set[int]:
     """The numbers of speakers `text` states: counts before a speaker noun ("two voices"), counts
     before gendered nouns added up ("one man and one woman": 2), "alone"/"monologue" (1), or else
@@ -210,10 +225,14 @@ def label_problem(item: QAItem, facts: ClipFacts, vocab: Vocabulary) -> tuple[st
     turn = item.turns[0]
     if item.type == "DE":
         problem = _emotion_problem(turn.answer, facts, vocab)
-        asked, said = (named_labels(text, vocab.emotions, vocab) for text in (turn.question, turn.answer))
+        asked, said = (named_labels(text, vocab.emotions, vocab) for text in (outside_choices(turn.question,
+                                                                                              vocab.emotions),
+                                                                               turn.answer))
     elif item.type == "DG":
         problem = _gender_problem(turn.answer, facts, vocab)
-        asked, said = (named_labels(text, vocab.genders, vocab) for text in (turn.question, turn.answer))
+        asked, said = (named_labels(text, vocab.genders, vocab) for text in (outside_choices(turn.question,
+                                                                                              vocab.genders),
+                                                                               turn.answer))
     elif item.type == "DS":
         problem = _count_problem(turn.answer, facts, vocab)
         asked, said = ([frozenset(speaker_counts(text, vocab))] for text in (turn.question, turn.answer))
