@@ -113,14 +113,24 @@ def test_a_clips_later_requests_reuse_its_prefix_with_the_same_output(backends):
 def test_greedy_grammar_fast_path_picks_the_chains_tokens(backends, monkeypatch):
     import llama_cpp
 
-    from cpqa.llm.greedy_grammar import GreedyGrammarSampler
+    from cpqa.llm.grammar_sampler import GrammarCheckSampler
 
     backend = backends[0]
     request = ask("B", "Who missed the interview, and why?")
     fast = backend._complete(backend._model(), request)
     llama = backend._model()
     assert isinstance(llama._init_sampler(temp=0.0, grammar=llama_cpp.LlamaGrammar.from_json_schema(
-        '{"type": "object"}', verbose=False)), GreedyGrammarSampler)
+        '{"type": "object"}', verbose=False)), GrammarCheckSampler)
     monkeypatch.setattr(type(llama), "_init_sampler", llama_cpp.Llama._init_sampler)  # the stock chain
     stock = backend._complete(llama, request)
     assert fast.ok and fast.text == stock.text and fast.completion_tokens == stock.completion_tokens
+
+
+
+@needs_llama
+@needs_model
+def test_sampling_under_a_grammar_gives_valid_json(backends):
+    requests = [LLMRequest(messages=ask("A", "What will she do on Monday?").messages, json_schema=SCHEMA,
+                           max_tokens=32, temperature=0.7, seed=seed) for seed in (1, 2)]
+    results = backends[0].generate_many_sync(requests)
+    assert all(r.ok and isinstance(r.parsed["answer"], str) for r in results), [(r.error, r.text) for r in results]

@@ -29,7 +29,7 @@ from ..errors import require
 from ..requirements import Package, Requirement
 from .base import LLMBackend, LLMConfig
 from .embedded import resolve_gguf
-from .greedy_grammar import GreedyGrammarSampler
+from .grammar_sampler import GrammarCheckSampler
 from .prefix_states import PrefixStates, SavedPrefix
 from .protocol import LLMRequest, LLMResult
 
@@ -146,8 +146,8 @@ def _llama_class(llama_cpp):
     of its sequence: the stock `save_state` also copies the logits buffer (n_batch × vocabulary
     floats, 300 MB for Qwen2.5), which sampling no longer reads; restoring the KV cells and the
     token history is enough, since `generate` re-evaluates at least the prompt's last token. And
-    greedy requests with a grammar (JSON schema) check the best token first instead of the whole
-    vocabulary (`GreedyGrammarSampler`), with the same result."""
+    requests with a grammar (JSON schema) check the chosen token first instead of the whole
+    vocabulary (`GrammarCheckSampler`; greedy: with the same result)."""
 
     class FastLlama(llama_cpp.Llama):
         def save_state(self) -> SavedPrefix:
@@ -172,10 +172,11 @@ def _llama_class(llama_cpp):
             if state.seed is not None:
                 self._seed = state.seed
 
-        def _init_sampler(self, *args, **kwargs):
-            temp, grammar = kwargs.get("temp", 0.8), kwargs.get("grammar")
-            if temp == 0.0 and grammar is not None and kwargs.get("logits_processor") is None:
-                return GreedyGrammarSampler(llama_cpp, self._model.vocab, grammar, self._n_vocab)
-            return super()._init_sampler(*args, **kwargs)
+        def _init_sampler(self, **kwargs):
+            grammar = kwargs.pop("grammar", None)
+            if grammar is None or kwargs.get("logits_processor") is not None:
+                return super()._init_sampler(grammar=grammar, **kwargs)
+            chain = None if kwargs.get("temp", 0.8) == 0.0 else super()._init_sampler(grammar=None, **kwargs)
+            return GrammarCheckSampler(llama_cpp, self._model.vocab, grammar, self._n_vocab, chain)
 
     return FastLlama
