@@ -1,8 +1,10 @@
 """The QA stage's tokens/s against llama.cpp's own for the same model and context, in one run.
 
 The QA stage runs twice on the same clips with the same requests (fresh request cache each time):
-without prefix reuse (each prompt read whole unless it starts like the one just before: the old
-behaviour) and with it (`prefix_cache_mb`). llama.cpp's own prompt and generation rates are
+as before issue 16 (`prefix_cache_mb=0`: each prompt read whole unless it starts like the one just
+before; `grammar_check_first=false`: the grammar checked against the whole vocabulary at every
+token) and with the defaults (saved prefixes, requests ordered by prefix, grammar checked after
+the choice). llama.cpp's own prompt and generation rates are
 measured before and after (llama-bench style, `cpqa.llm.bench.engine_rates`); their mean prices the
 stage's token mix: `llamacpp_tokens_per_s = tokens / (prompt/pp + completion/tg)`. The stage's
 `tokens_per_s = tokens / LLM seconds` (model loading excluded; prompt tokens counted whole, read or
@@ -34,9 +36,9 @@ def clips_run(work: Path) -> Path:
     return run
 
 
-def run_qa(spec: dict, source: Path, target: Path, prefix_cache_mb: int) -> dict:
+def run_qa(spec: dict, source: Path, target: Path, llm_options: list[str]) -> dict:
     """Copy `source`'s stages before qa into `target`, run the qa stage of the run described by
-    `spec` (its run.json) with `prefix_cache_mb`, return the stage's stats."""
+    `spec` (its run.json) with `llm_options` (`name=value`), return the stage's stats."""
     from cpqa.run import build
 
     target.mkdir(parents=True)
@@ -45,7 +47,7 @@ def run_qa(spec: dict, source: Path, target: Path, prefix_cache_mb: int) -> dict
             break
         shutil.copytree(source / stage["dir"], target / stage["dir"])
     build(spec["input"], target, recipe=spec["recipe"], until="qa",
-          overrides=[*spec["overrides"], f"qa.llm.prefix_cache_mb={prefix_cache_mb}"])
+          overrides=[*spec["overrides"], *(f"qa.llm.{option}" for option in llm_options)])
     return json.loads(next(target.glob("*-qa-*/stats.json")).read_text())
 
 
@@ -58,9 +60,10 @@ def measure(work: Path) -> dict:
     llm = next(s for s in load_recipe(spec["recipe"], spec["overrides"]).stages if s.name == "qa").config.llm.options
     load_before = os.getloadavg()[0]
     before = engine_rates(llm.model, llm.n_ctx, llm.n_threads)
-    stats = {"without_reuse": run_qa(spec, source, work / "qa-plain", 0)}
+    stats = {"before": run_qa(spec, source, work / "qa-before", ["prefix_cache_mb=0", "grammar_check_first=false"])}
     # from the first copy: stages it had to redo (a stale source) are not redone
-    stats["with_reuse"] = run_qa(spec, work / "qa-plain", work / "qa-reuse", llm.prefix_cache_mb or 256)
+    stats["now"] = run_qa(spec, work / "qa-before", work / "qa-now",
+                          [f"prefix_cache_mb={llm.prefix_cache_mb or 256}", "grammar_check_first=true"])
     after = engine_rates(llm.model, llm.n_ctx, llm.n_threads)
     pp = (before.prompt_tokens_per_s + after.prompt_tokens_per_s) / 2
     tg = (before.gen_tokens_per_s + after.gen_tokens_per_s) / 2
@@ -79,5 +82,5 @@ def measure(work: Path) -> dict:
                      "tokens_per_s": round((prompt + completion) / llm_s, 2),
                      "llamacpp_tokens_per_s": round((prompt + completion) / reference_s, 2),
                      "ratio": round(reference_s / llm_s, 3)}
-    out["speedup_stage_wall"] = round(stats["without_reuse"]["wall_s"] / stats["with_reuse"]["wall_s"], 2)
+    out["speedup_stage_wall"] = round(stats["before"]["wall_s"] / stats["now"]["wall_s"], 2)
     return out

@@ -110,7 +110,7 @@ def test_a_clips_later_requests_reuse_its_prefix_with_the_same_output(backends):
 
 @needs_llama
 @needs_model
-def test_greedy_grammar_fast_path_picks_the_chains_tokens(backends, monkeypatch):
+def test_greedy_grammar_fast_path_picks_the_chains_tokens(backends):
     import llama_cpp
 
     from cpqa.llm.grammar_sampler import GrammarCheckSampler
@@ -121,8 +121,11 @@ def test_greedy_grammar_fast_path_picks_the_chains_tokens(backends, monkeypatch)
     llama = backend._model()
     assert isinstance(llama._init_sampler(temp=0.0, grammar=llama_cpp.LlamaGrammar.from_json_schema(
         '{"type": "object"}', verbose=False)), GrammarCheckSampler)
-    monkeypatch.setattr(type(llama), "_init_sampler", llama_cpp.Llama._init_sampler)  # the stock chain
-    stock = backend._complete(llama, request)
+    llama.grammar_check_first = False  # what `grammar_check_first: false` sets: the stock chain
+    try:
+        stock = backend._complete(llama, request)
+    finally:
+        llama.grammar_check_first = True
     assert fast.ok and fast.text == stock.text and fast.completion_tokens == stock.completion_tokens
 
 

@@ -39,7 +39,8 @@ LLAMA_CPP = Package("llama_cpp", "llm", "llama-cpp-python")
 
 
 class LlamaCppConfig(LLMConfig):
-    non_semantic: ClassVar[frozenset[str]] = LLMConfig.non_semantic | {"n_threads", "n_gpu_layers", "prefix_cache_mb"}
+    non_semantic: ClassVar[frozenset[str]] = LLMConfig.non_semantic | {"n_threads", "n_gpu_layers", "prefix_cache_mb",
+                                                                    "grammar_check_first"}
     model: str = Field("embedded:qwen2.5-coder-1.5b",
                        description="`embedded:qwen2.5-coder-1.5b`, `embedded:qwen2.5-coder-0.5b`, or a .gguf path.")
     n_ctx: int = Field(4096, ge=256, description="Context window in tokens (prompt + reply).")
@@ -51,6 +52,9 @@ class LlamaCppConfig(LLMConfig):
         256, ge=0, description="RAM for the KV states of recent prompts, so requests sharing a prefix (one clip's "
         "generation and checks) evaluate it once; requests are also ordered by prefix. 0: off (only the last "
         "prompt's KV cache is reused, in the caller's order).")
+    grammar_check_first: bool = Field(
+        True, description="Under a JSON schema, check the grammar against the chosen token only and the whole "
+        "vocabulary only when it rejects it (greedy: the same tokens); false: llama-cpp-python's stock sampler chain.")
 
     def requirements(self) -> list[Requirement]:
         return [LLAMA_CPP]
@@ -83,6 +87,7 @@ class LlamaCppBackend(LLMBackend):
                 n_gpu_layers=self.config.n_gpu_layers, chat_format=self.config.chat_format, verbose=False,
             )
             self.load_s = time.perf_counter() - started
+            self._llama.grammar_check_first = self.config.grammar_check_first
             if self.config.prefix_cache_mb:
                 self.prefix_states = PrefixStates(self.config.prefix_cache_mb << 20)
                 self._llama.set_cache(self.prefix_states)
@@ -119,6 +124,8 @@ class LlamaCppBackend(LLMBackend):
         choice, usage = out["choices"][0], out.get("usage") or {}
         prompt_tokens = usage.get("prompt_tokens", 0)
         evaluated = llama_cpp.llama_perf_context(llama._ctx.ctx).n_p_eval  # llama.cpp's own count
+        logger.debug("llama.cpp: %d prompt tokens (%d evaluated), %d completion tokens, %.1f s", prompt_tokens,
+                     evaluated, usage.get("completion_tokens", 0), time.perf_counter() - started)
         return LLMResult(
             text=choice["message"].get("content") or "", finish_reason=choice.get("finish_reason"),
             model=self.config.model, prompt_tokens=prompt_tokens,
@@ -150,6 +157,8 @@ def _llama_class(llama_cpp):
     vocabulary (`GrammarCheckSampler`; greedy: with the same result)."""
 
     class FastLlama(llama_cpp.Llama):
+        grammar_check_first = True
+
         def save_state(self) -> SavedPrefix:
             ctx = self._ctx.ctx
             size = llama_cpp.llama_state_seq_get_size(ctx, 0)
@@ -174,7 +183,7 @@ def _llama_class(llama_cpp):
 
         def _init_sampler(self, **kwargs):
             grammar = kwargs.pop("grammar", None)
-            if grammar is None or kwargs.get("logits_processor") is not None:
+            if grammar is None or not self.grammar_check_first or kwargs.get("logits_processor") is not None:
                 return super()._init_sampler(grammar=grammar, **kwargs)
             chain = None if kwargs.get("temp", 0.8) == 0.0 else super()._init_sampler(grammar=None, **kwargs)
             return GrammarCheckSampler(llama_cpp, self._model.vocab, grammar, self._n_vocab, chain)
