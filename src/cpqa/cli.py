@@ -154,6 +154,7 @@ def status(run: Path = typer.Argument(..., help="A run directory."),
     _print_highlights({s["name"]: s["counters"] for s in info["stages"]})
     _print_label_trust(info["stages"])
     _print_text_only(info["text_only"])
+    _print_speech_llm(info["speech_llm"])
     for stage in info["stages"]:
         for item in stage["skipped_items"][:20]:
             out.print(f"  skipped at {stage['name']}: {item['id']}: {item['reason']} {item.get('detail', '')}",
@@ -168,6 +169,17 @@ def _print_text_only(rows: list[dict]) -> None:
         table = Table(*ANSWERABILITY_HEADERS, title="text-only answerability", caption=ANSWERABILITY_NOTE,
                       title_justify="left")
         for row in answerability_table(rows):
+            table.add_row(*row)
+        out.print(table)
+
+
+def _print_speech_llm(rows: list[dict]) -> None:
+    """Per direct QA type, how often the speech-LLM check agreed with the reference answer."""
+    from .qa.speech_check import AGREEMENT_HEADERS, agreement_table
+
+    if rows:
+        table = Table(*AGREEMENT_HEADERS, title="speech-LLM check", title_justify="left")
+        for row in agreement_table(rows):
             table.add_row(*row)
         out.print(table)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +45,8 @@ def _live_stats(d: Path) -> dict[str, Any]:
 
 def run_status(run_dir: str | Path) -> dict[str, Any]:
     """Each stage of the run's last build with its state and counts, the skipped items with
-    reasons, where each recording got to, and the text-only answerability per QA type."""
+    reasons, where each recording got to, the text-only answerability per QA type and the
+    speech-LLM check's agreement per direct type."""
     run_dir = Path(run_dir)
     info = read_run_info(run_dir)
     stages = []
@@ -67,7 +68,8 @@ def run_status(run_dir: str | Path) -> dict[str, Any]:
         })
         _track_recordings(recordings, name, d, skipped_items)
     return {"run": str(run_dir), "input": info["input"], "recipe": info["recipe"], "stages": stages,
-            "recordings": dict(sorted(recordings.items())), "text_only": text_only_answerability(stages)}
+            "recordings": dict(sorted(recordings.items())), "text_only": text_only_answerability(stages),
+            "speech_llm": speech_llm_agreement(stages)}
 
 
 def text_only_answerability(stages: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -75,8 +77,21 @@ def text_only_answerability(stages: list[dict[str, Any]]) -> list[dict[str, Any]
     from the counters of the last stage that ran the text-only check (see `cpqa.qa.answerability`)."""
     from .qa.answerability import ASKED, answerability_rows
 
-    checked = [s for s in stages if any(k.startswith(ASKED) for k in s["counters"])]
-    return answerability_rows(checked[-1]["counters"]) if checked else []
+    return _rows_of_last(stages, ASKED, answerability_rows)
+
+
+def speech_llm_agreement(stages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per direct QA type, how often a speech-LLM hearing the audio agreed with the reference
+    answer, from the counters of the last stage that ran the check (see `cpqa.qa.speech_check`)."""
+    from .qa.speech_check import ASKED, agreement_rows
+
+    return _rows_of_last(stages, ASKED, agreement_rows)
+
+
+def _rows_of_last(stages: list[dict[str, Any]], prefix: str, rows: Callable[[dict], list]) -> list[dict[str, Any]]:
+    """`rows` of the counters of the last stage with a counter starting with `prefix`; [] if none."""
+    checked = [s for s in stages if any(k.startswith(prefix) for k in s["counters"])]
+    return rows(checked[-1]["counters"]) if checked else []
 
 
 def _track_recordings(recordings: dict[str, dict[str, Any]], stage: str, d: Path, skipped_items: list[dict]) -> None:
