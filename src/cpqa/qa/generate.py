@@ -22,7 +22,8 @@ raw_output, temperature, seed}`, the clip's audio in
 `metadata{audio, recording_id, start, end}` (so the set stands on its own) and the verdicts of the
 filters (see `cpqa.qa.filters`, `cpqa.qa.claims`): schema, leakage, label consistency, unsupported
 claims, type check, then (on the final attempt's items) near-duplicates within the clip and
-text-only answerability for the items still passing.
+text-only answerability for the items still passing, and the speech-LLM check of their direct
+items where the recipe names one (`cpqa.qa.speech_check`).
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ from .filters import (
 )
 from .prompts import Slot, generation_request
 from .regenerate import ClipPlan, attempt_counts
+from .speech_check import SpeechCheck, SpeechCheckConfig
 from .type_judge import TypeJudge
 from .types import QA_TYPES, available_versions, load_qa_types
 
@@ -117,6 +119,8 @@ class QAFiltersConfig(Config):
     duplicate_threshold: float = Field(0.85, gt=0, le=1, description="Cosine similarity of questions from which they are near-duplicates.")
     embedding_model: str = Field(EMBEDDED_MINILM, description="Sentence-transformers model for near-duplicates.")
     text_only: TextOnlyConfig = Field(default_factory=TextOnlyConfig)
+    speech_llm: SpeechCheckConfig = Field(default_factory=SpeechCheckConfig,
+                                          description="A speech-LLM answers the direct questions from the audio.")
 
     @field_validator("embedding_model")
     @classmethod
@@ -194,6 +198,7 @@ class QAStage(Stage[Clip, QAItem]):
                                        text_only.threshold, text_only.max_tokens)
         self.type_judge = TypeJudge(self.judge, self.qa_types, frozenset(c.filters.type_judge_types),
                                     c.filters.type_judge_threshold, c.filters.type_judge)
+        self.speech_check = SpeechCheck(c.filters.speech_llm, self.context.run_dir, self.vocab)
         self.embedder = load_embedder(c.filters.embedding_model) if c.filters.duplicates != "off" else None
         self._llm_counted: dict[str, float] = {}
 
@@ -210,6 +215,7 @@ class QAStage(Stage[Clip, QAItem]):
     def teardown(self) -> None:
         for backend in self._distinct_backends().values():
             backend.close()
+        self.speech_check.close()
 
     def _count_llm(self) -> None:
         """Add what the backends did since the last batch (the executor saves counters per batch)."""
@@ -298,6 +304,8 @@ class QAStage(Stage[Clip, QAItem]):
         if c.filters.text_only.action != "off":
             self._add(self.text_only.run([(item, facts) for item, facts in checked if item.filters["passed"]
                                           and self.qa_types.types[item.type].needs_audio_cues]))
+        clips = {clip.id: clip for clip in items}
+        self._add(self.speech_check.run([(item, clips[item.clip_id]) for item, _ in checked if item.filters["passed"]]))
         records: list[QAItem | Skip] = []
         for clip in items:
             result = out[clip.id]
