@@ -19,6 +19,8 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
+from .io_atomic import atomic_path
+
 logger = logging.getLogger(__name__)
 M = TypeVar("M", bound=BaseModel)
 
@@ -55,18 +57,11 @@ def dumps(record: BaseModel | dict) -> str:
 
 def write_jsonl(path: str | Path, records: Iterable[BaseModel | dict]) -> int:
     """Write a whole file atomically (temp file, fsync, rename). Returns the number of lines."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}{path.suffix}")  # keeps the .gz suffix
     n = 0
-    with _open_text(tmp, "wt") as f:
+    with atomic_path(path) as tmp, _open_text(tmp, "wt") as f:  # the temporary name keeps the .gz suffix
         for record in records:
             f.write(dumps(record) + "\n")
             n += 1
-        f.flush()
-        if hasattr(f, "fileno"):
-            os.fsync(f.fileno())
-    os.replace(tmp, path)
     return n
 
 

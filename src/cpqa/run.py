@@ -25,7 +25,6 @@ import errno
 import hashlib
 import json
 import logging
-import os
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -35,6 +34,7 @@ from typing import Any
 
 from . import __version__
 from .errors import CPQAError
+from .io_atomic import write_json_atomic
 from .manifest import IdLog, RecordWriter, iter_jsonl
 from .recipe import Recipe, StageSpec
 from .records import Recording, Skip
@@ -61,15 +61,6 @@ def signature(spec: StageSpec, upstream: str, input_key: str | None = None) -> s
     }
     blob = json.dumps(payload, sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:10]
-
-
-def write_json_atomic(path: Path, obj: Any) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(obj, f, indent=2, sort_keys=True, ensure_ascii=False)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 @dataclass

@@ -23,6 +23,7 @@ import soundfile as sf
 import soxr
 
 from ..errors import CPQAError
+from ..io_atomic import atomic_path
 from .io import SAMPLE_RATE
 
 logger = logging.getLogger(__name__)
@@ -262,14 +263,8 @@ def decode_to_flac(source: str | Path, target: str | Path, *, info: AudioInfo | 
     info = info or probe(source)
     check_duration(info, max_duration_s)
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
-    try:
-        result = _write_flac(info, target, partial, max_duration_s, FLAC_SUBTYPES[bit_depth])
-        os.replace(partial, target)
-        return result
-    finally:
-        partial.unlink(missing_ok=True)
+    with atomic_path(target) as partial:
+        return _write_flac(info, target, partial, max_duration_s, FLAC_SUBTYPES[bit_depth])
 
 
 def _write_flac(info: AudioInfo, target: Path, partial: Path, max_duration_s: float | None,

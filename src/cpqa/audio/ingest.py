@@ -32,6 +32,7 @@ from typing import Any, Literal, Self
 from pydantic import Field
 
 from ..errors import CPQAError
+from ..io_atomic import write_atomic
 from ..labels.speakers import TURNS_KEY, Turn, read_rttm
 from ..records import Recording, Skip
 from ..stage import SourceStage, StageConfig, register_stage
@@ -204,10 +205,7 @@ def _write_once(path: Path, data: bytes) -> None:
     """Write `data` atomically, unless the same bytes are already there."""
     if path.exists() and path.stat().st_size == len(data):
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
-    partial.write_bytes(data)
-    os.replace(partial, path)
+    write_atomic(path, data)
 
 
 _UNSAFE = re.compile(r"[^\w.-]+")

@@ -30,7 +30,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -41,6 +40,7 @@ import yaml
 
 from ..audio.sources.table import read_table
 from ..errors import CPQAError, require
+from ..io_atomic import atomic_path, write_atomic
 from ..labels.protocols import EMOTION2VEC_MAP
 from ..records import Recording, Segment
 from ..run import read_run_info
@@ -299,10 +299,8 @@ def save_heatmap(result: CalibrationResult, path: str | Path) -> Path:
                  f"UA {best.ua:.1%}, kept {best.kept_share:.0%} of {result.n_items}", fontsize=10)
     fig.tight_layout()
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}.png")
-    fig.savefig(tmp, dpi=110)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110)
     return path
 
 
@@ -323,9 +321,7 @@ def write_recipe_thresholds(recipe_path: str | Path, best: Mapping[str, Any], st
     node = stages[stage] if isinstance(stages[stage], dict) else {}
     node.update({key: best[key] for key in THRESHOLDS})
     stages[stage] = node
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
-    os.replace(tmp, path)
+    write_atomic(path, yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
 
 
 # ---------------------------------------------------------------- reading a labelled run
@@ -417,7 +413,6 @@ def calibrate_run(run_dir: str | Path, manifest: str | Path, label_column: str, 
         "heatmap": str(heatmap),
         "run": str(run_dir),
     }
-    output_dir.mkdir(parents=True, exist_ok=True)
-    (output_dir / "calibration.json").write_text(json.dumps(
+    write_atomic(output_dir / "calibration.json", json.dumps(
         {**report, "points": [asdict(p) for p in result.grid]}, indent=2))
     return report

@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
@@ -49,6 +48,7 @@ import soundfile as sf
 from pydantic import Field, model_validator
 
 from ..audio.io import SAMPLE_RATE, read_range
+from ..io_atomic import atomic_path
 from ..records import Clip, ClipWord, Segment, Skip
 from ..run import relative_to_run
 from ..stage import Stage, StageConfig, register_stage
@@ -290,13 +290,9 @@ class ClipsStage(Stage[Segment, Clip]):
         )
 
     def _write_flac(self, cid: str, samples) -> Path:
-        folder = (self.context.stage_dir / "audio").resolve()
-        folder.mkdir(parents=True, exist_ok=True)
-        name = audio_file_stem(cid)
-        path = folder / f"{name}.flac"
-        tmp = folder / f".{name}.tmp{os.getpid()}.flac"
-        sf.write(str(tmp), samples, SAMPLE_RATE, format="FLAC", subtype="PCM_16")
-        os.replace(tmp, path)
+        path = (self.context.stage_dir / "audio").resolve() / f"{audio_file_stem(cid)}.flac"
+        with atomic_path(path) as tmp:
+            sf.write(str(tmp), samples, SAMPLE_RATE, format="FLAC", subtype="PCM_16")
         return path
 
 

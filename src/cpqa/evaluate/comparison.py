@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ..errors import CPQAError
+from ..io_atomic import write_json_atomic
 from ..manifest import iter_jsonl
-from ..run import write_json_atomic
 from .correlation import agreement, correlation, pearson_rows, spearman_rows
 from .metrics import SCALE, mean
 

@@ -34,12 +34,12 @@ from typing import Any
 from .. import llm, pipeline  # noqa: F401  (register the LLM backends and the cascade's ASR backends)
 from ..audio.decode import DecodeError, probe
 from ..errors import CPQAError
+from ..io_atomic import write_json_atomic
 from ..llm.cache import RequestCache
 from ..llm.protocol import LLMResult
 from ..manifest import write_jsonl
 from ..records import ClipWord, Turn
 from ..registry import backend_registry
-from ..run import write_json_atomic
 from ..stage import BackendSpec, ProgressHook
 from .audio import Heard, hear, load_audio
 from .heard import LONG_AUDIO_POLICIES, LongAudio, Placement, evidence_span, place, words_in

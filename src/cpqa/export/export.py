@@ -43,6 +43,7 @@ from ..audio.io import SAMPLE_RATE
 from ..errors import CPQAError
 from ..evaluate.audio import load_audio
 from ..evaluate.heard import Placement, evidence_span, place
+from ..io_atomic import write_atomic
 from ..stage import Config
 from .conversation import DEFAULT_SYSTEM, MultiTurn, build_messages
 from .formats import Format, LlamaFactory, MsSwift, PlainRecords, Prepared, Qwen2Audio
@@ -143,7 +144,7 @@ def export(source: str | Path, fmt: str, out: str | Path, clips: str | Path | No
     }
     files.append(write_readme(out, writer, summary))
     summary["files"].append("README.md")
-    (out / SUMMARY).write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    write_atomic(out / SUMMARY, json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
     logger.info("exported %d item(s) as %s to %s", sum(len(v) for v in splits.values()), fmt, out)
     return ExportResult(out, fmt, files, summary)
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from ..evaluate.heard import QWEN2_AUDIO_WINDOW_S
+from ..io_atomic import write_atomic
 from ..manifest import write_jsonl
 from ..records import Turn
 from .conversation import Message
@@ -135,9 +136,7 @@ class LlamaFactory(JsonlFormat):
             columns["system"] = "system"
         info = {f"{dataset_name}_{split}": {"file_name": f"{split}.jsonl", "formatting": "sharegpt", "columns": columns}
                 for split in splits}
-        path = out / "dataset_info.json"
-        path.write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
-        return [*files, path]
+        return [*files, write_atomic(out / "dataset_info.json", json.dumps(info, indent=2) + "\n")]
 
 
 class Qwen2Audio(JsonlFormat):

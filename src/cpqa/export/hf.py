@@ -20,7 +20,6 @@ may not read.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import tempfile
 from contextlib import contextmanager
@@ -29,6 +28,7 @@ from typing import Any
 
 from ..audio.io import SAMPLE_RATE
 from ..errors import require
+from ..io_atomic import replace_synced
 from .formats import Format, Prepared
 
 BATCH_ROWS = 32
@@ -103,7 +103,7 @@ class _ShardedParquet:
         final = []
         for i, tmp in enumerate(self.paths):
             path = self.folder / f"{self.split}-{i:05d}-of-{len(self.paths):05d}.parquet"
-            os.replace(tmp, path)
+            replace_synced(tmp, path)
             final.append(path)
         return final
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from ..io_atomic import write_atomic
 from .formats import Format
 
 README = "README.md"
@@ -39,6 +40,4 @@ def write_readme(out: Path, writer: Format, summary: dict[str, Any]) -> Path:
         where = "copies of the clips in `audio/`, so the folder stands alone" if paths == "copy" else \
             "the clips stay where they were"
         lines.append(f"Paths relative to this folder ({where}). {writer.relative_paths}")
-    path = out / README
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return path
+    return write_atomic(out / README, "\n".join(lines) + "\n")

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from ..audio.io import SAMPLE_RATE, read_range
+from ..io_atomic import atomic_path
 
 logger = logging.getLogger(__name__)
 
@@ -140,10 +141,8 @@ class RecordingFeatures:
             frames = self.encoder.encode_chunk(samples)
             self.passes += 1
             if path is not None:  # only frames of real audio: windows never reach the loop
-                path.parent.mkdir(parents=True, exist_ok=True)
-                tmp = path.with_name(path.name + f".{os.getpid()}.tmp.npy")
-                np.save(tmp, frames[: math.ceil(heard / SAMPLE_RATE * FRAMES_PER_S)])
-                os.replace(tmp, path)
+                with atomic_path(path, unique=True) as tmp:  # processes may share the cache
+                    np.save(tmp, frames[: math.ceil(heard / SAMPLE_RATE * FRAMES_PER_S)])
         self._chunks[k] = frames
         while len(self._chunks) > self.max_chunks:  # segments come in time order: old chunks are done
             self._chunks.popitem(last=False)

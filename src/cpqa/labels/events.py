@@ -37,6 +37,7 @@ from pydantic import Field
 
 from ..audio.io import SAMPLE_RATE
 from ..errors import CPQAError, require
+from ..io_atomic import atomic_path
 from ..stage import Config
 from .protocols import AudioWindow, EventResult, SoundEvent
 
@@ -270,13 +271,11 @@ def fetch(source: str) -> Path:
     name = Path(urllib.parse.urlparse(source).path).name
     target = cache_dir() / "events" / f"{hashlib.sha1(source.encode()).hexdigest()[:12]}-{name}"
     if not target.exists():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        partial = target.with_name(target.name + ".part")
         try:
-            urllib.request.urlretrieve(source, partial)
+            with atomic_path(target, unique=True) as partial:  # only a complete download gets the final name
+                urllib.request.urlretrieve(source, partial)
         except OSError as exc:
             raise CPQAError(f"cannot download '{source}' ({exc}); download it yourself and give its path") from exc
-        partial.replace(target)  # only a complete download gets the final name
     return target
 
 

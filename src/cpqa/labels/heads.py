@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import CPQAError
+from ..io_atomic import atomic_path
 
 HEAD_FORMAT = 1
 _OPTIONAL = ("prior_shift", "ood_mean", "ood_axes", "ood_std")
@@ -154,10 +155,9 @@ class ProbeHead:
 
     def save(self, path: str | Path) -> Path:
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
         meta = {**self.meta, "labels": self.labels, "format": HEAD_FORMAT}
         optional = {k: getattr(self, k).astype(np.float32) for k in _OPTIONAL if getattr(self, k) is not None}
-        with open(path, "wb") as f:
+        with atomic_path(path) as tmp, open(tmp, "wb") as f:
             np.savez_compressed(f, mean=self.mean.astype(np.float32), scale=self.scale.astype(np.float32),
                                 coef=self.coef.astype(np.float32), intercept=self.intercept.astype(np.float32),
                                 meta=np.array(json.dumps(meta, sort_keys=True)), **optional)

@@ -26,6 +26,7 @@ import numpy as np
 
 from ..audio.io import SAMPLE_RATE
 from ..errors import CPQAError, require
+from ..io_atomic import atomic_path
 from .calibration import OutOfFold, calibrate, fit_ood
 from .encoder import FeatureCache, RecordingFeatures, WhisperEncoder
 from .heads import ProbeHead, speaker_normalize
@@ -154,10 +155,8 @@ def _speech_span(samples: np.ndarray) -> tuple[float, float]:
 def _write_flac(path: Path, samples: np.ndarray) -> None:
     import soundfile as sf
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp.flac")
-    sf.write(str(tmp), samples, SAMPLE_RATE, subtype="PCM_16")
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        sf.write(str(tmp), samples, SAMPLE_RATE, subtype="PCM_16")
 
 
 @dataclass

@@ -9,7 +9,6 @@ needs pkg_resources, gone from recent setuptools. Only its weights file is read.
 from __future__ import annotations
 
 import importlib.util
-import os
 from functools import cached_property, lru_cache
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import numpy as np
 
 from ..audio.io import SAMPLE_RATE
 from ..errors import CPQAError, MissingExtraError, require
+from ..io_atomic import atomic_path
 
 GE2E_MODEL = "resemblyzer-ge2e"
 GE2E_TARGET_DBFS = -30.0
@@ -189,10 +189,8 @@ def ge2e_weights() -> dict[str, np.ndarray]:
     if not cached.exists():
         torch = require("torch", "labels")
         state = torch.load(source, map_location="cpu")["model_state"]
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        partial = cached.with_name(f".{cached.name}.{os.getpid()}.partial.npz")
-        np.savez(partial, **{k: v.float().numpy() for k, v in state.items() if k.startswith(("lstm.", "linear."))})
-        os.replace(partial, cached)
+        with atomic_path(cached, unique=True) as partial:
+            np.savez(partial, **{k: v.float().numpy() for k, v in state.items() if k.startswith(("lstm.", "linear."))})
     with np.load(cached) as data:
         return {k: data[k].astype(np.float32) for k in data.files}
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import CPQAError, require
+from ..io_atomic import write_atomic
 from ..labels.trust import run_trust, validation_rows
 from ..status import iter_stage_records, run_status
 from .qa_section import STYLE as QA_STYLE
@@ -215,8 +216,4 @@ def build_report(run_dir: str | Path, out: str | Path | None = None, evaluations
     sections += ["<h2>Cost ledger</h2>", _table(["item", "value"], [list(r) for r in _ledger(status, run_dir)])]
     page = (f"<!doctype html><html><head><meta charset='utf-8'><title>cpqa report</title><style>{STYLE}</style>"
             f"</head><body>{''.join(sections)}</body></html>")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(page, encoding="utf-8")
-    tmp.replace(out)
-    return out
+    return write_atomic(out, page)
