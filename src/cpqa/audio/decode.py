@@ -242,6 +242,19 @@ def count_nonfinite(info: AudioInfo) -> int:
     return sum(int(np.count_nonzero(~np.isfinite(block))) for block in iter_source_blocks(info))
 
 
+def load_16k_mono(path: str | Path) -> np.ndarray:
+    """A whole file (any format `probe` reads) as 16 kHz mono float32, channels averaged and
+    non-finite samples zeroed, in memory: for clips and training examples, not long recordings
+    (ingest streams those with `decode_to_flac`). Raises DecodeError."""
+    info = probe(path)
+    blocks = list(iter_source_blocks(info))
+    samples = np.concatenate(blocks) if blocks else np.zeros(0, dtype=np.float32)
+    samples = np.nan_to_num(samples, nan=0.0, posinf=0.0, neginf=0.0)
+    if info.sample_rate != SAMPLE_RATE:
+        samples = soxr.resample(samples, info.sample_rate, SAMPLE_RATE, quality="HQ")
+    return np.ascontiguousarray(samples, dtype=np.float32)
+
+
 class _Resampler:
     """A streaming resampler to 16 kHz; a pass-through when the source is already 16 kHz."""
 

@@ -1,4 +1,5 @@
-"""Reading the pipeline's audio: 16 kHz mono float32, by time range, without loading whole files.
+"""Reading the pipeline's audio: 16 kHz mono float32, by time range, without loading whole files;
+writing 16 kHz mono samples as FLAC (`write_flac_16k`).
 
 Every `Recording.audio` is a file soundfile can seek in (ingest guarantees it: the source itself
 when it is already 16 kHz mono WAV/FLAC, else a normalised FLAC inside the run).
@@ -12,6 +13,8 @@ from typing import Any
 
 import numpy as np
 import soundfile as sf
+
+from ..io_atomic import atomic_path
 
 SAMPLE_RATE = 16000
 
@@ -47,3 +50,10 @@ def iter_blocks(path: str | Path, block_s: float, overlap_s: float = 0.0) -> Ite
             data = f.read(min(block + extra, f.frames - pos), dtype="float32", always_2d=False)
             yield pos / SAMPLE_RATE, data
             pos += block
+
+
+def write_flac_16k(path: str | Path, samples: np.ndarray) -> Path:
+    """16 kHz mono `samples` as a 16-bit FLAC at `path`, written atomically (the folder is created)."""
+    with atomic_path(path) as tmp:
+        sf.write(str(tmp), samples, SAMPLE_RATE, format="FLAC", subtype="PCM_16")
+    return Path(path)

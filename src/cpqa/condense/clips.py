@@ -44,11 +44,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import soundfile as sf
 from pydantic import Field, model_validator
 
-from ..audio.io import SAMPLE_RATE, read_range
-from ..io_atomic import atomic_path
+from ..audio.io import SAMPLE_RATE, read_range, write_flac_16k
 from ..records import Clip, ClipWord, Segment, Skip
 from ..run import relative_to_run
 from ..stage import Stage, StageConfig, register_stage
@@ -290,10 +288,7 @@ class ClipsStage(Stage[Segment, Clip]):
         )
 
     def _write_flac(self, cid: str, samples) -> Path:
-        path = (self.context.stage_dir / "audio").resolve() / f"{audio_file_stem(cid)}.flac"
-        with atomic_path(path) as tmp:
-            sf.write(str(tmp), samples, SAMPLE_RATE, format="FLAC", subtype="PCM_16")
-        return path
+        return write_flac_16k((self.context.stage_dir / "audio").resolve() / f"{audio_file_stem(cid)}.flac", samples)
 
 
 def clip_id(recording_id: str, index: int) -> str:

@@ -4,7 +4,7 @@ pieces of at most `max_audio_s` seconds, given to the model together (several au
 turn).
 
 Any file soundfile or PyAV reads is accepted (human sets bring their own formats); it is downmixed
-and resampled here. The policy and what it did to each item are recorded in the results.
+and resampled by `cpqa.audio.decode.load_16k_mono`. The policy and what it did to each item are recorded in the results.
 """
 
 from __future__ import annotations
@@ -15,9 +15,8 @@ from typing import Literal
 
 import numpy as np
 import soundfile as sf
-import soxr
 
-from ..audio.decode import iter_source_blocks, probe
+from ..audio.decode import load_16k_mono as load_audio  # noqa: F401  (qa.speech_check still imports it from here)
 from ..audio.io import SAMPLE_RATE
 from .heard import Placement
 
@@ -30,17 +29,6 @@ class Heard:
     heard_s: float
     """Length of the audio given to the model."""
     cut: Literal["none", "window", "chunked"]
-
-
-def load_audio(path: str) -> np.ndarray:
-    """The file as 16 kHz mono float32 (non-finite samples zeroed). Raises DecodeError."""
-    info = probe(path)
-    blocks = list(iter_source_blocks(info))
-    samples = np.concatenate(blocks) if blocks else np.zeros(0, dtype=np.float32)
-    samples = np.nan_to_num(samples, nan=0.0, posinf=0.0, neginf=0.0)
-    if info.sample_rate != SAMPLE_RATE:
-        samples = soxr.resample(samples, info.sample_rate, SAMPLE_RATE, quality="HQ")
-    return np.ascontiguousarray(samples, dtype=np.float32)
 
 
 def hear(samples: np.ndarray, placement: Placement, max_audio_s: float) -> Heard:

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import llm, pipeline  # noqa: F401  (register the LLM backends and the cascade's ASR backends)
-from ..audio.decode import DecodeError, probe
+from ..audio.decode import DecodeError, load_16k_mono, probe
 from ..errors import CPQAError
 from ..io_atomic import write_json_atomic
 from ..llm.cache import RequestCache
@@ -41,7 +41,7 @@ from ..manifest import write_jsonl
 from ..records import ClipWord, Turn
 from ..registry import backend_registry
 from ..stage import BackendSpec, ProgressHook
-from .audio import Heard, hear, load_audio
+from .audio import Heard, hear
 from .heard import LONG_AUDIO_POLICIES, LongAudio, Placement, evidence_span, place, words_in
 from .items import EvalItem, load_items
 from .judge import RATING_REMINDER, REPAIRABLE, JudgeSettings, Rating, get_rubric, judge_size_warning, parse_rating
@@ -226,7 +226,7 @@ class _Answering:
         self.adapter = None
         self.queries = 0
         self.model_name = spec.name
-        self._audio = lru_cache(maxsize=8)(load_audio)  # consecutive units mostly share a clip
+        self._audio = lru_cache(maxsize=8)(load_16k_mono)  # consecutive units mostly share a clip
 
     def key(self, unit: Unit) -> str:
         history = [t.model_dump() for t in unit.history]

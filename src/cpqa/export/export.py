@@ -35,13 +35,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import soundfile as sf
 from pydantic import Field, field_validator
 
 from .. import __version__
-from ..audio.io import SAMPLE_RATE
+from ..audio.decode import load_16k_mono
+from ..audio.io import SAMPLE_RATE, write_flac_16k
 from ..errors import CPQAError
-from ..evaluate.audio import load_audio
 from ..evaluate.heard import Placement, evidence_span, place
 from ..io_atomic import write_atomic
 from ..stage import Config
@@ -255,9 +254,9 @@ class _AudioRefs:
         key = (audio, placement.index)
         if key not in self.windows:
             window = placement.window
-            samples = load_audio(str(audio))[round(window.start * SAMPLE_RATE):round(window.end * SAMPLE_RATE)]
-            self.windows[key] = self._write(audio, f"-w{placement.index}", lambda t: sf.write(
-                t, samples, SAMPLE_RATE, format="FLAC", subtype="PCM_16"), suffix=".flac")
+            samples = load_16k_mono(audio)[round(window.start * SAMPLE_RATE):round(window.end * SAMPLE_RATE)]
+            self.windows[key] = self._write(audio, f"-w{placement.index}", lambda t: write_flac_16k(t, samples),
+                                            suffix=".flac")
         return self.windows[key]
 
     def _write(self, audio: Path, tag: str, write, suffix: str | None = None) -> Path:

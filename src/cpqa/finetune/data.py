@@ -26,10 +26,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..audio.decode import probe
+from ..audio.decode import load_16k_mono, probe
 from ..audio.io import SAMPLE_RATE
 from ..errors import CPQAError
-from ..evaluate.audio import hear, load_audio
+from ..evaluate.audio import hear
 from ..evaluate.heard import LongAudio, place
 from ..export.formats import AUDIO_TAG
 from ..manifest import iter_jsonl
@@ -207,7 +207,7 @@ class ChatDataset:
                 if part["type"] != "audio":
                     parts.append(part)
                     continue
-                samples = load_audio(part["audio_url"])
+                samples = load_16k_mono(part["audio_url"])
                 placement = place(len(samples) / SAMPLE_RATE, None, self.max_audio_s, self.long_audio)
                 if placement.dropped:
                     raise CPQAError(f"{chat.id}: {part['audio_url']} is longer than max_audio_s={self.max_audio_s:g}; "

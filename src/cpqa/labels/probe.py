@@ -24,9 +24,9 @@ from typing import Any
 
 import numpy as np
 
-from ..audio.io import SAMPLE_RATE
+from ..audio.decode import load_16k_mono
+from ..audio.io import SAMPLE_RATE, write_flac_16k
 from ..errors import CPQAError, require
-from ..io_atomic import atomic_path
 from .calibration import OutOfFold, calibrate, fit_ood
 from .encoder import FeatureCache, RecordingFeatures, WhisperEncoder
 from .heads import ProbeHead, speaker_normalize
@@ -126,21 +126,6 @@ def read_manifest(path: str | Path, label_column: str, speaker_column: str = "sp
     return examples
 
 
-def _load_16k(path: str) -> np.ndarray:
-    import soundfile as sf
-
-    try:
-        data, rate = sf.read(path, dtype="float32", always_2d=True)
-    except (RuntimeError, sf.LibsndfileError) as exc:
-        raise CPQAError(f"cannot read audio {path}: {exc}") from exc
-    data = data.mean(axis=1)
-    if rate != SAMPLE_RATE:
-        import soxr
-
-        data = soxr.resample(data, rate, SAMPLE_RATE).astype(np.float32)
-    return data
-
-
 def _speech_span(samples: np.ndarray) -> tuple[float, float]:
     """First speech start to last speech end (Silero VAD as bundled with faster-whisper); the whole
     clip when no speech is found."""
@@ -150,13 +135,6 @@ def _speech_span(samples: np.ndarray) -> tuple[float, float]:
     if not stamps:
         return 0.0, len(samples) / SAMPLE_RATE
     return stamps[0]["start"] / SAMPLE_RATE, stamps[-1]["end"] / SAMPLE_RATE
-
-
-def _write_flac(path: Path, samples: np.ndarray) -> None:
-    import soundfile as sf
-
-    with atomic_path(path) as tmp:
-        sf.write(str(tmp), samples, SAMPLE_RATE, subtype="PCM_16")
 
 
 @dataclass
@@ -191,7 +169,7 @@ def place_examples(examples: list[Example], work_dir: Path, pack: str = "speaker
             else:
                 out = work_dir / "audio" / f"{_digest(path, info.frames)}.flac"
                 if not out.exists():
-                    _write_flac(out, _load_16k(path))
+                    write_flac_16k(out, load_16k_mono(path))
                 converted[path] = str(out)
         return converted[path]
 
@@ -207,7 +185,7 @@ def place_examples(examples: list[Example], work_dir: Path, pack: str = "speaker
         total = 0.0
         clips = {}
         for i in indices:
-            samples = _load_16k(examples[i].audio)
+            samples = load_16k_mono(examples[i].audio)
             clips[i] = samples
             if blocks[-1] and total + len(samples) / SAMPLE_RATE > PACK_MAX_S:
                 blocks.append([])
@@ -220,7 +198,7 @@ def place_examples(examples: list[Example], work_dir: Path, pack: str = "speaker
             else:
                 audio = str(work_dir / "packed" / f"{_digest(key, *(examples[i].audio for i in block))}.flac")
                 if not Path(audio).exists():
-                    _write_flac(Path(audio), np.concatenate([clips[i] for i in block]))
+                    write_flac_16k(audio, np.concatenate([clips[i] for i in block]))
             offset = 0.0
             for i in block:
                 lo, hi = _speech_span(clips[i])
