@@ -203,7 +203,7 @@ def inspect(run: Path = typer.Argument(..., help="A run directory."),
             stage: str = typer.Option(..., "--stage", "-s", help="The stage whose records to print."),
             skipped: bool = typer.Option(False, "--skipped", help="Print the skipped items instead."),
             limit: int | None = typer.Option(None, "--limit", "-n", help="At most this many records.")):
-    """Print a stage's records as JSON lines (the DESIGN §2 schema)."""
+    """Print a stage's records as JSON lines (the docs/design.md §2 schema)."""
     from .status import iter_stage_records
 
     def emit():

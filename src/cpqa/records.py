@@ -1,4 +1,4 @@
-"""The public record schema (DESIGN §2). Times are seconds (float) from the start of the recording."""
+"""The public record schema (docs/design.md §2). Times are seconds (float) from the start of the recording."""
 
 from __future__ import annotations
 

@@ -113,7 +113,7 @@ def _track_recordings(recordings: dict[str, dict[str, Any]], stage: str, d: Path
 
 
 def iter_stage_records(run_dir: str | Path, stage: str, skipped: bool = False) -> Iterator[dict[str, Any]]:
-    """The records (or skipped items) a stage wrote, in the DESIGN §2 schema."""
+    """The records (or skipped items) a stage wrote, in the docs/design.md §2 schema."""
     d = stage_dir(run_dir, stage)
     if not d.exists():
         raise CPQAError(f"stage '{stage}' of {run_dir} has not run yet")

@@ -368,7 +368,7 @@ class _Judging:
 
 def _row(unit: Unit, outcome: _Outcome, runs: list[tuple[Rating, str]] | None, judge_info: dict[str, Any]
          ) -> dict[str, Any]:
-    """A `predictions.jsonl` row: the Prediction / Judgement record of DESIGN §2, with context."""
+    """A `predictions.jsonl` row: the Prediction / Judgement record of docs/design.md §2, with context."""
     answer = outcome.answer
     judgement = None
     if runs is not None:

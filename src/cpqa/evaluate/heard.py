@@ -1,5 +1,5 @@
 """What a speech-LLM hears of a clip for one QA item, so that no item is ever about audio the model
-does not hear (DESIGN §5). One rule for `cpqa export`, `cpqa evaluate --long-audio` and `cpqa
+does not hear (docs/design.md §5). One rule for `cpqa export`, `cpqa evaluate --long-audio` and `cpqa
 finetune`, so training and evaluation hear the same.
 
 A model hears `window_s` seconds at once (Qwen2-Audio: 30 s, its Whisper feature extractor's

@@ -3,7 +3,7 @@ layout its consumer documents, plus whatever side file that consumer needs.
 
 | name | one line | documented by |
 |---|---|---|
-| `jsonl` | a QAItem (DESIGN §2) with `metadata.audio`, `split`, `recording_id`, `speakers`, `labels` (what `cpqa evaluate` reads) | cpqa |
+| `jsonl` | a QAItem (docs/design.md §2) with `metadata.audio`, `split`, `recording_id`, `speakers`, `labels` (what `cpqa evaluate` reads) | cpqa |
 | `ms-swift` | `{"messages": [{"role": "system"/"user"/"assistant", "content"}], "audios": [path]}`, `<audio>` where the audio goes | ms-swift, Custom dataset → Multimodal |
 | `llamafactory` | sharegpt: `{"conversations": [{"from": "human"/"gpt", "value"}], "system", "audios": [path]}`, `<audio>` tag; `dataset_info.json` names each split | LLaMA-Factory, data/README → Multimodal Audio Dataset |
 | `qwen2-audio` | `{"id", "conversation": [...]}` in Qwen2-Audio's chat format: user content parts `{"type": "audio", "audio_url"}` and `{"type": "text", "text"}` | Qwen2-Audio-7B-Instruct model card |

@@ -1,7 +1,7 @@
 """Acoustic (prosodic, voice-quality and spectral) features of one analysis window, which the
 offline emotion heads read beside the pooled Whisper frames (they add about 0.03 held-out UA on
 short recordings). The dimension model reads GE2E embeddings only, so the two models share no
-features and condensation's agreement check compares two paradigms (DESIGN §1.4).
+features and condensation's agreement check compares two paradigms (docs/design.md §1.4).
 
 The vector is fixed-length; a measure that cannot be made (too little voicing) is NaN, which a head
 reads as its training mean (`ProbeHead.logits`)."""

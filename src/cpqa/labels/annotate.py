@@ -1,4 +1,4 @@
-"""The `annotate` stage: windowed paralinguistic pseudo-labels on transcribed segments (DESIGN §1.2).
+"""The `annotate` stage: windowed paralinguistic pseudo-labels on transcribed segments (docs/design.md §1.2).
 
 Every segment is cut into analysis windows (`cpqa.labels.windows`); the emotion, dimension and
 speaker backends label each window; the segment's labels aggregate its windows (duration-weighted
@@ -41,7 +41,7 @@ from .windows import WindowSpan, aggregate_values, layout, window_of
 
 SENTIMENT_OF = {"happy": "positive", "neutral": "neutral", "surprised": "ambiguous",
                 "angry": "negative", "disgusted": "negative", "fearful": "negative", "sad": "negative"}
-"""DESIGN §1.3; other and unknown have no sentiment."""
+"""docs/design.md §1.3; other and unknown have no sentiment."""
 SENTIMENT_MODEL = "sentiment-map-v1"
 
 

@@ -1,7 +1,7 @@
 """Analysis windows over a segment, and the weighted means that bring their values back to the segment.
 
 A window is t + 2Δt long (defaults t = 2 s, Δt = 1 s) and moves by t: the model sees the whole
-window, its label belongs to the central t only (DESIGN §1.1). Central parts tile the segment from
+window, its label belongs to the central t only (docs/design.md §1.1). Central parts tile the segment from
 its start; a remainder shorter than t/2 joins the last window. Context is clipped to the segment,
 so a model never hears another segment's speech. A segment no longer than t + 2Δt is one window
 whose central part and context are the whole segment.

@@ -1,5 +1,5 @@
 """emotion2vec+ (seed/base/large) through FunASR, and an ensemble of any emotion backends by
-probability averaging (the paper's three-model emotion2vec+ ensemble, DESIGN §1.2)."""
+probability averaging (the paper's three-model emotion2vec+ ensemble, docs/design.md §1.2)."""
 
 from __future__ import annotations
 
