@@ -17,11 +17,15 @@ demo's `demo-run`), or the demo excerpt is built up to its clips first.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+GREEDY = ["qa.temperature=0"]
+"""Both runs decode greedily, so they send the same requests (sampled replies would differ, and so
+would every request that follows from them)."""
 DEMO_OVERRIDES = ["qa.counts.CE=0", "qa.counts.CG=0", "qa.counts.EMP=0", "qa.multi_turn=0"]  # the Makefile's DEMO_SET
 
 
@@ -47,7 +51,7 @@ def run_qa(spec: dict, source: Path, target: Path, llm_options: list[str]) -> di
             break
         shutil.copytree(source / stage["dir"], target / stage["dir"])
     build(spec["input"], target, recipe=spec["recipe"], until="qa",
-          overrides=[*spec["overrides"], *(f"qa.llm.{option}" for option in llm_options)])
+          overrides=[*spec["overrides"], *GREEDY, *(f"qa.llm.{option}" for option in llm_options)])
     return json.loads(next(target.glob("*-qa-*/stats.json")).read_text())
 
 
@@ -60,6 +64,9 @@ def measure(work: Path) -> dict:
     llm = next(s for s in load_recipe(spec["recipe"], spec["overrides"]).stages if s.name == "qa").config.llm.options
     load_before = os.getloadavg()[0]
     before = engine_rates(llm.model, llm.n_ctx, llm.n_threads)
+    if os.environ.get("CPQA_BENCH_QA_CALLS"):  # one line per llama.cpp call on stderr
+        logging.basicConfig(format="%(message)s")
+        logging.getLogger("cpqa.llm.llamacpp").setLevel(logging.DEBUG)
     stats = {"before": run_qa(spec, source, work / "qa-before", ["prefix_cache_mb=0", "grammar_check_first=false"])}
     # from the first copy: stages it had to redo (a stale source) are not redone
     stats["now"] = run_qa(spec, work / "qa-before", work / "qa-now",

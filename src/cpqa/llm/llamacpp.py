@@ -123,9 +123,11 @@ class LlamaCppBackend(LLMBackend):
                                      latency_s=time.perf_counter() - started)
         choice, usage = out["choices"][0], out.get("usage") or {}
         prompt_tokens = usage.get("prompt_tokens", 0)
-        evaluated = llama_cpp.llama_perf_context(llama._ctx.ctx).n_p_eval  # llama.cpp's own count
-        logger.debug("llama.cpp: %d prompt tokens (%d evaluated), %d completion tokens, %.1f s", prompt_tokens,
-                     evaluated, usage.get("completion_tokens", 0), time.perf_counter() - started)
+        perf = llama_cpp.llama_perf_context(llama._ctx.ctx)  # llama.cpp's own counts and times
+        evaluated = perf.n_p_eval
+        logger.debug("llama.cpp: %d prompt tokens (%d evaluated in %.1f s), %d completion tokens (%d decoded in "
+                     "%.1f s), %.1f s in all", prompt_tokens, evaluated, perf.t_p_eval_ms / 1000,
+                     usage.get("completion_tokens", 0), perf.n_eval, perf.t_eval_ms / 1000, time.perf_counter() - started)
         return LLMResult(
             text=choice["message"].get("content") or "", finish_reason=choice.get("finish_reason"),
             model=self.config.model, prompt_tokens=prompt_tokens,
