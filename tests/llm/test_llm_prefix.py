@@ -137,3 +137,17 @@ def test_sampling_under_a_grammar_gives_valid_json(backends):
                            max_tokens=32, temperature=0.7, seed=seed) for seed in (1, 2)]
     results = backends[0].generate_many_sync(requests)
     assert all(r.ok and isinstance(r.parsed["answer"], str) for r in results), [(r.error, r.text) for r in results]
+
+
+@needs_llama
+@needs_model
+def test_a_follow_up_reuses_the_reply_it_quotes(backends):
+    backend = backends[64]
+    first = ask("A", "What does the man ask?")
+    reply = backend.generate_many_sync([first])[0]
+    assert reply.ok
+    follow = first.follow_up(reply.text, "Answer again in fewer words, as JSON.", max_tokens=24)
+    again = backend.generate_many_sync([follow])[0]
+    assert again.ok, again.error
+    # the first prompt and the reply's own tokens come from the KV cache; only the new turn is read
+    assert again.prompt_tokens_reused >= reply.prompt_tokens + reply.completion_tokens

@@ -20,6 +20,7 @@ import logging
 import os
 import threading
 import time
+from collections import OrderedDict
 from functools import lru_cache
 from typing import ClassVar
 
@@ -123,13 +124,16 @@ class LlamaCppBackend(LLMBackend):
                                      latency_s=time.perf_counter() - started)
         choice, usage = out["choices"][0], out.get("usage") or {}
         prompt_tokens = usage.get("prompt_tokens", 0)
+        text = choice["message"].get("content") or ""
+        if choice.get("finish_reason") == "stop" and llama.n_tokens > prompt_tokens:
+            llama.remember_reply(text.encode("utf-8"), llama.input_ids[prompt_tokens:llama.n_tokens].tolist())
         perf = llama_cpp.llama_perf_context(llama._ctx.ctx)  # llama.cpp's own counts and times
         evaluated = perf.n_p_eval
         logger.debug("llama.cpp: %d prompt tokens (%d evaluated in %.1f s), %d completion tokens (%d decoded in "
                      "%.1f s), %.1f s in all", prompt_tokens, evaluated, perf.t_p_eval_ms / 1000,
                      usage.get("completion_tokens", 0), perf.n_eval, perf.t_eval_ms / 1000, time.perf_counter() - started)
         return LLMResult(
-            text=choice["message"].get("content") or "", finish_reason=choice.get("finish_reason"),
+            text=text, finish_reason=choice.get("finish_reason"),
             model=self.config.model, prompt_tokens=prompt_tokens,
             prompt_tokens_reused=max(0, prompt_tokens - evaluated),
             completion_tokens=usage.get("completion_tokens", 0), latency_s=time.perf_counter() - started,
@@ -160,6 +164,29 @@ def _llama_class(llama_cpp):
 
     class FastLlama(llama_cpp.Llama):
         grammar_check_first = True
+        replies: OrderedDict[bytes, list[int]]
+        """Recent replies (text → the tokens generated for it): a follow-up that quotes one gets those
+        tokens back from `tokenize`, so its prompt continues the KV cache of the reply instead of
+        diverging where a re-tokenisation of the reply would (grammar-constrained output is rarely
+        tokenised the canonical way)."""
+
+        def remember_reply(self, text: bytes, tokens: list[int]) -> None:
+            if len(text) < 16 or self.detokenize(tokens) != text:
+                return
+            self.replies = getattr(self, "replies", OrderedDict())
+            self.replies[text] = tokens
+            self.replies.move_to_end(text)
+            while len(self.replies) > 32:
+                self.replies.popitem(last=False)
+
+        def tokenize(self, text: bytes, add_bos: bool = True, special: bool = False) -> list[int]:
+            quoted = [reply for reply in getattr(self, "replies", {}) if reply in text]
+            if not quoted:
+                return super().tokenize(text, add_bos, special)
+            reply = max(quoted, key=len)
+            at = text.index(reply)
+            return (super().tokenize(text[:at], add_bos, special) + self.replies[reply]
+                    + self.tokenize(text[at + len(reply):], False, special))
 
         def save_state(self) -> SavedPrefix:
             ctx = self._ctx.ctx
