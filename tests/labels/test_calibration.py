@@ -6,9 +6,9 @@ import pytest
 
 from cpqa.labels.acoustic import ACOUSTIC_FEATURES, acoustic_features
 from cpqa.labels.calibration import (
+    fit_ood,
     fit_temperature,
     min_confidence_for,
-    fit_ood,
     prior_shift,
     unweighted_accuracy,
 )

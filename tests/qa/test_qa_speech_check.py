@@ -165,6 +165,7 @@ def test_the_qa_stage_runs_the_check_and_status_shows_the_agreement(tmp_path):
 
     from cpqa.cli import app
     from cpqa.llm.testserver import OpenAITestServer
+    from cpqa.report.html import build_report
     from cpqa.status import run_status
 
     with OpenAITestServer(responder=responder) as server:
@@ -181,6 +182,8 @@ def test_the_qa_stage_runs_the_check_and_status_shows_the_agreement(tmp_path):
         assert {r["type"] for r in rows} == set(checked)
         shown = CliRunner().invoke(app, ["status", str(tmp_path / "run")], env={"COLUMNS": "200"})
         assert shown.exit_code == 0 and "speech-LLM check" in shown.output and "0 (0%)" in shown.output
+        page = build_report(tmp_path / "run").read_text(encoding="utf-8")
+        assert "Independent check by a speech-LLM" in page and "<td>DG</td><td>1</td><td>0 (0%)</td>" in page
         # A rerun of the stage from scratch (its output gone, the run's caches kept) asks nothing.
         shutil.rmtree(result.stages[-1].dir)
         again = build(tmp_path, server, {"model": {"name": EAR}})

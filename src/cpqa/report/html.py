@@ -27,7 +27,7 @@ from .qa_section import STYLE as QA_STYLE
 from .qa_section import qa_samples_section
 
 BEFORE, AFTER = "_before", "_after"
-TABLED = ("text_only/",)
+TABLED = ("text_only/", "speech_llm/")
 """Counter groups the report shows as a table rather than as bar charts."""
 
 
@@ -168,6 +168,16 @@ def _text_only_section(rows: list[dict[str, Any]]) -> list[str]:
             _table(ANSWERABILITY_HEADERS, answerability_table(rows))]
 
 
+def _speech_llm_section(rows: list[dict[str, Any]]) -> list[str]:
+    """Per direct QA type, how often the configured speech-LLM, hearing the audio alone, agreed
+    with the reference (qa.speech_check)."""
+    from ..qa.speech_check import AGREEMENT_HEADERS, agreement_table
+
+    if not rows:
+        return []
+    return ["<h3>Independent check by a speech-LLM</h3>", _table(AGREEMENT_HEADERS, agreement_table(rows))]
+
+
 def _fmt(value: Any) -> str:
     return f"{value:.3f}" if isinstance(value, float) else str(value)
 
@@ -207,6 +217,7 @@ def build_report(run_dir: str | Path, out: str | Path | None = None, evaluations
         for title, uri in _distribution_figures(stage["name"], stage["counters"]):
             sections.append(_figure(title, uri))
     sections += _text_only_section(status["text_only"])
+    sections += _speech_llm_section(status["speech_llm"])
     sections += _label_trust_section(stages)
     sections += qa_samples_section(run_dir, out.parent, per_type_sample)
     if evaluations or comparisons:
