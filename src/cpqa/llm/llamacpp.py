@@ -51,8 +51,8 @@ class LlamaCppConfig(LLMConfig):
     concurrency: int = Field(1, ge=1, description="Ignored: llama.cpp decodes one request at a time.")
     prefix_cache_mb: int = Field(
         256, ge=0, description="RAM for the KV states of recent prompts, so requests sharing a prefix (one clip's "
-        "generation and checks) evaluate it once; requests are also ordered by prefix. 0: off (only the last "
-        "prompt's KV cache is reused, in the caller's order).")
+        "generation and checks) evaluate it once; requests are also ordered by prefix, and a follow-up quoting a "
+        "reply reuses the reply's tokens. 0: off (only the last prompt's KV cache is reused, in the caller's order).")
     grammar_check_first: bool = Field(
         True, description="Under a JSON schema, check the grammar against the chosen token only and the whole "
         "vocabulary only when it rejects it (greedy: the same tokens); false: llama-cpp-python's stock sampler chain.")
@@ -125,7 +125,7 @@ class LlamaCppBackend(LLMBackend):
         choice, usage = out["choices"][0], out.get("usage") or {}
         prompt_tokens = usage.get("prompt_tokens", 0)
         text = choice["message"].get("content") or ""
-        if choice.get("finish_reason") == "stop" and llama.n_tokens > prompt_tokens:
+        if self.config.prefix_cache_mb and choice.get("finish_reason") == "stop" and llama.n_tokens > prompt_tokens:
             llama.remember_reply(text.encode("utf-8"), llama.input_ids[prompt_tokens:llama.n_tokens].tolist())
         perf = llama_cpp.llama_perf_context(llama._ctx.ctx)  # llama.cpp's own counts and times
         evaluated = perf.n_p_eval
