@@ -86,6 +86,8 @@ class ClipWord(BaseModel):
     word: str
     start: float
     end: float
+    prob: float | None = None
+    """The ASR's probability for the word (None where it gave none)."""
     emotion: str | None = None
     gender: str | None = None
     speaker: str | None = None

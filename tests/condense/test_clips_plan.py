@@ -7,7 +7,7 @@ from condense_synth import ABSTAINED, condense, segment
 
 from cpqa.condense.clips import ClipsConfig, Span, audio_file_stem, plan_clips
 from cpqa.condense.tagging import speaker_aliases, tag_words, tagged_transcript
-from cpqa.records import Word
+from cpqa.records import ClipWord, Word
 from cpqa.vocabulary import NO_CLEAR_EMOTION, UNKNOWN_GENDER
 
 CONFIG = ClipsConfig(min_duration_s=30, max_duration_s=60, max_gap_s=10)
@@ -144,3 +144,13 @@ def test_gender_tags_come_from_each_words_speaker():
     seg.labels["gender"] = {"label": None, "abstained": True, "score": 0.52, "model": "m", "pooled_over": "speaker"}
     seg.words[1] = seg.words[1].model_copy(update={"gender": None})  # an untagged word of the abstained speaker
     assert tag_words(seg)[0][1].gender == UNKNOWN_GENDER
+
+def test_words_the_asr_was_unsure_of_are_not_shown_to_the_generator():
+    words = [ClipWord(word=w, start=i, end=i + 0.5, prob=p, emotion="neutral", gender="female", speaker="A")
+             for i, (w, p) in enumerate([("symbols", 0.76), ("who", 0.45), ("protect", 0.44), ("them", 0.26),
+                                          ("when", 0.74), ("they're", None)])]
+    text = tagged_transcript(words, speaker_aliases(words), min_word_prob=0.5)
+    assert text == "[S1|female|neutral] symbols … when they're"
+    assert "protect" in tagged_transcript(words, speaker_aliases(words))  # no threshold: every word
+    seg = segment("r", 0, 0.0, [("neutral", 0.45)] * 2, speaker="A", gender="female")
+    assert {w.prob for w in tag_words(seg)[0]} == {0.9}  # the clip's words keep the ASR probability

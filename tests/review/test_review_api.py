@@ -68,8 +68,8 @@ def test_clip_detail(review_run, client_for):
     client = client_for(review_run)
     d = client.get("/api/clips/trn01-c005").json()
     assert d["audio_url"] == "/audio/05-clips-abc/audio/trn01-c005.flac"  # absolute in the record, served relative
-    assert d["clip"]["words"][0] == {"word": "w0", "start": 5.0, "end": 5.4, "emotion": "sad", "gender": "male",
-                                     "speaker": "SPK_C"}
+    assert d["clip"]["words"][0] == {"word": "w0", "start": 5.0, "end": 5.4, "prob": None, "emotion": "sad",
+                                     "gender": "male", "speaker": "SPK_C"}
     assert [q["id"] for q in d["qa"]] == ["trn01-c005-qa0", "trn01-c005-qa1"]
     assert "raw_output" not in d["qa"][0]["generator"]
     assert client.get(d["audio_url"]).headers["content-type"] == "audio/flac"

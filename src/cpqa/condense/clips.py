@@ -70,6 +70,9 @@ class ClipsConfig(StageConfig):
     transcript_stage: str | None = Field("annotate", description=(
         "The earlier stage whose segments give every word of a clip; null: the kept segments' words only."))
     max_clips: int | None = Field(None, ge=1, description="Budget: keep the best-scoring clips only (None: all).")
+    min_word_prob: float = Field(0.5, ge=0, le=1, description=(
+        "Words the ASR gave a lower probability show as '…' in the tagged transcript the QA generator reads "
+        "(the clip's words keep them, with their probability): QA is not built on what may be a mishearing."))
 
     @model_validator(mode="after")
     def _check_range(self) -> ClipsConfig:
@@ -269,7 +272,7 @@ class ClipsStage(Stage[Segment, Clip]):
         return Clip(
             id=cid, recording_id=rid, start=plan.start, end=end, audio=relative_to_run(path, self.context.run_dir),
             segments=[k.id for k in inside], words=words,
-            tagged_transcript=tagged_transcript(words, aliases),
+            tagged_transcript=tagged_transcript(words, aliases, self.config.min_word_prob),
             context={"before": " ".join(k.text for k in everything[max(0, first - n):first] if k.text),
                      "after": " ".join(k.text for k in everything[last + 1:last + 1 + n] if k.text)},
             selection={

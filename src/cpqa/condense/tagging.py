@@ -47,17 +47,17 @@ def tag_words(segment: Segment) -> tuple[list[ClipWord], bool]:
     if interpolated:
         tokens = segment.text.split()
         step = segment.duration / len(tokens)
-        spans = [(tok, round(segment.start + i * step, 3), round(segment.start + (i + 1) * step, 3), None, None)
+        spans = [(tok, round(segment.start + i * step, 3), round(segment.start + (i + 1) * step, 3), None, None, None)
                  for i, tok in enumerate(tokens)]
     else:
-        spans = [(w.word, w.start, w.end, w.gender, w.speaker) for w in words]
+        spans = [(w.word, w.start, w.end, w.gender, w.speaker, w.prob) for w in words]
     tagged = []
-    for word, start, end, w_gender, w_speaker in spans:
+    for word, start, end, w_gender, w_speaker, prob in spans:
         mid = (start + end) / 2
         in_window = next((label for s, e, label in windows if s <= mid < e and label), None)
         unclear = any(s <= mid < e for s, e in abstained)
         tagged.append(ClipWord(
-            word=word.strip(), start=start, end=end,
+            word=word.strip(), start=start, end=end, prob=prob,
             emotion=in_window or (NO_CLEAR_EMOTION if unclear else attributed) or NO_CLEAR_EMOTION,
             gender=w_gender or gender or UNKNOWN_GENDER, speaker=w_speaker or speaker,
         ))
@@ -73,7 +73,13 @@ def speaker_aliases(words: list[ClipWord]) -> dict[str, str]:
     return aliases
 
 
-def tagged_transcript(words: list[ClipWord], aliases: dict[str, str]) -> str:
+UNSURE_WORDS = "…"
+"""What the transcript shows for a run of words the ASR was unsure of."""
+
+
+def tagged_transcript(words: list[ClipWord], aliases: dict[str, str], min_word_prob: float = 0.0) -> str:
+    """The compact text a QA generator reads. Words the ASR gave a probability below
+    `min_word_prob` show as UNSURE_WORDS (one per run), so no question is built on a mishearing."""
     lines: list[str] = []
     parts: list[str] = []
     tag = None
@@ -86,7 +92,9 @@ def tagged_transcript(words: list[ClipWord], aliases: dict[str, str]) -> str:
                 parts = []
             parts.append(f"[{current[0]}|{current[1]}|{current[2]}]")
             tag, speaker = current, w.speaker
-        parts.append(w.word)
+        unsure = w.prob is not None and w.prob < min_word_prob
+        if not (unsure and parts[-1] == UNSURE_WORDS):
+            parts.append(UNSURE_WORDS if unsure else w.word)
     if parts:
         lines.append(" ".join(parts))
     return "\n".join(lines)
