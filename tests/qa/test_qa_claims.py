@@ -70,7 +70,7 @@ def test_abstained_labels_support_nothing():
         assert unsupported_claims(item("CE", "How does the woman sound?", answer), unclear, WORDS), answer
     one_unknown = facts_of([(s, UNKNOWN_GENDER if s == "spk_b" else g, e, t) for s, g, e, t in ARGUMENT])
     assert unsupported_claims(item("CG", "What does the man offer?", "The man offers the garage."), one_unknown, WORDS) == [
-        '"man" (no such voice: female)']
+        '"man" (no voice in the clip is known to be that; known voices: female)']
 
 
 @pytest.mark.parametrize("qa_type, question, answer, problem", [

@@ -172,8 +172,8 @@ def _sentence_problems(tokens: list[str], facts: ClipFacts, cw: ClaimWords, ques
                 problems.append(f'"{word}" (not heard from {_who(speakers, facts)}{where}: {heard})')
     for word in _claims(tokens, cw.gender_nouns, cw, question):
         if not cw.gender_nouns[word] & facts.genders:
-            voices = ", ".join(sorted(facts.genders)) or "no confident gender"
-            problems.append(f'"{word}" (no such voice: {voices})')
+            voices = ", ".join(sorted(facts.genders)) or "none"
+            problems.append(f'"{word}" (no voice in the clip is known to be that; known voices: {voices})')
     known = facts.speaker_count
     for n in speaker_counts(" ".join(tokens), cw.vocab, bare_number=False):
         if n != known:

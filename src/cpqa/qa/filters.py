@@ -249,7 +249,7 @@ def label_problem(item: QAItem, facts: ClipFacts, vocab: Vocabulary) -> tuple[st
 def _emotion_problem(answer: str, facts: ClipFacts, vocab: Vocabulary) -> tuple[str, str] | None:
     named = named_labels(answer, vocab.emotions, vocab)
     if not named:
-        return LABEL_UNVERIFIABLE, "the answer names no emotion"
+        return LABEL_UNVERIFIABLE, "the answer names no emotion (it must say which emotion the voice conveys)"
     present = set(facts.emotions)
     stray = sorted({label for labels in named if not labels & present for label in labels})
     if stray:
@@ -263,7 +263,7 @@ def _emotion_problem(answer: str, facts: ClipFacts, vocab: Vocabulary) -> tuple[
 def _gender_problem(answer: str, facts: ClipFacts, vocab: Vocabulary) -> tuple[str, str] | None:
     named = named_labels(answer, vocab.genders, vocab)
     if not named:
-        return LABEL_UNVERIFIABLE, "the answer names no gender"
+        return LABEL_UNVERIFIABLE, "the answer names no gender (it must say whether the voice is a man's or a woman's)"
     stray = sorted({label for labels in named if not labels & facts.genders for label in labels})
     if stray:
         return LABEL_MISMATCH, f"the answer says {', '.join(stray)}; the voices are {', '.join(sorted(facts.genders))}"
