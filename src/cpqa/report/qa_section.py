@@ -33,7 +33,6 @@ from ..run import resolve_path
 from ..status import iter_stage_records
 
 TRANSCRIPT_CHARS = 700
-ATTEMPT_KEYS = ("attempts",)
 
 STYLE = """
 .qa{border:1px solid #ccc;border-left:6px solid #2e7d32;border-radius:4px;margin:.6rem 0;padding:.5rem .8rem}
@@ -108,27 +107,20 @@ def _verdicts(filters: dict) -> str:
         rows.append(f"<li><strong>text-only answer</strong> (rating {_esc(text_only.get('rating', '-'))}/5): "
                     f"{_esc(said)}</li>")
     for key, value in filters.items():
-        if key not in {"passed", "reasons", "flags", "details", "retyped_from", "text_only", *ATTEMPT_KEYS}:
+        if key not in {"passed", "reasons", "flags", "details", "retyped_from", "text_only"}:
             rows.append(f"<li><strong>{_esc(key)}:</strong> {_esc(_compact(value))}</li>")
     return f"<ul class='verdicts'>{''.join(rows) or '<li>no check objected</li>'}</ul>"
 
 
 def _attempts(obj: dict) -> str:
-    """The generation attempts (`generator.attempts`, see `cpqa.qa.regenerate`; also read at the top
-    level or in `filters`): each with its turns and verdict, or the error of a failed request."""
-    attempts = next((place[key] for place in (obj.get("generator", {}), obj, obj.get("filters", {}))
-                     for key in ATTEMPT_KEYS if isinstance(place, dict) and place.get(key)), None)
+    """The generation attempts (`generator.attempts`, see `cpqa.qa.regenerate`): each with its
+    turns and verdict, or the error of a failed request."""
+    attempts = obj.get("generator", {}).get("attempts")
     if not attempts:
         return ""
-    if not isinstance(attempts, list):
-        return f"<div class='attempts'><strong>attempts:</strong> {_esc(_compact(attempts))}</div>"
     rows = []
-    for n, attempt in enumerate(attempts, 1):
-        if not isinstance(attempt, dict):
-            rows.append(f"<li>{n}. {_esc(_compact(attempt))}</li>")
-            continue
-        turns = attempt.get("turns") or ([attempt] if "question" in attempt else [])
-        said = " / ".join(f"Q: {t.get('question', '')} A: {t.get('answer', '')}" for t in turns)
+    for attempt in attempts:
+        said = " / ".join(f"Q: {t.get('question', '')} A: {t.get('answer', '')}" for t in attempt.get("turns", []))
         details = attempt.get("details") or {}
         if attempt.get("error"):
             verdict = f"request failed: {attempt['error']} {attempt.get('detail', '')}"
@@ -136,12 +128,8 @@ def _attempts(obj: dict) -> str:
             verdict = "dropped: " + "; ".join(f"{r} ({details[r]})" if details.get(r) else str(r)
                                              for r in attempt["reasons"])
         else:
-            verdict = "passed" if attempt.get("passed", True) else "dropped"
-        rest = {k: v for k, v in attempt.items()
-                if k not in {"attempt", "turns", "question", "answer", "evidence", "passed", "reasons", "details",
-                             "error", "detail"}}
-        rows.append(f"<li>{_esc(attempt.get('attempt', n))}. {_esc(said)} <strong>→ {_esc(verdict)}</strong>"
-                    f"{' ' + _esc(_compact(rest)) if rest else ''}</li>")
+            verdict = "passed"
+        rows.append(f"<li>{_esc(attempt['attempt'])}. {_esc(said)} <strong>→ {_esc(verdict)}</strong></li>")
     return f"<div class='attempts'><strong>attempts ({len(attempts)}):</strong><ul>{''.join(rows)}</ul></div>"
 
 
