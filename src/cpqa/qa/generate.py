@@ -58,7 +58,7 @@ from .filters import (
     schema_problem,
     verdict_counts,
 )
-from .prompts import Slot, generation_request
+from .prompts import Slot, generation_request, reply_budget
 from .regenerate import ClipPlan, attempt_counts
 from .speech_check import SpeechCheck, SpeechCheckConfig
 from .type_judge import TypeJudge
@@ -279,7 +279,7 @@ class QAStage(Stage[Clip, QAItem]):
             else:
                 plans.append(ClipPlan(clip, facts, slots, generation_request(
                     facts, clip.context, slots, self.qa_types, temperature=c.temperature, seed=c.seed,
-                    max_tokens=64 + c.max_tokens_per_turn * sum(s.turns for s in slots))))
+                    max_tokens=reply_budget(slots, c.max_tokens_per_turn))))
         for attempt in range(1, c.max_attempts + 1):
             active = [plan for plan in plans if plan.pending]
             if not active:

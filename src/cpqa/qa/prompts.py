@@ -89,6 +89,11 @@ def output_schema(slots: list[Slot]) -> dict[str, Any]:
             "required": ["items"], "additionalProperties": False}
 
 
+def reply_budget(slots: list[Slot], max_tokens_per_turn: int) -> int:
+    """The `max_tokens` of a reply writing `slots`: the JSON frame and `max_tokens_per_turn` per turn."""
+    return 64 + max_tokens_per_turn * sum(s.turns for s in slots)
+
+
 def generation_request(facts: ClipFacts, context: dict[str, str], slots: list[Slot], qa_types: QATypes, *,
                        temperature: float, seed: int | None, max_tokens: int) -> LLMRequest:
     version = qa_types.version

@@ -27,7 +27,7 @@ from ..records import Clip, QAItem
 from .claims import UNSUPPORTED_CLAIM, WRONG_TYPE
 from .facts import ClipFacts
 from .filters import ANSWER_IN_QUESTION, LABEL_MISMATCH, LABEL_UNVERIFIABLE, LEAKAGE, SCHEMA
-from .prompts import Slot, regeneration_request
+from .prompts import Slot, regeneration_request, reply_budget
 
 REGENERABLE = frozenset({SCHEMA, LEAKAGE, LABEL_MISMATCH, LABEL_UNVERIFIABLE, ANSWER_IN_QUESTION,
                          UNSUPPORTED_CLAIM, WRONG_TYPE})
@@ -69,7 +69,7 @@ class ClipPlan:
             slots = [self.slots[n] for n in self.pending]
             self.request = regeneration_request(
                 self.request, reply, [failure(self.items[n]) for n in self.pending], slots, version,
-                max_tokens=64 + max_tokens_per_turn * sum(s.turns for s in slots))
+                max_tokens=reply_budget(slots, max_tokens_per_turn))
 
     def stop(self) -> None:
         self.pending = []
