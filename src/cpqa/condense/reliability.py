@@ -17,10 +17,10 @@ from __future__ import annotations
 from collections import Counter
 
 from ..records import Segment
+from ..vocabulary import UNKNOWN
 from . import accessors
 from .config import WithoutEmotionConfig
 
-UNKNOWN = "unknown"
 RELIABLE_LABELS = ("content", "emotion", "gender", "speakers")
 
 
