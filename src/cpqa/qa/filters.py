@@ -223,16 +223,12 @@ def label_problem(item: QAItem, facts: ClipFacts, vocab: Vocabulary) -> tuple[st
     names none, or when its question already names what the answer says; None otherwise (and for
     the types that state no label)."""
     turn = item.turns[0]
-    if item.type == "DE":
-        problem = _emotion_problem(turn.answer, facts, vocab)
-        asked, said = (named_labels(text, vocab.emotions, vocab) for text in (outside_choices(turn.question,
-                                                                                              vocab.emotions),
-                                                                               turn.answer))
-    elif item.type == "DG":
-        problem = _gender_problem(turn.answer, facts, vocab)
-        asked, said = (named_labels(text, vocab.genders, vocab) for text in (outside_choices(turn.question,
-                                                                                              vocab.genders),
-                                                                               turn.answer))
+    if item.type in ("DE", "DG"):
+        lexicon, check = ((vocab.emotions, _emotion_problem) if item.type == "DE"
+                          else (vocab.genders, _gender_problem))
+        problem = check(turn.answer, facts, vocab)
+        asked = named_labels(outside_choices(turn.question, lexicon), lexicon, vocab)
+        said = named_labels(turn.answer, lexicon, vocab)
     elif item.type == "DS":
         problem = _count_problem(turn.answer, facts, vocab)
         asked, said = ([frozenset(speaker_counts(text, vocab))] for text in (turn.question, turn.answer))
