@@ -4,9 +4,10 @@ with numpy only.
 A head file holds `mean`, `scale` (feature standardisation), `coef` `[classes, dim]` (one row for a
 binary head), `intercept`, and `meta`: a JSON string with the class labels, the encoder, pooling,
 window layout, feature normalisation and a record of the training data and scores. A calibrated
-head also holds `prior_shift` (log target prior minus log training prior, per class), `ood_mean`
-and `ood_basis` (the training windows' principal axes, whitened) and in `meta` its `temperature`,
-`ood_threshold` and `min_confidence` (`cpqa.labels.calibration`).
+head also holds `prior_shift` (log target prior minus log training prior, per class), `ood_mean`,
+`ood_axes` and `ood_std` (the training windows' mean, principal axes and spread along them) and in
+`meta` its `temperature`, `ood_threshold`, `ood_residual_scale` and `min_confidence`
+(`cpqa.labels.calibration`).
 """
 
 from __future__ import annotations
@@ -117,13 +118,16 @@ class ProbeHead:
         normalised when the head says `normalize: speaker`)."""
         return softmax(self.logits(features))
 
-    def logits(self, features: np.ndarray) -> np.ndarray:
-        """Calibrated logits: temperature-scaled, shifted to the target class prior."""
+    def standardised(self, features: np.ndarray) -> np.ndarray:
+        """Features `[n, dim]` standardised as in training; a NaN (a measure not made) reads as the mean."""
         features = np.atleast_2d(np.asarray(features, dtype=np.float64))
         if features.shape[1] != self.mean.shape[0]:
             raise CPQAError(f"head '{self.name}' expects {self.mean.shape[0]} features, got {features.shape[1]}")
-        z = np.nan_to_num((features - self.mean) / self.scale, nan=0.0)  # a measure not made reads as the mean
-        logits = z @ self.coef.T + self.intercept
+        return np.nan_to_num((features - self.mean) / self.scale, nan=0.0)
+
+    def logits(self, features: np.ndarray) -> np.ndarray:
+        """Calibrated logits: temperature-scaled, shifted to the target class prior."""
+        logits = self.standardised(features) @ self.coef.T + self.intercept
         if logits.shape[1] == 1:  # a binary head stores the logit of its second class
             logits = np.concatenate([np.zeros_like(logits), logits], axis=1)
         logits = logits / self.temperature
@@ -136,8 +140,7 @@ class ProbeHead:
         off them); None for a head without the statistics."""
         if self.ood_axes is None or self.ood_mean is None or self.ood_std is None:
             return None
-        z = np.nan_to_num((np.atleast_2d(np.asarray(features, dtype=np.float64)) - self.mean) / self.scale, nan=0.0)
-        centred = z - self.ood_mean
+        centred = self.standardised(features) - self.ood_mean
         on_axes = centred @ self.ood_axes.T
         within = ((on_axes / self.ood_std) ** 2).mean(axis=1)
         scale = self.meta.get("ood_residual_scale")
@@ -184,8 +187,4 @@ class RegressionHead(ProbeHead):
     not be made) reads as the training mean."""
 
     def predict(self, features: np.ndarray) -> np.ndarray:
-        features = np.atleast_2d(np.asarray(features, dtype=np.float64))
-        if features.shape[1] != self.mean.shape[0]:
-            raise CPQAError(f"head '{self.name}' expects {self.mean.shape[0]} features, got {features.shape[1]}")
-        z = np.nan_to_num((features - self.mean) / self.scale, nan=0.0)
-        return np.clip(z @ self.coef.T + self.intercept, 0.0, 1.0)
+        return np.clip(self.standardised(features) @ self.coef.T + self.intercept, 0.0, 1.0)

@@ -422,7 +422,7 @@ def out_of_fold(fs: FeatureSet, c: float, folds: int = INNER_FOLDS, normalize: s
         if head.labels != classes:
             raise CPQAError(f"a fold lacks a class ({sorted(set(classes) - set(head.labels))}): use fewer folds")
         logits[test] = head.logits(x[test])
-        z = (x[~test] - head.mean) / head.scale
+        z = head.standardised(x[~test])
         fit_ood(head, z)
         distance[test] = head.ood_distance(x[test])
     return OutOfFold(logits, distance, np.searchsorted(classes, y), classes)
@@ -438,5 +438,5 @@ def train_calibrated(fs: FeatureSet, c: float, prior: dict[str, float] | None, m
     head = _fit(x, fs.window_labels(), c, sample_weight)
     head.meta = {**(meta or {}), "normalize": "none", "C": c, "n_windows": len(x), "n_examples": len(fs.labels),
                  "n_speakers": len(set(fs.speakers)), "class_counts": dict(sorted(Counter(fs.labels).items()))}
-    calibrate(head, (x - head.mean) / head.scale, oof, prior, max_ua_loss)
+    calibrate(head, head.standardised(x), oof, prior, max_ua_loss)
     return head, oof
