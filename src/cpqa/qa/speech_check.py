@@ -177,9 +177,11 @@ class SpeechCheck:
             self._cache = RequestCache(self.run_dir / "cache" / "speechllm.sqlite")
         found = self._cache.get_many([key for *_, key in jobs])
         queries: list[tuple[str, SpeechQuery, dict[str, Any]]] = []
+        queued: set[str] = set()
         for item, clip, placement, key in jobs:
-            if key in found or key in {k for k, _, _ in queries}:  # the same question of the same audio once
+            if key in found or key in queued:  # the same question of the same audio once
                 continue
+            queued.add(key)
             try:
                 heard = hear(self._audio(str(resolve_path(clip.audio, self.run_dir))), placement,
                              self.config.max_audio_s)
