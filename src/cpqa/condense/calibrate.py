@@ -375,8 +375,7 @@ def items_from_segments(segments: Iterable[Segment], labels: Mapping[str, str],
                         models.setdefault("derived valence", set()).add(str(label["model"]))
         for w in seg.windows:
             prediction = accessors.emotion(w.emotion)
-            label = None if isinstance(w.emotion, dict) and w.emotion.get("abstained") else prediction.label
-            windows[seg.recording_id].append(WindowPrediction(label, prediction.score, w.valence))
+            windows[seg.recording_id].append(WindowPrediction(prediction.label, prediction.score, w.valence))
     return [LabelledItem(rid, labels[rid], tuple(windows[rid])) for rid in sorted(windows)]
 
 
