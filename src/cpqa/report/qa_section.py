@@ -48,8 +48,8 @@ def _esc(value: Any) -> str:
     return html.escape(str(value), quote=True)
 
 
-def _rank(item_id: str) -> bytes:
-    return hashlib.blake2b(item_id.encode(), digest_size=8).digest()
+def _rank(item_id: str) -> int:
+    return int.from_bytes(hashlib.blake2b(item_id.encode(), digest_size=8).digest(), "big")
 
 
 def sample_items(run_dir: Path, stage: str, per_group: int) -> tuple[dict[tuple[str, bool], list[dict]], Counter]:
@@ -61,16 +61,12 @@ def sample_items(run_dir: Path, stage: str, per_group: int) -> tuple[dict[tuple[
         key = (obj.get("type", "?"), bool(obj.get("filters", {}).get("passed", True)))
         totals[key] += 1
         heap = heaps.setdefault(key, [])
-        entry = (_neg(_rank(obj["id"])), obj["id"], obj)  # a max-heap of the smallest ranks
+        entry = (-_rank(obj["id"]), obj["id"], obj)  # a max-heap of the smallest ranks
         if len(heap) < per_group:
             heapq.heappush(heap, entry)
         elif entry > heap[0]:
             heapq.heapreplace(heap, entry)
     return {key: [obj for *_, obj in sorted(heap, reverse=True)] for key, heap in heaps.items()}, totals
-
-
-def _neg(rank: bytes) -> bytes:
-    return bytes(255 - b for b in rank)
 
 
 def _clips(run_dir: Path, wanted: set[str]) -> dict[str, dict]:
