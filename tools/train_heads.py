@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from cpqa.condense.rules import SENTIMENT_OF, ConsistencyRule
 from cpqa.labels.heads import softmax
 from cpqa.labels.probe import (
     Example,
@@ -46,7 +47,7 @@ C_GRID = (0.01, 0.03, 0.1, 0.3)
 PRIOR = {"neutral": 0.4, **dict.fromkeys(("angry", "disgusted", "fearful", "happy", "sad", "surprised"), 0.1)}
 """The class prior the emotion heads are corrected to: everyday speech is mostly neutral."""
 MAX_UA_LOSS = 0.03
-NEGATIVE = {"angry", "disgusted", "fearful", "sad"}
+NEGATIVE = {label for label, sentiment in SENTIMENT_OF.items() if sentiment == "negative"}
 AMI_MEETING = {**dict.fromkeys(("trn00", "trn01", "trn02", "trn03"), "m0"), **dict.fromkeys(("trn07", "trn08"), "m7")}
 EXCERPT = "meeting_excerpt_60s"
 
@@ -166,19 +167,16 @@ def agreement_table(emotion_oof, emotion_fs: FeatureSet, valence: np.ndarray, he
     valence (x, y as in condensation) vs all windows, abstentions counted as errors."""
     probs = softmax(emotion_oof.logits / head.temperature + head.prior_shift)
     classes = np.array(emotion_oof.classes)
-    pred = np.where(probs.max(axis=1) >= head.min_confidence, classes[probs.argmax(axis=1)], "abstained")
+    abstained = probs.max(axis=1) < head.min_confidence
+    pred = np.where(abstained, "abstained", classes[probs.argmax(axis=1)])
     truth = classes[emotion_oof.labels]
     acted = np.array([corpus(emotion_fs.examples[i]) == "ravdess" for i in emotion_fs.example])
-    sentiment = {"happy": "positive", "neutral": "neutral", "surprised": "ambiguous"}
     rows = []
     for x in (0.45, 0.5, 0.55):
         for y in (0.3, 0.35, 0.4):
-            keep = []
-            for p, v in zip(pred, valence):
-                s = sentiment.get(p, "negative" if p in NEGATIVE else None)
-                keep.append((s == "positive" and v >= x) or (s == "negative" and v <= y)
-                            or (s == "neutral" and y < v < x) or s == "ambiguous")
-            keep = np.array(keep) & acted
+            rule = ConsistencyRule(x, y)  # condensation's own rule
+            keep = np.array([rule.drop_reason(p, s, v, a) is None
+                             for p, s, v, a in zip(pred, probs.max(axis=1), valence, abstained)]) & acted
             recall_all = {c: float(np.mean(pred[acted & (truth == c)] == c)) for c in classes}
             recall_kept = {c: float(np.mean(pred[keep & (truth == c)] == c)) if (keep & (truth == c)).any() else 0.0
                            for c in classes}
