@@ -80,9 +80,6 @@ class PrefixStates:
         self._states.move_to_end(state.input_ids.tobytes())
         return state
 
-    def __contains__(self, tokens: Sequence[int]) -> bool:
-        return self.best(tokens)[0] >= self.min_prefix
-
     def __setitem__(self, tokens: Sequence[int], state: SavedPrefix) -> None:
         """Keep `state`, keyed by the tokens it holds (`Llama` passes prompt + completion, of which
         the last sampled token never entered the KV cache). A state it extends is dropped."""
