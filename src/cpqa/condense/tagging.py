@@ -7,11 +7,11 @@ vouches for:
   window holding the word's midpoint, else 'no clear emotion' where the emotion model abstained
   on the word's window, else the emotion condense attributed to the segment. Every other word —
   in a segment kept for other labels, or in speech condensation did not keep — says
-  `no clear emotion` (`labels.protocols.NO_CLEAR_EMOTION`): a window the consistency rule
+  `no clear emotion` (`vocabulary.NO_CLEAR_EMOTION`): a window the consistency rule
   rejected, or a label that never recurred, is never shown as a class;
 - gender: the word's own tag (annotate gives each word its speaker's pooled gender, or 'unknown
   gender' where that abstained), else the segment's (its pooled label, else the manifest's),
-  'unknown gender' where that abstained;
+  else 'unknown gender' (that label abstained, or there is none);
 - speaker: the word's tag, else the segment's speaker, else 'unknown'.
 
 A segment with text but no word times gets one word per token spread evenly over the segment
@@ -28,7 +28,7 @@ from __future__ import annotations
 from ..records import ClipWord, Segment
 from ..vocabulary import NO_CLEAR_EMOTION, UNKNOWN_GENDER
 from . import accessors
-from .reliability import gender_abstained, segment_gender, speaker_of
+from .reliability import segment_gender, speaker_of
 from .rules import EMOTION_ABSTAINED
 
 
@@ -40,7 +40,7 @@ def tag_words(segment: Segment) -> tuple[list[ClipWord], bool]:
     windows = [(w.start, w.end, accessors.emotion(w.emotion).label) for w in segment.windows] if reliable else []
     abstained = [(w["start"], w["end"]) for w in condense.get("dropped_windows") or ()
                  if w.get("reason") == EMOTION_ABSTAINED] if reliable else []
-    gender = segment_gender(segment) or (UNKNOWN_GENDER if gender_abstained(segment) else None)
+    gender = segment_gender(segment)
     speaker = speaker_of(segment)
     words = segment.words
     interpolated = not words and bool(segment.text.strip())
