@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 from ..condense.rules import SENTIMENT_OF
 from ..errors import CPQAError
@@ -63,7 +63,7 @@ class ClaimWords:
     asks: dict[str, re.Pattern]
     function_words: frozenset[str]
 
-    @property
+    @cached_property
     def gender_nouns(self) -> dict[str, frozenset[str]]:
         return {w: labels for w, labels in self.vocab.genders.items() if w not in self.pronouns}
 
