@@ -76,7 +76,7 @@ class EmotionPrediction:
     abstained: bool = False
     """The model abstained: `label` is None and `score` its (too low) top probability."""
     abstain_reason: str | None = None
-    """Why it abstained (`labels.protocols.ABSTAIN_*`), when it says."""
+    """Why it abstained (`vocabulary.ABSTAIN_*`), when it says."""
 
 
 def emotion(value: Any) -> EmotionPrediction:
