@@ -35,14 +35,11 @@ def segment_gender(segment: Segment) -> str | None:
     return accessors.label_category(segment.labels, "gender") or accessors.category(segment.metadata.get("gender"))
 
 
-def gender_abstained(segment: Segment) -> bool:
-    return accessors.abstained(segment.labels.get("gender"))
-
-
 def gender_of(segment: Segment) -> str:
     """`segment_gender`, else (only where no gender label exists, abstained or not) its words'
     most common gender tag, else 'unknown'."""
-    words = None if gender_abstained(segment) else _most_common(w.gender for w in segment.words)
+    abstained = accessors.abstained(segment.labels.get("gender"))
+    words = None if abstained else _most_common(w.gender for w in segment.words)
     return segment_gender(segment) or words or UNKNOWN
 
 
