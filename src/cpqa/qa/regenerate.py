@@ -42,11 +42,11 @@ class ClipPlan:
     """The request of the next attempt."""
     items: dict[int, QAItem] = field(default_factory=dict)
     """Slot number → its latest checked item."""
-    pending: list[int] = field(default_factory=list)
-    """Slots the next attempt asks for."""
+    pending: list[int] = field(init=False)
+    """Slots the next attempt asks for: at first, all of them."""
 
     def __post_init__(self):
-        self.pending = self.pending or list(range(len(self.slots)))
+        self.pending = list(range(len(self.slots)))
 
     def take(self, n: int, item: QAItem, attempt: int) -> None:
         """Keep `item` (already checked) as slot n's latest, with every earlier attempt."""
