@@ -18,7 +18,7 @@ import soundfile as sf
 
 from ..audio.decode import load_16k_mono as load_audio  # noqa: F401  (qa.speech_check still imports it from here)
 from ..audio.io import SAMPLE_RATE
-from .heard import Placement
+from .heard import Placement, Span
 
 
 @dataclass
@@ -38,9 +38,14 @@ def hear(samples: np.ndarray, placement: Placement, max_audio_s: float) -> Heard
         window = round(max_audio_s * SAMPLE_RATE)
         return Heard([samples[i:i + window] for i in range(0, len(samples), window)], duration_s, duration_s, "chunked")
     if placement.cut == "window":
-        piece = samples[round(placement.window.start * SAMPLE_RATE):round(placement.window.end * SAMPLE_RATE)]
+        piece = window_samples(samples, placement.window)
         return Heard([piece], duration_s, len(piece) / SAMPLE_RATE, "window")
     return Heard([samples], duration_s, duration_s, "none")
+
+
+def window_samples(samples: np.ndarray, window: Span) -> np.ndarray:
+    """The stretch of a clip's 16 kHz samples that `window` (seconds from the clip's start) covers."""
+    return samples[round(window.start * SAMPLE_RATE):round(window.end * SAMPLE_RATE)]
 
 
 def wav_bytes(samples: np.ndarray) -> bytes:

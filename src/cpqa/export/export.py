@@ -39,8 +39,9 @@ from pydantic import Field, field_validator
 
 from .. import __version__
 from ..audio.decode import load_16k_mono
-from ..audio.io import SAMPLE_RATE, write_flac_16k
+from ..audio.io import write_flac_16k
 from ..errors import CPQAError
+from ..evaluate.audio import window_samples
 from ..evaluate.heard import Placement, evidence_span, place
 from ..io_atomic import write_atomic
 from ..stage import Config
@@ -253,8 +254,7 @@ class _AudioRefs:
         """The file of the heard window `placement` of `audio`, written once."""
         key = (audio, placement.index)
         if key not in self.windows:
-            window = placement.window
-            samples = load_16k_mono(audio)[round(window.start * SAMPLE_RATE):round(window.end * SAMPLE_RATE)]
+            samples = window_samples(load_16k_mono(audio), placement.window)
             self.windows[key] = self._write(audio, f"-w{placement.index}", lambda t: write_flac_16k(t, samples),
                                             suffix=".flac")
         return self.windows[key]
