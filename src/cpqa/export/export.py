@@ -24,6 +24,7 @@ OUT stands alone. The README written in OUT says how its trainer resolves relati
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -240,6 +241,8 @@ class _AudioRefs:
         self.copies: dict[Path, Path] = {}
         self.windows: dict[tuple[Path, int], Path] = {}
         self.written: list[Path] = []
+        # a clip's items come together (sorted by id): its windows are cut from one decoding
+        self._samples = functools.lru_cache(maxsize=1)(load_16k_mono)
 
     def __call__(self, audio: Path) -> str:
         if self.mode == "absolute":
@@ -254,7 +257,7 @@ class _AudioRefs:
         """The file of the heard window `placement` of `audio`, written once."""
         key = (audio, placement.index)
         if key not in self.windows:
-            samples = window_samples(load_16k_mono(audio), placement.window)
+            samples = window_samples(self._samples(audio), placement.window)
             self.windows[key] = self._write(audio, f"-w{placement.index}", lambda t: write_flac_16k(t, samples),
                                             suffix=".flac")
         return self.windows[key]
