@@ -71,6 +71,8 @@ class LlamaCppBackend(LLMBackend):
     def __init__(self, config: LlamaCppConfig):
         super().__init__(config)
         self._llama = None
+        self._lib = None
+        """The `llama_cpp` module, imported with the model."""
         self._lock = threading.Lock()  # one llama.cpp context: one request at a time, whatever the caller
         self.load_s: float | None = None
         self.prefix_states: PrefixStates | None = None
@@ -80,10 +82,10 @@ class LlamaCppBackend(LLMBackend):
             # llama.cpp's OpenMP workers spin while they wait; on a busy 2-core machine that made 30
             # tokens take 57 s instead of 5.7 s. Read once, when the OpenMP runtime loads.
             os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-            llama_cpp = require(LLAMA_CPP.module, LLAMA_CPP.extra, LLAMA_CPP.package)
+            self._lib = require(LLAMA_CPP.module, LLAMA_CPP.extra, LLAMA_CPP.package)
             path = resolve_gguf(self.config.model)
             started = time.perf_counter()
-            self._llama = _llama_class(llama_cpp)(
+            self._llama = _llama_class(self._lib)(
                 model_path=str(path), n_ctx=self.config.n_ctx, n_threads=self.config.n_threads or os.cpu_count(),
                 n_gpu_layers=self.config.n_gpu_layers, chat_format=self.config.chat_format, verbose=False,
             )
@@ -114,8 +116,7 @@ class LlamaCppBackend(LLMBackend):
             kwargs["response_format"] = {"type": "json_object", "schema": request.json_schema}
         started = time.perf_counter()
         self.stats.calls += 1
-        llama_cpp = require(LLAMA_CPP.module, LLAMA_CPP.extra, LLAMA_CPP.package)
-        llama_cpp.llama_perf_context_reset(llama._ctx.ctx)
+        self._lib.llama_perf_context_reset(llama._ctx.ctx)
         try:
             out = llama.create_chat_completion(**kwargs)
         except ValueError as exc:  # llama-cpp's error for a prompt longer than the context
@@ -127,7 +128,7 @@ class LlamaCppBackend(LLMBackend):
         text = choice["message"].get("content") or ""
         if self.config.prefix_cache_mb and choice.get("finish_reason") == "stop" and llama.n_tokens > prompt_tokens:
             llama.remember_reply(text.encode("utf-8"), llama.input_ids[prompt_tokens:llama.n_tokens].tolist())
-        perf = llama_cpp.llama_perf_context(llama._ctx.ctx)  # llama.cpp's own counts and times
+        perf = self._lib.llama_perf_context(llama._ctx.ctx)  # llama.cpp's own counts and times
         evaluated = perf.n_p_eval
         logger.debug("llama.cpp: %d prompt tokens (%d evaluated in %.1f s), %d completion tokens (%d decoded in "
                      "%.1f s), %.1f s in all", prompt_tokens, evaluated, perf.t_p_eval_ms / 1000,
