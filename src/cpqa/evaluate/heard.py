@@ -131,14 +131,14 @@ def find_words(phrase: str, words: Sequence[ClipWord]) -> Span | None:
     wanted = {t for t in _TOKEN.findall(phrase.lower()) if t not in _FUNCTION_WORDS}
     hits = [(w, token) for w in sorted(words, key=lambda w: w.start)
             for token in _TOKEN.findall(w.word.lower()) if token in wanted]
-    best: tuple[int, float, int, int] | None = None  # (-distinct, duration, i, j)
+    best: tuple[int, float, int, int] | None = None  # (-distinct, duration, i, k)
     for i, (first, _) in enumerate(hits):
-        j = i
-        while j + 1 < len(hits) and hits[j + 1][0].end - first.start <= MAX_EVIDENCE_S:
-            j += 1
-        for k in range(i, j + 1):  # the shortest stretch from i reaching each count of distinct words
-            distinct = len({token for _, token in hits[i:k + 1]})
-            key = (-distinct, hits[k][0].end - first.start, i, k)
+        seen: set[str] = set()
+        for k in range(i, len(hits)):  # the shortest stretch from i reaching each count of distinct words
+            if k > i and hits[k][0].end - first.start > MAX_EVIDENCE_S:
+                break
+            seen.add(hits[k][1])
+            key = (-len(seen), hits[k][0].end - first.start, i, k)
             if best is None or key < best:
                 best = key
     if best is None or -best[0] < max(MIN_EVIDENCE_WORDS, math.ceil(len(wanted) / 2)):
