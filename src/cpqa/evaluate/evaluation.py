@@ -292,10 +292,10 @@ class _Answering:
 
 def _heard_words(unit: Unit) -> list[ClipWord] | None:
     """The clip's words in the audio heard; None without a clip record."""
-    clip, window = unit.item.clip, unit.placement.window
+    clip = unit.item.clip
     if clip is None:
         return None
-    return clip.words if window is None or unit.placement.cut != "window" else words_in(clip, window)
+    return words_in(clip, unit.placement.window) if unit.placement.cut == "window" else clip.words
 
 
 class _Judging:
