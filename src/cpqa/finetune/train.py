@@ -26,7 +26,6 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -119,8 +118,8 @@ def finetune(data: str | Path, output: str | Path, eval_qa: str | Path | None = 
         raise CPQAError(f"{train_file}: every chat's audio is longer than max_audio_s={config.max_audio_s:g} "
                         f"({dict(dropped)}); export with --long-audio split or train with long_audio=chunk")
     dev_file = split_file(data, "dev")
-    dev_chats, dev_dropped = heard_chats(read_chats(dev_file), config.long_audio, config.max_audio_s) \
-        if dev_file is not None else ([], Counter())
+    dev_chats, dev_dropped = heard_chats(read_chats(dev_file) if dev_file is not None else [], config.long_audio,
+                                         config.max_audio_s)
     torch = require("torch", extra="finetune")
     transformers = require("transformers", extra="finetune")
     peft = require("peft", extra="finetune")
