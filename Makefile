@@ -12,8 +12,7 @@ DEMO_RUN   ?= demo-run
 # calm meeting can carry (content, gender, speaker count) and direct emotion where the labels allow it.
 DEMO_SET   ?= --set qa.counts.CE=0 --set qa.counts.CG=0 --set qa.counts.EMP=0 --set qa.multi_turn=0
 
-.PHONY: install demo test test-slow bench lint clean
-.PHONY: check-extras gpu-check
+.PHONY: install demo test test-slow bench lint clean check-extras gpu-check
 
 install: $(STAMP)
 
