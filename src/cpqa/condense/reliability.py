@@ -15,13 +15,15 @@ A kept segment records what it is reliable for (`metadata["condense"]["reliable_
 from __future__ import annotations
 
 from collections import Counter
+from typing import get_args
 
 from ..records import Segment
 from ..vocabulary import UNKNOWN
 from . import accessors
-from .config import WithoutEmotionConfig
+from .config import OtherLabel, WithoutEmotionConfig
 
-RELIABLE_LABELS = ("content", "emotion", "gender", "speakers")
+RELIABLE_LABELS = tuple(sorted(("emotion", *get_args(OtherLabel))))
+"""content, emotion, gender, speakers: emotion and the other labels a segment can be kept for."""
 
 
 def speaker_of(segment: Segment) -> str:
