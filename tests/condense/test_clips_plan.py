@@ -145,6 +145,7 @@ def test_gender_tags_come_from_each_words_speaker():
     seg.words[1] = seg.words[1].model_copy(update={"gender": None})  # an untagged word of the abstained speaker
     assert tag_words(seg)[0][1].gender == UNKNOWN_GENDER
 
+
 def test_words_the_asr_was_unsure_of_are_not_shown_to_the_generator():
     words = [ClipWord(word=w, start=i, end=i + 0.5, prob=p, emotion="neutral", gender="female", speaker="A")
              for i, (w, p) in enumerate([("symbols", 0.76), ("who", 0.45), ("protect", 0.44), ("them", 0.26),

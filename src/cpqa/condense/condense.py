@@ -140,4 +140,3 @@ class CondenseStage(Stage[Segment, Segment]):
         }
         metadata["selection"] = {"score": summary.score, "reasons": list(summary.reasons)}
         return segment.model_copy(update={"windows": [v.window for v in analysis.kept], "metadata": metadata})
-
