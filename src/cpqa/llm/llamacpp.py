@@ -156,32 +156,35 @@ def prefix_order_key(request: LLMRequest) -> str:
 
 @lru_cache(maxsize=1)
 def _llama_class(llama_cpp):
-    """`llama_cpp.Llama` with two changes. Its saved states (`Llama.cache`) hold only the KV cells
+    """`llama_cpp.Llama` with three changes. Its saved states (`Llama.cache`) hold only the KV cells
     of its sequence: the stock `save_state` also copies the logits buffer (n_batch × vocabulary
     floats, 300 MB for Qwen2.5), which sampling no longer reads; restoring the KV cells and the
     token history is enough, since `generate` re-evaluates at least the prompt's last token. And
     requests with a grammar (JSON schema) check the chosen token first instead of the whole
-    vocabulary (`GrammarCheckSampler`; greedy: with the same result)."""
+    vocabulary (`GrammarCheckSampler`; greedy: with the same result). Third, `tokenize` gives a
+    recent reply quoted in a prompt its generated tokens back (`remember_reply`)."""
 
     class FastLlama(llama_cpp.Llama):
         grammar_check_first = True
-        replies: OrderedDict[bytes, list[int]]
-        """Recent replies (text → the tokens generated for it): a follow-up that quotes one gets those
-        tokens back from `tokenize`, so its prompt continues the KV cache of the reply instead of
-        diverging where a re-tokenisation of the reply would (grammar-constrained output is rarely
-        tokenised the canonical way)."""
+
+        def __init__(self, *args, **kwargs):
+            self.replies: OrderedDict[bytes, list[int]] = OrderedDict()
+            """Recent replies (text → the tokens generated for it): a follow-up that quotes one gets
+            those tokens back from `tokenize`, so its prompt continues the KV cache of the reply
+            instead of diverging where a re-tokenisation of the reply would (grammar-constrained
+            output is rarely tokenised the canonical way)."""
+            super().__init__(*args, **kwargs)
 
         def remember_reply(self, text: bytes, tokens: list[int]) -> None:
             if len(text) < 16 or self.detokenize(tokens) != text:
                 return
-            self.replies = getattr(self, "replies", OrderedDict())
             self.replies[text] = tokens
             self.replies.move_to_end(text)
             while len(self.replies) > 32:
                 self.replies.popitem(last=False)
 
         def tokenize(self, text: bytes, add_bos: bool = True, special: bool = False) -> list[int]:
-            quoted = [reply for reply in getattr(self, "replies", {}) if reply in text]
+            quoted = [reply for reply in self.replies if reply in text]
             if not quoted:
                 return super().tokenize(text, add_bos, special)
             reply = max(quoted, key=len)
