@@ -101,3 +101,14 @@ def test_an_empathetic_reply_fits_the_speakers_state():
 def test_affect_words_extend_the_label_words_without_overlap():
     assert WORDS.affect["confused"] == frozenset() and WORDS.affect["calm"] == {"neutral"}
     assert WORDS.affect["upset"] == {"angry", "sad"} and WORDS.affect["stressed"] == {"fearful", "angry"}
+
+
+def test_what_a_speaker_is_said_to_say_must_be_in_their_words():
+    # ARGUMENT: the first speaker (spk_a) complains about the car; the second offers the garage.
+    right = item("CS", "Who offers a solution?", "The second speaker offers to take the car to the garage tomorrow.")
+    assert unsupported_claims(right, ARGUMENT_FACTS, WORDS) == []
+    wrong = item("CS", "Who offers a solution?",
+                 "The first speaker suggests buying a new bicycle. The second speaker agrees.")
+    assert unsupported_claims(wrong, ARGUMENT_FACTS, WORDS) == ['"bicycle, buying, new, suggest" (not in what S1 says)']
+    voice = item("DE", "What emotion does the second speaker convey?", "The second speaker's voice conveys a sad emotion.")
+    assert unsupported_claims(voice, ARGUMENT_FACTS, WORDS) == []  # how they sound, not what they said

@@ -181,7 +181,28 @@ def _sentence_problems(tokens: list[str], facts: ClipFacts, cw: ClaimWords, ques
     for n in _ordinal_speakers(tokens, cw):
         if n > (known or 1):
             problems.append(f'"speaker {n}" ({f"the clip has {known}" if known else "the number of speakers is unknown"})')
+    if not question and (misattributed := _misattributed(tokens, facts, cw)):
+        problems.append(misattributed)
     return problems
+
+
+def _misattributed(tokens: list[str], facts: ClipFacts, cw: ClaimWords) -> str | None:
+    """A sentence saying what a speaker named by order said or did ("the third speaker suggests a
+    menu display") must share a content word with that speaker's own words; the detail when it
+    shares none (at least two content words said of the speaker, or nothing to judge). A sentence
+    about how the speaker sounds is left to the label checks."""
+    named = _ordinal_speakers(tokens, cw)
+    sentence = " ".join(tokens)
+    if not named or any(cw.asks[label].search(sentence) for label in ("emotion", "gender")) or any(
+            t in cw.affect or t in cw.vocab.genders for t in tokens):
+        return None  # how the speaker sounds, checked against the labels above, not what they said
+    alias = f"S{named[0]}"  # the sentence's subject: the first speaker it names
+    said = {_stem(t) for st in facts.stretches if st.alias == alias for t in words(st.text) if cw.is_content(t)}
+    claimed = sorted({_stem(t) for t in tokens if cw.is_content(t) and t not in cw.ordinals
+                      and t not in cw.vocab.speaker_nouns})
+    if not said or len(claimed) < 2 or set(claimed) & said:
+        return None
+    return f'"{", ".join(claimed[:5])}" (not in what {alias} says)'
 
 
 def type_problem(item: QAItem, facts: ClipFacts, cw: ClaimWords) -> str | None:
