@@ -16,7 +16,6 @@ from typing import Literal
 import numpy as np
 import soundfile as sf
 
-from ..audio.decode import load_16k_mono as load_audio  # noqa: F401  (qa.speech_check still imports it from here)
 from ..audio.io import SAMPLE_RATE
 from .heard import Placement, Span
 

@@ -40,8 +40,8 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from .. import evaluate  # noqa: F401  (registers the speech-LLM adapters)
-from ..audio.decode import DecodeError
-from ..evaluate.audio import hear, load_audio
+from ..audio.decode import DecodeError, load_16k_mono
+from ..evaluate.audio import hear
 from ..evaluate.heard import LongAudio, Placement, evidence_span, place, words_in
 from ..evaluate.protocol import SpeechAnswer, SpeechLLM, SpeechQuery
 from ..llm import LLMResult
@@ -120,7 +120,7 @@ class SpeechCheck:
             self.identity = {"adapter": spec.name, "version": backend_registry("speechllm").get(spec.name).version,
                              **spec.semantic_dict(), "long_audio": config.long_audio,
                              "max_audio_s": config.max_audio_s}
-        self._audio = lru_cache(maxsize=8)(load_audio)
+        self._audio = lru_cache(maxsize=8)(load_16k_mono)
 
     def run(self, targets: list[tuple[QAItem, Clip]]) -> Counter:
         """Check the direct items among (item, its clip) pairs, noting verdicts on the items."""
