@@ -20,6 +20,7 @@ import json
 import logging
 import os
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -72,8 +73,8 @@ def measure(work: Path) -> dict:
     stats["now"] = run_qa(spec, work / "qa-before", work / "qa-now",
                           [f"prefix_cache_mb={llm.prefix_cache_mb or 256}", "grammar_check_first=true"])
     after = engine_rates(llm.model, llm.n_ctx, llm.n_threads)
-    pp = (before.prompt_tokens_per_s + after.prompt_tokens_per_s) / 2
-    tg = (before.gen_tokens_per_s + after.gen_tokens_per_s) / 2
+    mean = replace(before, prompt_tokens_per_s=(before.prompt_tokens_per_s + after.prompt_tokens_per_s) / 2,
+                   gen_tokens_per_s=(before.gen_tokens_per_s + after.gen_tokens_per_s) / 2)
     out: dict = {"model": llm.model, "n_ctx": llm.n_ctx, "cores": os.cpu_count(),
                  "load_avg_1m": [round(load_before, 2), round(os.getloadavg()[0], 2)],
                  "llamacpp": {"prompt_tokens_per_s": [round(before.prompt_tokens_per_s, 1),
@@ -82,7 +83,7 @@ def measure(work: Path) -> dict:
     for name, s in stats.items():
         c = s["counters"]
         prompt, completion, llm_s = c["llm_prompt_tokens"], c["llm_completion_tokens"], c["llm_latency_s"]
-        reference_s = prompt / pp + completion / tg
+        reference_s = mean.seconds(prompt, completion)
         out[name] = {"stage_wall_s": s["wall_s"], "llm_s": llm_s, "calls": c["llm_calls"], "prompt_tokens": prompt,
                      "completion_tokens": completion, "prompt_tokens_reused": c.get("llm_prompt_tokens_reused", 0),
                      "prefix_hit_rate": round(c.get("llm_prompt_tokens_reused", 0) / max(prompt, 1), 3),
