@@ -32,16 +32,14 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
-
 from cpqa.labels import backends  # noqa: F401  (registers the hub backends)
 from cpqa.labels.protocols import AudioWindow, CategoricalResult
+from cpqa.labels.windows import layout
 from cpqa.registry import backend_registry
 from cpqa.testing.audio import write_bursts
 
 logger = logging.getLogger("benchmarks.gpu_check")
 
-WINDOW_S, HOP_S = 4.0, 2.0
 GAIN = 1.05
 """A doubled batch is kept only if it is at least this much faster."""
 QWEN2_AUDIO_7B = {
@@ -100,9 +98,9 @@ def choose_batch(candidates: list, rate: Callable[[object], float], oom: type[Ba
 
 
 def windows_of(path: Path, duration_s: float) -> list[AudioWindow]:
-    """annotate's windows: 2-s centres hopping by 2 s, each heard with 1 s of context both sides."""
-    return [AudioWindow("synthetic", str(path), max(0.0, c - 1.0), min(duration_s, c + WINDOW_S - 1.0), "synthetic/S1")
-            for c in np.arange(0.0, duration_s - 1.0, HOP_S)]
+    """annotate's windows over the whole file as one segment: 2-s centres, 1 s of context both sides."""
+    return [AudioWindow("synthetic", str(path), span.context_start, span.context_end, "synthetic/S1")
+            for span in layout(0.0, duration_s)]
 
 
 def annotate_backends(args, work: Path, device: str) -> list[tuple[str, str, object]]:
