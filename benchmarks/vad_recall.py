@@ -96,7 +96,7 @@ def frames(intervals, n: int) -> np.ndarray:
 
 def runs(mask: np.ndarray, value: bool) -> list[tuple[int, int]]:
     """(first, stop) frame indices of each run of `value`."""
-    edges = np.flatnonzero(np.diff(np.concatenate([[not value], mask == value, [False]]).astype(np.int8)))
+    edges = np.flatnonzero(np.diff(np.concatenate([[False], mask == value, [False]]).astype(np.int8)))
     return [(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2])]
 
 
