@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from cpqa.labels.annotate import AnnotateStage, add_speaker_zscores
+from cpqa.labels.annotate import AnnotateStage
 from cpqa.labels.probes import shared_features
+from cpqa.labels.segment_labels import add_speaker_zscores
 from cpqa.records import Recording, Segment, Skip, Word
 from cpqa.stage import Config as BackendConfig
 from cpqa.stage import StageContext

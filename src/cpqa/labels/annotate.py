@@ -5,7 +5,8 @@ speaker backends label each window; the segment's labels aggregate its windows (
 probabilities); each word gets the emotion and gender of the window holding its midpoint, and its
 speaker (from the recording's `speaker_turns` where given: `cpqa.labels.speakers`). Prosody,
 voice quality (jitter, shimmer, HNR: `cpqa.labels.voice`), signal quality, text sentiment and timed
-sound events (`cpqa.labels.events`) are measured on the whole segment, and pitch, loudness and speaking rate are also given as z-scores against the speaker's
+sound events (`cpqa.labels.events`) are measured on the whole segment (`cpqa.labels.segment_labels`),
+and pitch, loudness and speaking rate are also given as z-scores against the speaker's
 baseline (the segments of the same recording and speaker: the local executor gives the stage a
 recording's segments in one batch).
 
@@ -30,19 +31,19 @@ from ..vocabulary import ABSTAIN_OUT_OF_DISTRIBUTION, UNKNOWN_GENDER
 from . import (
     backends,  # noqa: F401  (registers the emotion, dimensions and speaker backends)
     consistency,
-    prosody,
     quality,
     speakers,
-    voice,
 )
 from .protocols import AudioWindow, CategoricalResult, DimensionResult, EventResult, SpeakerResult
+from .segment_labels import (
+    add_speaker_zscores,
+    dimension_labels,
+    prosody_labels,
+    quality_labels,
+    sentiment_label,
+)
 from .text import text_sentiment
 from .windows import WindowSpan, aggregate_values, layout, window_of
-
-SENTIMENT_OF = {"happy": "positive", "neutral": "neutral", "surprised": "ambiguous",
-                "angry": "negative", "disgusted": "negative", "fearful": "negative", "sad": "negative"}
-"""docs/design.md §1.3; other and unknown have no sentiment."""
-SENTIMENT_MODEL = "sentiment-map-v1"
 
 
 class AnnotateConfig(StageConfig):
@@ -140,7 +141,7 @@ class AnnotateStage(Stage[Segment, Segment]):
                 seg.labels["emotion"] = emotion
                 self.count("segments_emotion_abstained", int(emotion["abstained"]))
                 if not emotion["abstained"]:
-                    seg.labels["sentiment"] = _sentiment(emotion)
+                    seg.labels["sentiment"] = sentiment_label(emotion)
             gender = genders.get(seg.speaker or seg.id)
             if gender:
                 seg.labels["gender"] = {**gender, "speaker": seg.speaker}
@@ -226,16 +227,16 @@ class AnnotateStage(Stage[Segment, Segment]):
             windows.append(window)
 
         if self.dimensions is not None:
-            labels.update(_aggregate_dimensions(dims, weights, self.dimensions))
+            labels.update(dimension_labels(dims, weights, self.dimensions))
         if self.speaker is not None:
             ages = [s.age_years if s is not None else None for s in speaker_results]
             age = aggregate_values(ages, weights)
             if age is not None:
                 labels["age"] = {"value": round(age, 1), "score": None, "model": self.speaker.model_name}
         if cfg.prosody:
-            labels.update(_prosody(seg, samples, cfg.voice_quality))
+            labels.update(prosody_labels(seg, samples, cfg.voice_quality))
         if cfg.quality:
-            labels.update(_quality(samples))
+            labels.update(quality_labels(samples))
         if cfg.dnsmos:
             scores = quality.dnsmos(samples)
             if scores:
@@ -283,81 +284,3 @@ def _gender_tag(gender: dict | None) -> str | None:
     if not gender:
         return None
     return gender.get("label") or UNKNOWN_GENDER
-
-
-def _sentiment(emotion: dict) -> dict:
-    probs: dict[str, float] = defaultdict(float)
-    for label, p in emotion["probs"].items():
-        if label in SENTIMENT_OF:
-            probs[SENTIMENT_OF[label]] += p
-    label = max(probs, key=probs.get)
-    return {"label": label, "score": round(probs[label], 4), "probs": {k: round(v, 4) for k, v in probs.items()},
-            "model": f"{SENTIMENT_MODEL}({emotion['model']})"}
-
-
-def _aggregate_dimensions(dims: list[DimensionResult | None], weights: list[float], backend) -> dict:
-    kept = [(d, w) for d, w in zip(dims, weights) if d is not None and not d.skipped]
-    out = {}
-    for name in ("valence", "arousal", "dominance"):
-        value = aggregate_values([getattr(d, name) for d, _ in kept], [w for _, w in kept])
-        if value is not None:
-            score = aggregate_values([d.score for d, _ in kept], [w for _, w in kept])
-            out[name] = {"value": round(value, 4), "score": None if score is None else round(score, 4),
-                         "model": backend.model_name, "derived": bool(getattr(backend, "derived", False))}
-    return out
-
-
-def _prosody(seg: Segment, samples: np.ndarray, voice_method: str | None) -> dict:
-    out: dict[str, Any] = {}
-    track = prosody.pitch_track(samples)
-    stats = prosody.pitch_stats(track)
-    if stats:
-        for key in ("pitch_mean_hz", "pitch_std_hz", "pitch_range_hz"):
-            out[key] = {"value": stats[key], "score": stats["voiced_ratio"], "model": prosody.F0_MODEL}
-    measures = voice.voice_quality(samples, track, voice_method) if voice_method else None
-    if measures:
-        share = round(min(1.0, measures["voiced_s"] / max(seg.duration, 1e-6)), 4)
-        for key in ("jitter_local", "shimmer_local", "hnr_db"):
-            if measures[key] is not None:
-                out[key] = {"value": round(measures[key], 5), "score": share, "model": measures["model"]}
-    lufs = prosody.loudness_lufs(samples)
-    if lufs is not None:
-        out["loudness_lufs"] = {"value": lufs, "score": 1.0, "model": prosody.LOUDNESS_MODEL}
-    rate = prosody.rate_and_pauses(seg.words)
-    if rate:
-        share = round(min(1.0, rate["speech_time_s"] / max(seg.duration, 1e-6)), 4)
-        for key in ("speaking_rate_wps", "syllable_rate"):
-            out[key] = {"value": rate[key], "score": share, "model": prosody.RATE_MODEL}
-        out["pauses"] = {"count": rate["pause_count"], "total_s": rate["pause_total_s"], "max_s": rate["pause_max_s"],
-                         "min_pause_s": prosody.MIN_PAUSE_S, "score": 1.0, "model": prosody.RATE_MODEL}
-    return out
-
-
-def _quality(samples: np.ndarray) -> dict:
-    out: dict[str, Any] = {"clipping_ratio": {"value": quality.clipping_ratio(samples), "score": 1.0,
-                                              "model": "full-scale-count"}}
-    snr = quality.wada_snr_db(samples)
-    if snr is not None:
-        out["snr_db"] = {"value": snr, "score": 1.0, "model": quality.SNR_MODEL}
-    return out
-
-
-Z_KEYS = {"pitch_mean_hz": "pitch_z", "loudness_lufs": "loudness_z", "speaking_rate_wps": "speaking_rate_z"}
-
-
-def add_speaker_zscores(segments: list[Segment]) -> None:
-    """Give each segment z-scores of its pitch, loudness and speaking rate among the segments of the
-    same recording and speaker (in place), so "higher than usual" is measurable."""
-    groups: dict[tuple[str, str | None], list[Segment]] = defaultdict(list)
-    for seg in segments:
-        groups[(seg.recording_id, seg.speaker)].append(seg)
-    for group in groups.values():
-        for key, z_key in Z_KEYS.items():
-            values = [s.labels[key]["value"] for s in group if key in s.labels]
-            for seg in group:
-                if key not in seg.labels:
-                    continue
-                z = prosody.zscore(seg.labels[key]["value"], values)
-                if z is not None:
-                    seg.labels[z_key] = {"value": z, "score": round(min(1.0, len(values) / 10), 3),
-                                         "n_segments": len(values), "model": "speaker-baseline-v1"}
