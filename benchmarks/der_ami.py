@@ -26,7 +26,7 @@ import numpy as np
 import soundfile as sf
 
 from cpqa.audio.der import DERResult, diarization_error_rate
-from cpqa.audio.diarize import EmbeddingClusterDiarizer, SpeechEmbeddings, assign_speakers
+from cpqa.audio.embedding_cluster import EmbeddingClusterDiarizer, SpeechEmbeddings, assign_speakers
 from cpqa.labels.speakers import Turn, read_rttm
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "real" / "ami_meetings"

@@ -18,15 +18,11 @@ from pydantic import ValidationError
 from speechgen import make_stage, quiet_noise, recording, write_16k
 
 from cpqa.audio.der import diarization_error_rate
-from cpqa.audio.diarize import (
-    DiarizeStage,
-    EmbeddingClusterDiarizer,
-    PyannoteDiarizer,
-    SpeechEmbeddings,
-    assign_speakers,
-    named_by_first_appearance,
-)
+from cpqa.audio.diarize import DiarizeStage
+from cpqa.audio.diarizer import named_by_first_appearance
+from cpqa.audio.embedding_cluster import EmbeddingClusterDiarizer, SpeechEmbeddings, assign_speakers
 from cpqa.audio.io import SAMPLE_RATE
+from cpqa.audio.pyannote_diarizer import PyannoteDiarizer
 from cpqa.errors import CPQAError
 from cpqa.labels.speakers import Turn, read_rttm, turns_from_metadata
 from cpqa.registry import Entry, backend_registry
