@@ -27,17 +27,10 @@ import numpy as np
 
 from cpqa.condense.rules import SENTIMENT_OF, ConsistencyRule
 from cpqa.labels.heads import softmax
-from cpqa.labels.probe import (
-    Example,
-    FeatureSet,
-    extract_features,
-    extract_ge2e_features,
-    metrics,
-    out_of_fold,
-    place_examples,
-    train,
-    train_calibrated,
-)
+from cpqa.labels.probe import out_of_fold, train, train_calibrated
+from cpqa.labels.probe_features import FeatureSet, extract_features, extract_ge2e_features, place_examples
+from cpqa.labels.probe_manifest import Example
+from cpqa.labels.probe_scores import metrics
 from cpqa.labels.protocols import EMOTION2VEC_MAP
 from cpqa.labels.regression import targets, train_dimensions
 from cpqa.labels.windows import layout

@@ -13,7 +13,8 @@ from cpqa.labels.calibration import (
     unweighted_accuracy,
 )
 from cpqa.labels.heads import ProbeHead, RegressionHead, softmax
-from cpqa.labels.probe import FeatureSet, train_calibrated
+from cpqa.labels.probe import train_calibrated
+from cpqa.labels.probe_features import FeatureSet
 from cpqa.labels.regression import GOLD_VAD, train_dimensions
 from cpqa.labels.trust import run_trust, validation_rows
 

@@ -4,7 +4,7 @@ import pytest
 from cpqa.errors import CPQAError
 from cpqa.labels.acoustic import ACOUSTIC_FEATURES
 from cpqa.labels.heads import ProbeHead, RegressionHead, builtin_head, resolve_head, speaker_normalize
-from cpqa.labels.probe import metrics
+from cpqa.labels.probe_scores import metrics
 
 
 def _head(k=3, d=4):

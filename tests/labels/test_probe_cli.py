@@ -9,7 +9,8 @@ from typer.testing import CliRunner
 
 from cpqa.labels.cli import app
 from cpqa.labels.heads import ProbeHead
-from cpqa.labels.probe import EMOTION2VEC_MAP, parse_label_map, read_manifest
+from cpqa.labels.probe_manifest import parse_label_map, read_manifest
+from cpqa.labels.protocols import EMOTION2VEC_MAP
 
 SR = 16000
 
@@ -75,7 +76,7 @@ def test_label_maps(tmp_path):
 def test_pack_both_gives_each_clip_packed_and_alone(tmp_path):
     from test_encoder import FrameClock
 
-    from cpqa.labels.probe import extract_features
+    from cpqa.labels.probe_features import extract_features
 
     examples = read_manifest(_manifest(tmp_path), "label")
     encoder = FrameClock()

@@ -5,7 +5,8 @@ from pathlib import Path
 
 import numpy as np
 
-from cpqa.labels.probe import Example, FeatureSet
+from cpqa.labels.probe_features import FeatureSet
+from cpqa.labels.probe_manifest import Example
 
 TOOL = Path(__file__).resolve().parents[2] / "tools" / "train_heads.py"
 

@@ -20,7 +20,8 @@ def _features(manifests: list[Path], label_column: str, speaker_column: str, fil
               encoder: str):
     from ..models import cache_dir
     from .encoder import WhisperEncoder
-    from .probe import extract_features, extract_ge2e_features, parse_label_map, read_manifest
+    from .probe_features import extract_features, extract_ge2e_features
+    from .probe_manifest import parse_label_map, read_manifest
     from .speaker_embedding import GE2E_MODEL
 
     mapping = parse_label_map(label_map)
