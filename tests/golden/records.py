@@ -109,7 +109,9 @@ def build_qa(tmp: Path) -> dict[str, dict]:
     clips_file = write_clips(tmp / "clips.jsonl", clips)
     with OpenAITestServer(responder=responder) as server:
         llm = {"name": "openai", "model": "test-model", "base_url": server.url, "api_key_env": None}
-        qa = QAStage.Config.model_validate({"llm": llm, "batch_size": 2, "filters": {"text_only": {"action": "drop"}}})
+        # v1 prompts pinned: the snapshot was made with them (v2 is the default since)
+        qa = QAStage.Config.model_validate({"llm": llm, "batch_size": 2, "prompt_version": "v1",
+                                            "filters": {"text_only": {"action": "drop"}}})
         dataset = QADatasetStage.Config.model_validate({"max_per_type": {"EMP": 1}, "max_near_duplicates": 0})
         recipe = Recipe(name="golden-qa", documentation="", source="golden", stages=[
             StageSpec("clips", "clip_source", ClipSource, StageConfig(batch_size=4)),

@@ -10,6 +10,7 @@ from cpqa.qa.answerability import TextOnlyCheck, answerability_rows, answerabili
 from cpqa.qa.facts import ClipFacts
 from cpqa.qa.filters import new_filters
 from cpqa.qa.generate import QAStage
+from cpqa.qa.types import load_qa_types
 from cpqa.records import QAItem, Turn
 
 pytestmark = pytest.mark.timeout(60)
@@ -54,7 +55,7 @@ def run(action: str) -> tuple[list[QAItem], dict]:
                       transcript="where is the car")
     targets = [(item, facts) for item in items()]
     backend = Scripted()
-    counts = TextOnlyCheck(backend, backend, "v1", action, threshold=4, max_tokens=64).run(targets)
+    counts = TextOnlyCheck(backend, backend, load_qa_types("v2"), action, threshold=4, max_tokens=64).run(targets)
     return [item for item, _ in targets], dict(counts)
 
 

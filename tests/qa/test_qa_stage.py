@@ -108,7 +108,7 @@ def test_generation_with_injected_faults_records_qa_or_a_reason_and_reruns_for_f
         assert len(first_clip[-1]["turns"]) == 2 and all(len(r["turns"]) == 1 for r in first_clip[:-1])
         for r in records:
             assert r["generator"]["backend"] == "openai" and r["generator"]["model"] == "test-model"
-            assert r["generator"]["prompt_version"] == "v1" and json.loads(r["generator"]["raw_output"])["items"]
+            assert r["generator"]["prompt_version"] == "v2" and json.loads(r["generator"]["raw_output"])["items"]
             assert set(r["filters"]) >= {"passed", "reasons", "flags", "details"}
         # The stand-in's answers describe the argument: on the good-news clips they disagree with the labels.
         # They go back to the generator, which answers the same each time: three attempts, each kept.
@@ -269,7 +269,7 @@ def test_a_backend_spec_given_twice_is_built_once(tmp_path):
 def test_text_only_backends_are_validated_with_the_recipe():
     from pydantic import ValidationError
 
-    from cpqa.qa.generate import TextOnlyConfig
+    from cpqa.qa.config import TextOnlyConfig
 
     assert TextOnlyConfig(llm=None).llm is None and TextOnlyConfig(judge="none").judge is None
     with pytest.raises(ValidationError, match=r"judge\n.*unknown llm backend 'nope'"):

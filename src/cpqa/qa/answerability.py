@@ -33,7 +33,7 @@ from ..records import QAItem
 from .facts import ClipFacts
 from .filters import TEXT_ANSWERABLE, record
 from .prompts import judge_request, parse_rating, text_only_request
-from .types import QA_TYPES
+from .types import QA_TYPES, QATypes
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ ASKED, ANSWERED, KEPT, KEPT_ANSWERED = (f"text_only/{k}/" for k in ("asked", "an
 class TextOnlyCheck:
     answerer: LLMBackend
     judge: LLMBackend
-    prompt_version: str
+    qa_types: QATypes
     action: TextOnlyAction
     threshold: int
     max_tokens: int
@@ -57,7 +57,7 @@ class TextOnlyCheck:
         if not targets:
             return counts
         answers = self.answerer.generate_many_sync(
-            [text_only_request(facts, item.turns, self.prompt_version, self.max_tokens) for item, facts in targets])
+            [text_only_request(facts, item.turns, self.qa_types, self.max_tokens) for item, facts in targets])
         answered = []
         for (item, _), answer in zip(targets, answers):
             counts["text_only/checked"] += 1
@@ -68,7 +68,7 @@ class TextOnlyCheck:
                 item.filters["text_only"] = {"error": answer.skip_reason}
                 counts["text_only/answer_failed"] += 1
         verdicts = self.judge.generate_many_sync(
-            [judge_request(item.turns[-1].question, item.turns[-1].answer, text, self.prompt_version)
+            [judge_request(item.turns[-1].question, item.turns[-1].answer, text, self.qa_types)
              for item, text in answered])
         for (item, text), verdict in zip(answered, verdicts):
             rating = parse_rating(verdict.text) if verdict.ok else None

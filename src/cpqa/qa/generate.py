@@ -34,22 +34,21 @@ import logging
 from collections import Counter
 from collections.abc import Iterable
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import ValidationError
 
-from ..errors import CPQAError
 from ..llm import LLMBackend, LLMConfig, LLMResult
-from ..records import Clip, QAItem, QAType, Skip, Turn
+from ..records import Clip, QAItem, Skip, Turn
 from ..registry import backend_registry
-from ..stage import BackendSpec, Config, Stage, StageConfig, backend_field, register_stage
-from .answerability import TextOnlyAction, TextOnlyCheck
+from ..stage import BackendSpec, Stage
+from .answerability import TextOnlyCheck
 from .claims import UNSUPPORTED_CLAIM, WRONG_TYPE, load_claim_words, type_problem, unsupported_claims
-from .embeddings import EMBEDDED_MINILM, check_model_name, greedy_duplicates, load_embedder
+from .config import QAConfig
+from .embeddings import greedy_duplicates, load_embedder
 from .facts import ClipFacts, clip_facts
 from .filters import (
     DUPLICATE_IN_CLIP,
     LEAKAGE,
     SCHEMA,
-    FilterAction,
     label_problem,
     leaks,
     load_vocabulary,
@@ -58,11 +57,12 @@ from .filters import (
     schema_problem,
     verdict_counts,
 )
-from .prompts import Slot, generation_request, reply_budget
+from .prompts import generation_request, reply_budget, slot_instructions
 from .regenerate import ClipPlan, attempt_counts
-from .speech_check import SpeechCheck, SpeechCheckConfig
+from .speech_check import SpeechCheck
+from .targets import slot_targets
 from .type_judge import TypeJudge
-from .types import QA_TYPES, available_versions, load_qa_types
+from .types import QA_TYPES, Slot, load_qa_types
 
 logger = logging.getLogger(__name__)
 
@@ -72,108 +72,6 @@ NO_TRANSCRIPT = "no_transcript"
 RAW_EXCERPT_CHARS = 600
 
 
-class TypeCounts(Config):
-    """Single-turn items per type per clip (a type the clip's labels cannot support is left out)."""
-
-    C: int = Field(1, ge=0, description="Content.")
-    DE: int = Field(1, ge=0, description="Direct emotion.")
-    DG: int = Field(1, ge=0, description="Direct gender.")
-    DS: int = Field(1, ge=0, description="Direct speaker count.")
-    CE: int = Field(1, ge=0, description="Contextual emotion.")
-    CG: int = Field(1, ge=0, description="Contextual gender.")
-    CS: int = Field(1, ge=0, description="Contextual speakers.")
-    EMP: int = Field(1, ge=0, description="Empathetic response.")
-
-
-class TextOnlyConfig(Config):
-    """The text-only answerability filter (see `cpqa.qa.answerability`)."""
-
-    action: TextOnlyAction = Field(
-        "flag", description="What a text-answerable item gets: drop, flag, retype (kept as C), or off (not checked).")
-    threshold: int = Field(4, ge=0, le=5, description="Judge rating (0-5) from which the text-only answer counts as right.")
-    llm: BackendSpec | None = Field(None, description="Answers from the transcript; unset: the generation backend.")
-    judge: BackendSpec | None = Field(None, description="Rates the text-only answer; unset: the text-only answerer.")
-    max_tokens: int = Field(128, ge=8, description="Longest text-only answer.")
-
-    _llm = backend_field("llm", "llm", optional=True)
-    _judge = backend_field("llm", "judge", optional=True)
-
-
-class QAFiltersConfig(Config):
-    vocabulary_version: str = Field("v1", description="Version of label_words_*.yaml, claim_words_*.yaml and leakage_*.yaml.")
-    schema_check: FilterAction = Field("drop", description="Items with a wrong turn count, empty or too short text.")
-    min_question_words: int = Field(3, ge=1, description="Shorter questions fail the schema check.")
-    leakage: FilterAction = Field("drop", description="Items mentioning transcripts, labels, tags, annotations.")
-    label_consistency: FilterAction = Field(
-        "drop", description="DE/DG/DS answers that disagree with the clip's labels or whose question gives them away.")
-    claims: FilterAction = Field(
-        "drop", description="Items with an emotion, affect, gender or speaker-count word no confident label of that "
-                            "speaker and moment supports (cpqa.qa.claims).")
-    type_check: FilterAction = Field("drop", description="Items that do not test what their type says (cpqa.qa.claims).")
-    type_judge: FilterAction = Field(
-        "off", description="An LLM judge (text_only.judge, else the text-only answerer, else the generator) rates how "
-                           "well items of `type_judge_types` that the rules passed test their type (cpqa.qa.type_judge).")
-    type_judge_types: list[QAType] = Field(default_factory=lambda: ["EMP"], description="Types the type judge rates.")
-    type_judge_threshold: int = Field(3, ge=0, le=5, description="Ratings below this fail the type check.")
-    duplicates: FilterAction = Field("drop", description="Near-duplicate questions within a clip (the later one).")
-    duplicate_threshold: float = Field(0.85, gt=0, le=1, description="Cosine similarity of questions from which they are near-duplicates.")
-    embedding_model: str = Field(EMBEDDED_MINILM, description="Sentence-transformers model for near-duplicates.")
-    text_only: TextOnlyConfig = Field(default_factory=TextOnlyConfig)
-    speech_llm: SpeechCheckConfig = Field(default_factory=SpeechCheckConfig,
-                                          description="A speech-LLM answers the direct questions from the audio.")
-
-    @field_validator("embedding_model")
-    @classmethod
-    def _known_embedder(cls, name: str) -> str:
-        return check_model_name(name)
-
-    @field_validator("vocabulary_version")
-    @classmethod
-    def _known_vocabulary(cls, version: str) -> str:
-        try:
-            load_claim_words(version)
-        except CPQAError as exc:
-            raise ValueError(str(exc)) from None
-        return version
-
-
-class QAConfig(StageConfig):
-    llm: BackendSpec = Field(default_factory=lambda: {"name": "llamacpp"},
-                             description="The generator: a registered LLM backend and its options.")
-    counts: TypeCounts = Field(default_factory=TypeCounts, description="Single-turn items per type per clip.")
-    multi_turn: int = Field(1, ge=0, description="Multi-turn items per clip.")
-    follow_up_turns: int = Field(2, ge=2, le=4, description="Turns of a multi-turn item.")
-    multi_turn_types: list[QAType] = Field(default_factory=lambda: ["CE", "EMP", "C"],
-                                           description="Types multi-turn items rotate over (per clip).")
-    temperature: float = Field(0.7, ge=0, le=2)
-    seed: int = 0
-    max_tokens_per_turn: int = Field(150, ge=16, description="Reply budget per requested turn.")
-    max_attempts: int = Field(
-        3, ge=1, description="Generation attempts per slot: an item failing a check of its own goes back to the "
-                             "generator with its reasons until it passes or this many attempts were made "
-                             "(cpqa.qa.regenerate); every attempt is kept in generator.attempts.")
-    prompt_version: str = Field("v1", description="Version of the prompt templates and qa_types_*.yaml.")
-    filters: QAFiltersConfig = Field(default_factory=QAFiltersConfig)
-
-    _llm = backend_field("llm", "llm")
-
-    @field_validator("prompt_version")
-    @classmethod
-    def _known_version(cls, version: str) -> str:
-        if version not in available_versions():
-            raise ValueError(f"unknown prompt_version '{version}'. Known: {', '.join(available_versions())}")
-        return version
-
-    @model_validator(mode="after")
-    def _something_to_ask(self) -> QAConfig:
-        if sum(n for _, n in self.counts) + self.multi_turn == 0:
-            raise ValueError("counts and multi_turn ask for no item at all")
-        if self.multi_turn and not self.multi_turn_types:
-            raise ValueError("multi_turn items need at least one of multi_turn_types")
-        return self
-
-
-@register_stage
 class QAStage(Stage[Clip, QAItem]):
     """Generate contextual paralinguistic QA per clip with an LLM, and filter it."""
 
@@ -194,7 +92,7 @@ class QAStage(Stage[Clip, QAItem]):
         text_only = c.filters.text_only
         self.answerer = self._backend(text_only.llm) if text_only.llm else self.llm
         self.judge = self._backend(text_only.judge) if text_only.judge else self.answerer
-        self.text_only = TextOnlyCheck(self.answerer, self.judge, c.prompt_version, text_only.action,
+        self.text_only = TextOnlyCheck(self.answerer, self.judge, self.qa_types, text_only.action,
                                        text_only.threshold, text_only.max_tokens)
         self.type_judge = TypeJudge(self.judge, self.qa_types, frozenset(c.filters.type_judge_types),
                                     c.filters.type_judge_threshold, c.filters.type_judge)
@@ -277,8 +175,10 @@ class QAStage(Stage[Clip, QAItem]):
                 out[clip.id] = Skip(id=clip.id, reason=NO_TYPES,
                                     detail=f"the clip's labels allow none of the configured QA types ({why})")
             else:
-                plans.append(ClipPlan(clip, facts, slots, generation_request(
-                    facts, clip.context, slots, self.qa_types, temperature=c.temperature, seed=c.seed,
+                targets = slot_targets(facts, slots, self.qa_types, self.claim_words.ordinals)
+                instructions = slot_instructions(facts, slots, targets, self.qa_types)
+                plans.append(ClipPlan(clip, facts, slots, instructions, generation_request(
+                    facts, clip.context, slots, instructions, self.qa_types, temperature=c.temperature, seed=c.seed,
                     max_tokens=reply_budget(slots, c.max_tokens_per_turn))))
         for attempt in range(1, c.max_attempts + 1):
             active = [plan for plan in plans if plan.pending]
@@ -286,12 +186,13 @@ class QAStage(Stage[Clip, QAItem]):
                 break
             results = self.llm.generate_many_sync([plan.request for plan in active])
             fresh = {plan.clip.id: self._attempt(plan, result, attempt, out) for plan, result in zip(active, results)}
-            self._add(self.type_judge.run([(item, plan.facts) for plan in active for item in fresh[plan.clip.id].values()]))
+            self._add(self.type_judge.run([(item, plan.facts, plan.instructions[n]) for plan in active
+                                           for n, item in fresh[plan.clip.id].items()]))
             for plan, result in zip(active, results):
                 for n, item in fresh[plan.clip.id].items():
                     plan.take(n, item, attempt)
                 if fresh[plan.clip.id] and attempt < c.max_attempts:
-                    plan.next_attempt(result.text, c.prompt_version, c.max_tokens_per_turn)
+                    plan.next_attempt(result.text, self.qa_types, c.max_tokens_per_turn)
                 else:
                     plan.stop()
         checked: list[tuple[QAItem, ClipFacts]] = []

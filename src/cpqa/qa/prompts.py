@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from functools import lru_cache
 from typing import Any
 
@@ -20,17 +20,10 @@ from ..errors import CPQAError
 from ..llm import LLMRequest
 from ..records import Turn
 from .facts import ClipFacts
-from .types import QATypes, QATypeSpec
+from .targets import Target
+from .types import QATypes, QATypeSpec, Slot
 
 _RATING = re.compile(r"rating\s*[:=]?\s*\**\s*([0-5])(?:\s*/\s*5)?\b", re.IGNORECASE)
-
-
-@dataclass(frozen=True)
-class Slot:
-    """One requested item: its type and number of turns (more than one: a multi-turn item)."""
-
-    code: str
-    turns: int = 1
 
 
 @lru_cache(maxsize=1)
@@ -94,53 +87,60 @@ def reply_budget(slots: list[Slot], max_tokens_per_turn: int) -> int:
     return 64 + max_tokens_per_turn * sum(s.turns for s in slots)
 
 
-def generation_request(facts: ClipFacts, context: dict[str, str], slots: list[Slot], qa_types: QATypes, *,
-                       temperature: float, seed: int | None, max_tokens: int) -> LLMRequest:
-    version = qa_types.version
+def slot_instructions(facts: ClipFacts, slots: list[Slot], targets: list[Target | None],
+                      qa_types: QATypes) -> list[str]:
+    """What the generator is told to write for each slot (its type's snippet, with its target)."""
+    return [render_snippet(qa_types.types[slot.code].instruction, facts=facts, target=target)
+            for slot, target in zip(slots, targets)]
+
+
+def generation_request(facts: ClipFacts, context: dict[str, str], slots: list[Slot], instructions: list[str],
+                       qa_types: QATypes, *, temperature: float, seed: int | None, max_tokens: int) -> LLMRequest:
     code = nonce(facts.clip_id, facts.tagged_transcript, context.get("before", ""), context.get("after", ""))
     rendered_slots = []
-    for slot in slots:
+    for slot, instruction in zip(slots, instructions):
         spec: QATypeSpec = qa_types.types[slot.code]
         rendered_slots.append({
-            "code": slot.code, "name": spec.name, "turns": slot.turns,
-            "instruction": render_snippet(spec.instruction, facts=facts),
+            "code": slot.code, "name": spec.name, "turns": slot.turns, "instruction": instruction,
             "follow_up": render_snippet(qa_types.follow_up, turns=slot.turns) if slot.turns > 1 else "",
         })
-    user = render(f"generate_{version}.user.j2", nonce=code, facts=facts, slots=rendered_slots,
+    user = render(qa_types.template("generate.user"), nonce=code, facts=facts, slots=rendered_slots,
                   context_before=context.get("before", "").strip(), context_after=context.get("after", "").strip())
-    return LLMRequest(messages=[{"role": "system", "content": render(f"generate_{version}.system.j2")},
+    return LLMRequest(messages=[{"role": "system", "content": render(qa_types.template("generate.system"))},
                                 {"role": "user", "content": user}],
                       json_schema=output_schema(slots), temperature=temperature, seed=seed, max_tokens=max_tokens)
 
 
 def regeneration_request(previous: LLMRequest, reply: str, failures: list[dict[str, str]], slots: list[Slot],
-                         version: str, max_tokens: int) -> LLMRequest:
+                         qa_types: QATypes, max_tokens: int) -> LLMRequest:
     """The conversation of `previous` continued: its `reply`, then the failed items (`code`,
-    `question`, `answer`, `problems` each) to write again as `slots`. Built only from the earlier
-    request and reply, so a rerun sends the same request and hits the cache."""
-    message = render(f"regenerate_{version}.user.j2", failures=failures)
+    `question`, `answer`, `problems`, `instruction` each) to write again as `slots`. Built only
+    from the earlier request and reply, so a rerun sends the same request and hits the cache."""
+    message = render(qa_types.template("regenerate.user"), failures=failures)
     return replace(previous.follow_up(reply, message, max_tokens), json_schema=output_schema(slots))
 
 
-def text_only_request(facts: ClipFacts, turns: list[Turn], version: str, max_tokens: int) -> LLMRequest:
+def text_only_request(facts: ClipFacts, turns: list[Turn], qa_types: QATypes, max_tokens: int) -> LLMRequest:
     """Ask a model that only reads the plain transcript the last question of an item (earlier
     turns are given with their reference answers)."""
     code = nonce(facts.clip_id, facts.transcript)
-    user = render(f"text_only_{version}.user.j2", nonce=code, transcript=facts.transcript,
+    user = render(qa_types.template("text_only.user"), nonce=code, transcript=facts.transcript,
                   previous=turns[:-1], question=turns[-1].question)
-    return LLMRequest(messages=[{"role": "system", "content": render(f"text_only_{version}.system.j2")},
+    return LLMRequest(messages=[{"role": "system", "content": render(qa_types.template("text_only.system"))},
                                 {"role": "user", "content": user}], temperature=0.0, seed=0, max_tokens=max_tokens)
 
 
-def judge_request(question: str, reference: str, candidate: str, version: str) -> LLMRequest:
-    user = render(f"judge_{version}.user.j2", question=question, reference=reference, candidate=candidate)
+def judge_request(question: str, reference: str, candidate: str, qa_types: QATypes) -> LLMRequest:
+    user = render(qa_types.template("judge.user"), question=question, reference=reference, candidate=candidate)
     return LLMRequest(messages=[{"role": "user", "content": user}], temperature=0.0, seed=0, max_tokens=24)
 
 
-def type_judge_request(facts: ClipFacts, spec: QATypeSpec, turn: Turn, version: str) -> LLMRequest:
-    """Ask a judge how well an item's first turn tests what its type says ('Rating: N')."""
-    user = render(f"type_judge_{version}.user.j2", spec=spec, facts=facts, question=turn.question, answer=turn.answer,
-                  instruction=render_snippet(spec.instruction, facts=facts))
+def type_judge_request(facts: ClipFacts, spec: QATypeSpec, turn: Turn, instruction: str,
+                       qa_types: QATypes) -> LLMRequest:
+    """Ask a judge how well an item's first turn tests what its type says ('Rating: N'), given
+    the instruction its generator had."""
+    user = render(qa_types.template("type_judge.user"), spec=spec, facts=facts, question=turn.question,
+                  answer=turn.answer, instruction=instruction)
     return LLMRequest(messages=[{"role": "user", "content": user}], temperature=0.0, seed=0, max_tokens=24)
 
 

@@ -27,7 +27,8 @@ from ..records import Clip, QAItem
 from .claims import UNSUPPORTED_CLAIM, WRONG_TYPE
 from .facts import ClipFacts
 from .filters import ANSWER_IN_QUESTION, LABEL_MISMATCH, LABEL_UNVERIFIABLE, LEAKAGE, SCHEMA
-from .prompts import Slot, regeneration_request, reply_budget
+from .prompts import regeneration_request, reply_budget
+from .types import QATypes, Slot
 
 REGENERABLE = frozenset({SCHEMA, LEAKAGE, LABEL_MISMATCH, LABEL_UNVERIFIABLE, ANSWER_IN_QUESTION,
                          UNSUPPORTED_CLAIM, WRONG_TYPE})
@@ -38,6 +39,8 @@ class ClipPlan:
     clip: Clip
     facts: ClipFacts
     slots: list[Slot]
+    instructions: list[str]
+    """What the generator was told to write for each slot."""
     request: LLMRequest
     """The request of the next attempt."""
     items: dict[int, QAItem] = field(default_factory=dict)
@@ -62,14 +65,14 @@ class ClipPlan:
                 self.items[n].generator["attempts"].append({"attempt": attempt, "error": reason, "detail": detail})
         self.pending = []
 
-    def next_attempt(self, reply: str, version: str, max_tokens_per_turn: int) -> None:
+    def next_attempt(self, reply: str, qa_types: QATypes, max_tokens_per_turn: int) -> None:
         """Ask again for the slots whose item failed a regenerable check, in this conversation."""
         self.pending = [n for n in self.pending if n in self.items and needs_another(self.items[n])]
         if self.pending:
             slots = [self.slots[n] for n in self.pending]
             self.request = regeneration_request(
-                self.request, reply, [failure(self.items[n]) for n in self.pending], slots, version,
-                max_tokens=reply_budget(slots, max_tokens_per_turn))
+                self.request, reply, [failure(self.items[n], self.instructions[n]) for n in self.pending], slots,
+                qa_types, max_tokens=reply_budget(slots, max_tokens_per_turn))
 
     def stop(self) -> None:
         self.pending = []
@@ -86,11 +89,12 @@ def attempt_record(item: QAItem, attempt: int) -> dict:
             "details": {r: filters["details"][r] for r in filters["reasons"]}}
 
 
-def failure(item: QAItem) -> dict[str, str]:
-    """What the regeneration prompt says of a failed item."""
+def failure(item: QAItem, instruction: str) -> dict[str, str]:
+    """What the regeneration prompt says of a failed item (and the instruction it was written to)."""
     first = item.turns[0]
     problems = "; ".join(f"{r}: {item.filters['details'][r]}" for r in item.filters["reasons"] if r in REGENERABLE)
-    return {"code": item.type, "question": first.question, "answer": first.answer, "problems": problems}
+    return {"code": item.type, "question": first.question, "answer": first.answer, "problems": problems,
+            "instruction": instruction}
 
 
 def attempt_counts(items: Iterable[QAItem]) -> Counter:

@@ -26,16 +26,17 @@ class TypeJudge:
     threshold: int
     action: FilterAction
 
-    def run(self, targets: list[tuple[QAItem, ClipFacts]]) -> Counter:
-        """Rate the passing items of the judged types, noting each verdict on the item."""
+    def run(self, targets: list[tuple[QAItem, ClipFacts, str]]) -> Counter:
+        """Rate the passing items of the judged types, each (item, its clip's facts, the
+        instruction its generator had), noting each verdict on the item."""
         counts: Counter = Counter()
-        targets = [(item, facts) for item, facts in targets if item.type in self.types and item.filters["passed"]]
+        targets = [t for t in targets if t[0].type in self.types and t[0].filters["passed"]]
         if self.action == "off" or not targets:
             return counts
         verdicts = self.judge.generate_many_sync([
-            type_judge_request(facts, self.qa_types.types[item.type], item.turns[0], self.qa_types.version)
-            for item, facts in targets])
-        for (item, _), verdict in zip(targets, verdicts):
+            type_judge_request(facts, self.qa_types.types[item.type], item.turns[0], instruction, self.qa_types)
+            for item, facts, instruction in targets])
+        for (item, _, _), verdict in zip(targets, verdicts):
             rating = parse_rating(verdict.text) if verdict.ok else None
             item.filters["type_judge"] = {"rating": rating}
             counts[f"type_judge/{'unrated' if rating is None else 'rated'}"] += 1

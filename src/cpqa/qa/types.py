@@ -30,7 +30,21 @@ class QATypeSpec:
     labels: tuple[str, ...]
     """Clip labels the type needs (emotion, gender, speakers)."""
     instruction: str
-    """A Jinja snippet for the generator; it sees `facts`."""
+    """A Jinja snippet for the generator; it sees `facts` and, from v2, `target` (the speaker the
+    item asks about, `cpqa.qa.targets`; None for types needing no speaker's label)."""
+
+
+@dataclass(frozen=True)
+class Slot:
+    """One requested item: its type and number of turns (more than one: a multi-turn item)."""
+
+    code: str
+    turns: int = 1
+
+
+TEMPLATES = ("generate.system", "generate.user", "regenerate.user", "text_only.system", "text_only.user",
+             "judge.user", "type_judge.user")
+"""The prompt templates a QA types version uses, each `<job>_<version>.<role>.j2`."""
 
 
 @dataclass(frozen=True)
@@ -39,6 +53,13 @@ class QATypes:
     follow_up: str
     """A Jinja snippet for multi-turn items; it sees `turns`."""
     types: dict[str, QATypeSpec]
+    templates: dict[str, str]
+    """Template (`generate.user`, …) → the version of it this version uses: its own unless its
+    file's `templates` names an earlier one (a version changes only the prompts it rewrites)."""
+
+    def template(self, name: str) -> str:
+        job, role = name.split(".")
+        return f"{job}_{self.templates[name]}.{role}.j2"
 
 
 def data_file(name: str) -> str:
@@ -78,4 +99,7 @@ def load_qa_types(version: str) -> QATypes:
     missing = set(QA_TYPES) - set(types)
     if missing:
         raise CPQAError(f"qa_types_{version}.yaml lacks the types {sorted(missing)}")
-    return QATypes(version=version, follow_up=data["follow_up"].strip(), types=types)
+    templates = {name: version for name in TEMPLATES} | dict(data.get("templates") or {})
+    if unknown := set(templates) - set(TEMPLATES):
+        raise CPQAError(f"qa_types_{version}.yaml: unknown templates {sorted(unknown)} (known: {', '.join(TEMPLATES)})")
+    return QATypes(version=version, follow_up=data["follow_up"].strip(), types=types, templates=templates)
