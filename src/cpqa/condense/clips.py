@@ -47,6 +47,7 @@ from pathlib import Path
 from pydantic import Field, model_validator
 
 from ..audio.io import SAMPLE_RATE, read_range, write_flac_16k
+from ..ordering import stable_hash
 from ..records import Clip, ClipWord, Segment, Skip
 from ..run import relative_to_run
 from ..stage import Stage, StageConfig, register_stage
@@ -210,8 +211,7 @@ class ClipsStage(Stage[Segment, Clip]):
 
         def rank(item):
             rid, plan = item
-            digest = hashlib.blake2b(clip_id(rid, plan.index).encode(), digest_size=8).digest()
-            return (-self._score(rid, plan), int.from_bytes(digest, "big"))
+            return (-self._score(rid, plan), stable_hash(clip_id(rid, plan.index)))
 
         ranked = sorted(plans, key=rank)
         chosen = {clip_id(rid, plan.index) for rid, plan in ranked[: self.config.max_clips]}

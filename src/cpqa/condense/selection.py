@@ -10,11 +10,11 @@ labels (no reliable emotion) pass it untouched, and the budget treats them as on
 
 from __future__ import annotations
 
-import hashlib
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from itertools import zip_longest
 
+from ..ordering import stable_hash
 from ..vocabulary import NO_CLEAR_EMOTION
 from .analysis import SegmentSummary
 from .config import BalanceConfig, CondenseConfig
@@ -45,8 +45,7 @@ def score_all(summaries: list[SegmentSummary], candidates: list[SegmentSummary],
 
 def rank_key(seed: int) -> Callable[[SegmentSummary], tuple[float, int]]:
     def key(s: SegmentSummary) -> tuple[float, int]:
-        digest = hashlib.blake2b(f"{seed}:{s.id}".encode(), digest_size=8).digest()
-        return (-s.score, int.from_bytes(digest, "big"))
+        return (-s.score, stable_hash(f"{seed}:{s.id}"))
 
     return key
 

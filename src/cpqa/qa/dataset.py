@@ -16,13 +16,13 @@ failed pass through unchanged; the verdicts are added to `filters` as in `cpqa.q
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Iterable, Iterator
 from typing import ClassVar
 
 from pydantic import Field, field_validator
 
+from ..ordering import stable_hash
 from ..records import QAItem, QAType
 from ..stage import Stage, StageConfig, register_stage
 from .embeddings import EMBEDDED_MINILM, check_model_name, greedy_duplicates, load_embedder
@@ -79,7 +79,7 @@ class QADatasetStage(Stage[QAItem, QAItem]):
                 duplicates = {passing[i][0] for i in found}
         kept = [(qa_id, qa_type) for qa_id, _, qa_type, _ in passing if qa_id not in duplicates]
         for qa_type, cap in c.max_per_type.items():
-            of_type = sorted((qa_id for qa_id, t in kept if t == qa_type), key=_rank)
+            of_type = sorted((qa_id for qa_id, t in kept if t == qa_type), key=stable_hash)
             for qa_id in of_type[cap:]:
                 self._verdicts.setdefault(qa_id, []).append(
                     (TYPE_CAP, f"over the cap of {cap} {qa_type} items ({len(of_type)} passed)"))
@@ -93,7 +93,3 @@ class QADatasetStage(Stage[QAItem, QAItem]):
         for key, n in verdict_counts(items).items():
             self.count(key, n)
         return items
-
-
-def _rank(qa_id: str) -> bytes:
-    return hashlib.blake2b(qa_id.encode(), digest_size=8).digest()

@@ -28,7 +28,6 @@ items where the recipe names one (`cpqa.qa.speech_check`).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from collections import Counter
@@ -37,6 +36,7 @@ from collections.abc import Iterable
 from pydantic import ValidationError
 
 from ..llm import LLMBackend, LLMConfig, LLMResult
+from ..ordering import stable_hash
 from ..records import Clip, QAItem, Skip, Turn
 from ..registry import backend_registry
 from ..stage import BackendSpec, Stage
@@ -156,7 +156,7 @@ class QAStage(Stage[Clip, QAItem]):
         rotation = [code for code in self.config.multi_turn_types if code not in unavailable]
         if self.config.multi_turn and rotation:
             # A stable per-clip start spreads the multi-turn types over the dataset.
-            start = int.from_bytes(hashlib.blake2b(clip.id.encode(), digest_size=4).digest(), "big")
+            start = stable_hash(clip.id, digest_size=4)
             slots.extend(Slot(rotation[(start + k) % len(rotation)], self.config.follow_up_turns)
                          for k in range(self.config.multi_turn))
         return slots

@@ -16,7 +16,6 @@ so reruns of the report show the same sample. Every text is HTML-escaped.
 
 from __future__ import annotations
 
-import hashlib
 import heapq
 import html
 import json
@@ -27,6 +26,7 @@ from typing import Any
 from urllib.parse import quote
 
 from ..errors import CPQAError
+from ..ordering import stable_hash
 from ..evaluate.items import CLIPS_STAGE, qa_stage
 from ..qa.types import QA_TYPES
 from ..run import resolve_path
@@ -48,10 +48,6 @@ def _esc(value: Any) -> str:
     return html.escape(str(value), quote=True)
 
 
-def _rank(item_id: str) -> int:
-    return int.from_bytes(hashlib.blake2b(item_id.encode(), digest_size=8).digest(), "big")
-
-
 def sample_items(run_dir: Path, stage: str, per_group: int) -> tuple[dict[tuple[str, bool], list[dict]], Counter]:
     """Up to `per_group` items per (type, kept), the same ones on every call, and how many there
     are per (type, kept). Reads the records once, holding only the sample."""
@@ -61,7 +57,7 @@ def sample_items(run_dir: Path, stage: str, per_group: int) -> tuple[dict[tuple[
         key = (obj.get("type", "?"), bool(obj.get("filters", {}).get("passed", True)))
         totals[key] += 1
         heap = heaps.setdefault(key, [])
-        entry = (-_rank(obj["id"]), obj["id"], obj)  # a max-heap of the smallest ranks
+        entry = (-stable_hash(obj["id"]), obj["id"], obj)  # a max-heap of the smallest ranks
         if len(heap) < per_group:
             heapq.heappush(heap, entry)
         elif entry > heap[0]:
