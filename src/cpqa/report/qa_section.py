@@ -26,8 +26,8 @@ from typing import Any
 from urllib.parse import quote
 
 from ..errors import CPQAError
-from ..ordering import stable_hash
 from ..evaluate.items import CLIPS_STAGE, qa_stage
+from ..ordering import stable_hash
 from ..qa.types import QA_TYPES
 from ..run import resolve_path
 from ..status import iter_stage_records
