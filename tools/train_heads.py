@@ -25,7 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from cpqa.condense.rules import SENTIMENT_OF, ConsistencyRule
+from cpqa.condense.rules import ConsistencyRule
+from cpqa.emotions import SENTIMENT_OF
 from cpqa.labels.heads import softmax
 from cpqa.labels.probe import out_of_fold, train, train_calibrated
 from cpqa.labels.probe_features import FeatureSet, extract_features, extract_ge2e_features, place_examples

@@ -7,11 +7,11 @@ import pytest
 import soundfile as sf
 
 import cpqa.labels.backends  # noqa: F401  (registers the label backends)
-from cpqa.condense.rules import SENTIMENT_OF
+from cpqa.emotions import EMOTIONS, SENTIMENT_OF
 from cpqa.errors import MissingExtraError
 from cpqa.labels.hub.batching import duration_batches, to_emotion2vec
 from cpqa.labels.hub.emotion2vec import EnsembleEmotion, parse_funasr_result
-from cpqa.labels.protocols import EMOTION2VEC_LABELS, AudioWindow, CategoricalResult
+from cpqa.labels.protocols import AudioWindow, CategoricalResult
 from cpqa.registry import backend_registry
 from cpqa.stage import Config as StageConfigBase
 
@@ -168,8 +168,8 @@ def test_funasr_result_parsing_with_the_real_labels():
     result = parse_funasr_result({"labels": EMOTION2VEC_PLUS_LABELS, "scores": scores})
     assert result.label == "unknown" and result.score == pytest.approx(0.6)
     assert result.probs["other"] == 0.0 and result.probs["happy"] == pytest.approx(0.25)
-    assert set(result.probs) == set(EMOTION2VEC_LABELS)
-    assert [to_emotion2vec(x) for x in EMOTION2VEC_PLUS_LABELS] == list(EMOTION2VEC_LABELS)
+    assert set(result.probs) == set(EMOTIONS)
+    assert [to_emotion2vec(x) for x in EMOTION2VEC_PLUS_LABELS] == list(EMOTIONS)
     assert "unknown" not in SENTIMENT_OF  # like 'other', no sentiment
 
 

@@ -39,6 +39,7 @@ from typing import Any
 import yaml
 
 from ..audio.sources.table import read_table
+from ..emotions import EMOTIONS, SENTIMENT_OF, Sentiment
 from ..errors import CPQAError, require
 from ..io_atomic import atomic_path, write_atomic
 from ..labels.protocols import EMOTION2VEC_MAP
@@ -46,7 +47,7 @@ from ..records import Recording, Segment
 from ..run import read_run_info
 from ..status import iter_stage_records
 from . import accessors
-from .rules import EMOTIONS, SENTIMENT_OF, ConsistencyRule, Sentiment, attribute
+from .rules import ConsistencyRule, attribute
 
 logger = logging.getLogger(__name__)
 

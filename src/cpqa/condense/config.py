@@ -6,9 +6,10 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from ..emotions import SENTIMENT_OF, Sentiment
 from ..errors import CPQAError
 from ..stage import BackendSpec, Config, StageConfig
-from .rules import SENTIMENT_OF, ConsistencyRule, Sentiment
+from .rules import ConsistencyRule
 
 SCORER_CAPABILITY = "selection-scorer"
 

@@ -21,23 +21,8 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
 
-Sentiment = Literal["positive", "neutral", "ambiguous", "negative"]
-
-EMOTIONS = ("angry", "disgusted", "fearful", "happy", "neutral", "other", "sad", "surprised", "unknown")
-"""The emotion vocabulary of the labels (emotion2vec+ classes)."""
-NON_NEUTRAL = ("angry", "disgusted", "fearful", "happy", "sad", "surprised")
-"""The six emotions the paper balances."""
-SENTIMENT_OF: dict[str, Sentiment] = {
-    "happy": "positive",
-    "neutral": "neutral",
-    "surprised": "ambiguous",
-    "angry": "negative",
-    "disgusted": "negative",
-    "fearful": "negative",
-    "sad": "negative",
-}
+from ..emotions import SENTIMENT_OF, Sentiment
 
 # Window drop reasons (machine-readable; they appear in metadata and stats).
 EMOTION_ABSTAINED = "emotion_abstained"

@@ -12,10 +12,6 @@ import numpy as np
 
 from ..audio.io import read_range
 
-EMOTION2VEC_LABELS = ("angry", "disgusted", "fearful", "happy", "neutral", "other", "sad", "surprised", "unknown")
-"""The emotion2vec+ vocabulary every emotion backend reports in (docs/design.md §1.2)."""
-
-
 EMOTION2VEC_MAP = {
     "anger": "angry", "angry": "angry", "disgust": "disgusted", "disgusted": "disgusted",
     "fear": "fearful", "fearful": "fearful", "happiness": "happy", "happy": "happy",

@@ -12,14 +12,12 @@ from typing import Any
 
 import numpy as np
 
+from ..emotions import SENTIMENT_OF
 from ..records import Segment
 from . import prosody, quality, voice
 from .protocols import DimensionResult
 from .windows import aggregate_values
 
-SENTIMENT_OF = {"happy": "positive", "neutral": "neutral", "surprised": "ambiguous",
-                "angry": "negative", "disgusted": "negative", "fearful": "negative", "sad": "negative"}
-"""docs/design.md §1.3; other and unknown have no sentiment."""
 SENTIMENT_MODEL = "sentiment-map-v1"
 
 

@@ -34,7 +34,7 @@ import re
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 
-from ..condense.rules import SENTIMENT_OF
+from ..emotions import SENTIMENT_OF
 from ..errors import CPQAError
 from ..records import QAItem
 from .facts import ClipFacts, SpeakerFacts

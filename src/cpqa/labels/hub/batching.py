@@ -7,8 +7,9 @@ from typing import ClassVar
 
 from pydantic import Field
 
+from ...emotions import EMOTIONS
 from ...stage import Config
-from ..protocols import EMOTION2VEC_LABELS, EMOTION2VEC_MAP, AudioWindow
+from ..protocols import EMOTION2VEC_MAP, AudioWindow
 
 EMOTION_STEMS = {
     "ang": "angry", "mad": "angry", "dis": "disgusted", "fea": "fearful", "fear": "fearful",
@@ -26,7 +27,7 @@ def to_emotion2vec(label: str, overrides: dict[str, str] | None = None) -> str:
         return overrides[label]
     if "/" in key:  # emotion2vec's own '生气/angry'
         key = key.split("/")[-1]
-    if key in EMOTION2VEC_LABELS:
+    if key in EMOTIONS:
         return key
     if key in EMOTION2VEC_MAP:  # emotion2vec's '<unk>' → unknown, not 'other'
         return EMOTION2VEC_MAP[key]

@@ -8,10 +8,11 @@ from functools import cached_property
 import numpy as np
 from pydantic import Field, field_validator
 
+from ...emotions import EMOTIONS
 from ...errors import CPQAError, require
 from ...requirements import Package, Requirement
 from ...stage import BackendSpec, Config
-from ..protocols import EMOTION2VEC_LABELS, AudioWindow, CategoricalResult
+from ..protocols import AudioWindow, CategoricalResult
 from .batching import HubConfig, duration_batches, to_emotion2vec
 
 MIN_SAMPLES = 1600
@@ -57,7 +58,7 @@ class Emotion2VecEmotion:
 
 def parse_funasr_result(result: dict) -> CategoricalResult:
     """FunASR's {'labels': ['生气/angry', ...], 'scores': [...]} as emotion2vec probabilities."""
-    probs = {name: 0.0 for name in EMOTION2VEC_LABELS}
+    probs = {name: 0.0 for name in EMOTIONS}
     for label, score in zip(result["labels"], result["scores"]):
         probs[to_emotion2vec(label)] += float(score)
     total = sum(probs.values()) or 1.0
