@@ -27,7 +27,7 @@ import soundfile as sf
 
 from cpqa.audio.der import DERResult, diarization_error_rate
 from cpqa.audio.embedding_cluster import EmbeddingClusterDiarizer, SpeechEmbeddings, assign_speakers
-from cpqa.labels.speakers import Turn, read_rttm
+from cpqa.audio.speakers import Turn, read_rttm
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "real" / "ami_meetings"
 VAD_THRESHOLDS = (0.5, 0.35, 0.25)

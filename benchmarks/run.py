@@ -36,7 +36,7 @@ def timed_build(input_path: Path, run: Path, *args: str) -> float:
 
 
 def audio_seconds(run: Path) -> float:
-    from cpqa.status import iter_stage_records
+    from cpqa.rundir import iter_stage_records
 
     return sum(r["duration"] for r in iter_stage_records(run, "ingest"))
 

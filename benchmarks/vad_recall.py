@@ -51,7 +51,7 @@ from cpqa.audio.io import SAMPLE_RATE
 from cpqa.audio.protocols import SpeechRegion
 from cpqa.audio.segment import SegmentStage, cut_speech, quietest_time
 from cpqa.audio.vad import SileroVAD
-from cpqa.labels.speakers import read_rttm
+from cpqa.audio.speakers import read_rttm
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "real"
 FRAME_S = 0.01

@@ -6,10 +6,10 @@ import pytest
 from pydantic import BaseModel
 
 from cpqa.errors import CPQAError
+from cpqa.executors.local import LocalExecutor
 from cpqa.manifest import iter_jsonl
 from cpqa.recipe import Recipe, StageSpec
 from cpqa.records import Recording, Segment, Skip
-from cpqa.run import LocalExecutor
 from cpqa.stage import SourceStage, Stage, StageConfig
 
 

@@ -149,9 +149,9 @@ def test_local_build_without_llama_cpp_fails_in_seconds_with_the_install_command
 
 
 def test_requirements_of_finished_stages_are_not_asked_again(tmp_path, paper_env, monkeypatch):
+    from cpqa.executors.base import plan
     from cpqa.recipe import load_recipe
     from cpqa.requirements import check_stages
-    from cpqa.run import plan
 
     monkeypatch.delenv("HF_TOKEN")
     plans = plan(tmp_path, load_recipe("paper"), AUDIO)

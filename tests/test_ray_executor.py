@@ -41,9 +41,10 @@ def test_the_driver_saves_the_fit_counters_once(tmp_path, local_ray, monkeypatch
     import json
     import types
 
+    from cpqa.executors.base import StageOutputs
     from cpqa.executors.ray import COUNTERS, DONE, FIT, OUT, RayExecutor
     from cpqa.records import Segment
-    from cpqa.run import FIT_COUNTERS, StageOutputs
+    from cpqa.rundir import FIT_COUNTERS
 
     rows = []
     for batch in (["a"], ["b"]):  # two actors' batches, each opened by the same whole-input fit counters

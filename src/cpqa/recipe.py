@@ -88,13 +88,7 @@ def apply_override(data: dict[str, Any], override: str) -> None:
     node[parts[-1]] = _parse_value(value)
 
 
-def _import_stage_modules() -> None:
-    """Importing the pipeline modules registers their stages and backends."""
-    from . import pipeline  # noqa: F401
-
-
 def load_recipe(name_or_path: str, overrides: list[str] | None = None) -> Recipe:
-    _import_stage_modules()
     path = Path(name_or_path)
     packaged = packaged_recipes()
     if name_or_path in packaged:

@@ -1,4 +1,6 @@
-"""Name → class registries for stages and backends. Recipes name entries; no if/elif over names."""
+"""Name → class registries for stages, backends, executors and export formats. Recipes and
+commands name entries; no if/elif over names. The built-ins are `cpqa.catalog`'s rows, added here by
+dotted path, so importing this module makes every built-in name resolvable and imports no stage."""
 
 from __future__ import annotations
 
@@ -6,6 +8,7 @@ import importlib
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
+from . import catalog
 from .errors import CPQAError
 
 T = TypeVar("T")
@@ -23,6 +26,10 @@ class Entry(Generic[T]):
         if isinstance(self.target, str):
             self.target = import_dotted(self.target)
         return self.target
+
+    def summary(self) -> str:
+        """The description, or the first line of the class docstring (which loads the class)."""
+        return self.description or _first_line(self.load().__doc__)
 
 
 def import_dotted(path: str):
@@ -48,14 +55,17 @@ class Registry(Generic[T]):
 
     def register(self, name: str, *, extra: str | None = None, description: str = ""):
         def decorator(cls):
-            self.add(name, cls, extra=extra, description=description or _first_line(cls.__doc__))
+            self.add(name, cls, extra=extra, description=description)
             return cls
 
         return decorator
 
     def add(self, name: str, target, *, extra: str | None = None, description: str = "") -> None:
-        if name in self.entries and self.entries[name].target is not target:
-            raise ValueError(f"{self.kind} '{name}' is registered twice")
+        if name in self.entries:
+            # the class a dotted path names is the same entry, loaded or not
+            if _dotted(self.entries[name].target) != _dotted(target):
+                raise ValueError(f"{self.kind} '{name}' is registered twice")
+            return
         self.entries[name] = Entry(name, target, extra, description)
 
     def get(self, name: str) -> type[T]:
@@ -71,12 +81,26 @@ class Registry(Generic[T]):
         return sorted(self.entries)
 
 
+def _dotted(target) -> str:
+    return target.replace(":", ".") if isinstance(target, str) else f"{target.__module__}.{target.__qualname__}"
+
+
 def _first_line(doc: str | None) -> str:
     return (doc or "").strip().splitlines()[0] if doc and doc.strip() else ""
 
 
-STAGES: Registry = Registry("stage")
-BACKENDS: dict[str, Registry] = {}
+def _filled(registry: Registry, rows: list[tuple]) -> Registry:
+    for name, target, *more in rows:
+        extra, description = more[0] if more else None, more[1] if len(more) > 1 else ""
+        registry.add(name, target, extra=extra, description=description)
+    return registry
+
+
+STAGES: Registry = _filled(Registry("stage"), catalog.STAGES)
+EXECUTORS: Registry = _filled(Registry("executor"), catalog.EXECUTORS)
+EXPORT_FORMATS: Registry = _filled(Registry("export format"), catalog.EXPORT_FORMATS)
+BACKENDS: dict[str, Registry] = {
+    capability: _filled(Registry(f"{capability} backend"), rows) for capability, rows in catalog.BACKENDS.items()}
 
 
 def backend_registry(capability: str) -> Registry:

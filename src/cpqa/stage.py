@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from .errors import CPQAError
 from .manifest import iter_jsonl
 from .records import Record, Recording, Skip
-from .registry import STAGES, backend_registry
+from .registry import backend_registry
 from .requirements import Requirement
 
 In = TypeVar("In", bound=BaseModel)
@@ -163,7 +163,7 @@ class StageContext:
 
 
 class Stage(Generic[In, Out]):
-    """Base of every stage. Subclass, set the class attributes, register with `@register_stage`."""
+    """Base of every stage. Subclass, set the class attributes, add a row to `cpqa.catalog`."""
 
     name: ClassVar[str]
     version: ClassVar[str] = "1"
@@ -210,8 +210,3 @@ class SourceStage(Stage[In, Out]):
 
     def discover(self, input_path: Path) -> Iterator[In]:
         raise NotImplementedError
-
-
-def register_stage(cls):
-    STAGES.add(cls.name, cls, description=(cls.__doc__ or "").strip().splitlines()[0])
-    return cls

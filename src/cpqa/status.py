@@ -3,26 +3,12 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .errors import CPQAError
 from .manifest import iter_jsonl
-from .run import DONE, RECORDS, SKIPPED, SUCCESS, _count_lines, read_run_info, stage_stats
-
-
-def _stage_dirs(run_dir: Path) -> list[tuple[str, Path]]:
-    info = read_run_info(run_dir)
-    return [(s["name"], run_dir / s["dir"]) for s in info["stages"]]
-
-
-def stage_dir(run_dir: str | Path, stage: str) -> Path:
-    run_dir = Path(run_dir)
-    dirs = dict(_stage_dirs(run_dir))
-    if stage not in dirs:
-        raise CPQAError(f"run {run_dir} has no stage '{stage}'. Stages: {', '.join(dirs)}")
-    return dirs[stage]
+from .rundir import DONE, RECORDS, SKIPPED, SUCCESS, count_lines, read_run_info, stage_dirs, stage_stats
 
 
 def _state(d: Path) -> str:
@@ -36,8 +22,8 @@ def _state(d: Path) -> str:
 def _live_stats(d: Path) -> dict[str, Any]:
     """Counts of an unfinished stage, read from its files."""
     return {
-        "items_in": _count_lines(d / DONE),
-        "items_out": _count_lines(d / RECORDS),
+        "items_in": count_lines(d / DONE),
+        "items_out": count_lines(d / RECORDS),
         "skipped": dict(sorted(Counter(o["reason"] for o in iter_jsonl(d / SKIPPED)).items())),
         "counters": {},
     }
@@ -51,7 +37,7 @@ def run_status(run_dir: str | Path) -> dict[str, Any]:
     info = read_run_info(run_dir)
     stages = []
     recordings: dict[str, dict[str, Any]] = {}
-    for name, d in _stage_dirs(run_dir):
+    for name, d in stage_dirs(run_dir):
         state = _state(d)
         stats = stage_stats(d) if state == "done" else _live_stats(d)
         skipped_items = list(iter_jsonl(d / SKIPPED))
@@ -110,11 +96,3 @@ def _track_recordings(recordings: dict[str, dict[str, Any]], stage: str, d: Path
             seen.add(rid)
             if recordings.get(rid, {}).get("state") != "skipped":
                 recordings[rid] = {"state": "ok", "stage": stage}
-
-
-def iter_stage_records(run_dir: str | Path, stage: str, skipped: bool = False) -> Iterator[dict[str, Any]]:
-    """The records (or skipped items) a stage wrote, in the docs/design.md §2 schema."""
-    d = stage_dir(run_dir, stage)
-    if not d.exists():
-        raise CPQAError(f"stage '{stage}' of {run_dir} has not run yet")
-    yield from iter_jsonl(d / (SKIPPED if skipped else RECORDS))

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from cpqa.audio.der import diarization_error_rate
-from cpqa.labels.speakers import Turn, read_rttm
+from cpqa.audio.speakers import Turn, read_rttm
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -15,10 +15,10 @@ from cpqa.audio import decode
 from cpqa.audio.ingest import IngestStage, audio_relpath
 from cpqa.audio.sources import SourceItem
 from cpqa.errors import CPQAError
+from cpqa.executors.local import LocalExecutor
 from cpqa.manifest import iter_jsonl
 from cpqa.recipe import Recipe, StageSpec
 from cpqa.records import Recording, Skip
-from cpqa.run import LocalExecutor
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -13,6 +13,7 @@ import yaml
 from condense_synth import RAVDESS_TO_VOCAB, SENTIMENT, make_recipe
 from typer.testing import CliRunner
 
+from cpqa.cli.calibrate import app
 from cpqa.condense.calibrate import (
     LabelledItem,
     WindowPrediction,
@@ -23,11 +24,10 @@ from cpqa.condense.calibrate import (
     map_labels,
     write_recipe_thresholds,
 )
-from cpqa.condense.cli import app
 from cpqa.errors import CPQAError
+from cpqa.executors.local import LocalExecutor
 from cpqa.manifest import iter_jsonl
 from cpqa.records import Recording, Segment
-from cpqa.run import LocalExecutor
 
 
 def test_corpus_labels_map_onto_the_vocabulary_and_the_rest_is_reported(tmp_path):

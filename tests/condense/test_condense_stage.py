@@ -11,13 +11,13 @@ import pytest
 import soundfile as sf
 from condense_synth import SENTIMENT, build_real_corpus, make_recipe
 
-from cpqa.condense.cli import distribution_table
+from cpqa.cli.runs import distribution_table
 from cpqa.condense.clips import ClipsConfig, ClipsStage
 from cpqa.condense.condense import CondenseStage
 from cpqa.condense.config import CondenseConfig
+from cpqa.executors.local import LocalExecutor
 from cpqa.manifest import iter_jsonl
 from cpqa.recipe import StageSpec
-from cpqa.run import LocalExecutor
 
 SCORERS = [{"name": n} for n in ("confidence", "prosody_deviation", "voice_text_mismatch", "emotion_change")]
 FRAME_S = 1 / 16000

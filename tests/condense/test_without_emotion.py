@@ -16,11 +16,11 @@ from condense_synth import ABSTAINED, condense, make_recipe, segment
 from cpqa.condense.clips import ClipsConfig, ClipsStage
 from cpqa.condense.condense import CondenseStage
 from cpqa.condense.config import CondenseConfig
+from cpqa.executors.local import LocalExecutor
 from cpqa.llm.testserver import OpenAITestServer
 from cpqa.manifest import iter_jsonl
 from cpqa.qa.generate import QAStage
 from cpqa.recipe import StageSpec
-from cpqa.run import LocalExecutor
 from cpqa.vocabulary import NO_CLEAR_EMOTION
 
 pytestmark = pytest.mark.timeout(180)

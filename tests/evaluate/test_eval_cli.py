@@ -10,7 +10,7 @@ import typer
 from evalgen import endpoint
 from typer.testing import CliRunner
 
-from cpqa.evaluate.cli import compare_cmd, evaluate_cmd, judge_spec, options
+from cpqa.cli.evaluate import compare_cmd, evaluate_cmd, judge_spec, options
 
 pytestmark = pytest.mark.timeout(120)
 

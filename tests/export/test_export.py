@@ -183,7 +183,7 @@ def test_qwen2_audio_chat_format(run_dir, tmp_path):
 
 
 def test_jsonl_records_are_what_evaluate_reads_and_export_again(run_dir, tmp_path):
-    from cpqa.evaluate.items import load_items
+    from cpqa.qa_source import load_items
 
     out = tmp_path / "plain"
     export(run_dir, "jsonl", out, audio_paths="relative")
@@ -240,7 +240,7 @@ def test_user_errors(run_dir, tmp_path):
 def test_cli_export(run_dir, tmp_path):
     import typer
 
-    from cpqa.export.cli import export_cmd
+    from cpqa.cli.export import export_cmd
 
     app = typer.Typer()
     app.command("export")(export_cmd)

@@ -120,7 +120,7 @@ def test_finetune_overfits_saves_reloads_and_evaluates(exports, tiny_model, tmp_
 def test_cli_trains_then_resumes_from_its_checkpoint(exports, tiny_model, tmp_path):
     import typer
 
-    from cpqa.export.cli import finetune_cmd
+    from cpqa.cli.export import finetune_cmd
 
     app = typer.Typer()
     app.command("finetune")(finetune_cmd)

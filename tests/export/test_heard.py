@@ -99,7 +99,7 @@ def test_no_exported_item_is_about_audio_past_the_window(long_run, tmp_path, pol
 def test_training_formats_hear_30_s_and_the_cli_prints_the_counts(long_run, tmp_path):
     import typer
 
-    from cpqa.export.cli import export_cmd
+    from cpqa.cli.export import export_cmd
 
     app = typer.Typer()
     app.command("export")(export_cmd)

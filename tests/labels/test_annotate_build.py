@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 
-import cpqa.labels.annotate  # noqa: F401  (registers the stage until the pipeline imports it)
 from cpqa.manifest import iter_jsonl
 from cpqa.run import build
 

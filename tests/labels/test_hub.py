@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-import cpqa.labels.backends  # noqa: F401  (registers the label backends)
 from cpqa.emotions import EMOTIONS, SENTIMENT_OF
 from cpqa.errors import MissingExtraError
 from cpqa.labels.hub.batching import duration_batches, to_emotion2vec

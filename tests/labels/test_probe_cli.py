@@ -7,7 +7,7 @@ import numpy as np
 import soundfile as sf
 from typer.testing import CliRunner
 
-from cpqa.labels.cli import app
+from cpqa.cli.probe import app
 from cpqa.labels.heads import ProbeHead
 from cpqa.labels.probe_manifest import parse_label_map, read_manifest
 from cpqa.labels.protocols import EMOTION2VEC_MAP

@@ -111,8 +111,8 @@ def test_the_qa_stage_retypes_and_counts_per_type(tmp_path):
     from qa_synth import ARGUMENT, make_clip, outputs, responder, write_clips
     from test_qa_stage import make_recipe
 
+    from cpqa.executors.local import LocalExecutor
     from cpqa.llm.testserver import OpenAITestServer
-    from cpqa.run import LocalExecutor
     from cpqa.status import text_only_answerability
 
     def generous_judge(body):

@@ -6,9 +6,9 @@ import json
 import pytest
 from qa_synth import INJECTION, ClipSource, make_clip, outputs, write_clips
 
+from cpqa.executors.local import LocalExecutor
 from cpqa.qa.generate import QAStage
 from cpqa.recipe import Recipe, StageSpec
-from cpqa.run import LocalExecutor
 from cpqa.stage import StageConfig
 
 pytest.importorskip("llama_cpp")

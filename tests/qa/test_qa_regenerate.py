@@ -11,10 +11,10 @@ import pytest
 from qa_synth import ARGUMENT, make_clip, outputs, responder, write_clips
 from test_qa_stage import is_generation, make_recipe
 
+from cpqa.executors.local import LocalExecutor
 from cpqa.llm.testserver import OpenAITestServer
 from cpqa.qa.claims import load_claim_words
 from cpqa.qa.filters import words
-from cpqa.run import LocalExecutor
 from cpqa.vocabulary import NO_CLEAR_EMOTION
 
 pytestmark = pytest.mark.timeout(120)

@@ -148,7 +148,7 @@ def test_config_is_off_by_default_and_validated():
 def build(tmp_path, server, speech_llm: dict | None):
     from test_qa_stage import make_recipe
 
-    from cpqa.run import LocalExecutor
+    from cpqa.executors.local import LocalExecutor
 
     clip = make_clip("rec-clip0000", ARGUMENT)
     write_audio(tmp_path / "run", clip.audio, clip.end)

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from qa_synth import ARGUMENT, GOOD_NEWS, INJECTION, ClipSource, make_clip, outputs, responder, write_clips
 
+from cpqa.executors.local import LocalExecutor
 from cpqa.llm.testserver import Drop, Fail, Garble, OpenAITestServer, Reply, Stall
 from cpqa.qa.dataset import QADatasetStage
 from cpqa.qa.generate import QAStage
 from cpqa.recipe import Recipe, StageSpec
-from cpqa.run import LocalExecutor
 from cpqa.stage import StageConfig, StageContext
 
 pytestmark = pytest.mark.timeout(180)

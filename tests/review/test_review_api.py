@@ -12,9 +12,9 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from cpqa.cli.review import app as review_app
 from cpqa.manifest import iter_jsonl
 from cpqa.records import QAItem
-from cpqa.review.cli import app as review_app
 from cpqa.review.db import ReviewDB
 from cpqa.review.export import export
 from cpqa.review.kappa import cohen_kappa

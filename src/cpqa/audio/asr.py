@@ -13,12 +13,10 @@ from pydantic import Field
 from ..errors import CPQAError
 from ..models import resolve_whisper_model
 from ..records import Word
-from ..registry import backend_registry
 from ..stage import Config as BackendConfig
 from .protocols import ASRResult
 
 
-@backend_registry("asr").register("faster-whisper")
 class FasterWhisperASR:
     """Whisper through faster-whisper (CTranslate2): word-timed transcripts and language detection."""
 

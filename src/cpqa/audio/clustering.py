@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..errors import require
-from ..registry import backend_registry
 
 if TYPE_CHECKING:
     from .embedding_cluster import EmbeddingClusterDiarizer
@@ -20,7 +19,6 @@ SPECTRAL_MAX_SPEAKERS = 10
 max_speakers is not set: the gaps far down the spectrum of a small graph are noise."""
 
 
-@backend_registry("clustering").register("ahc", extra="labels")
 def ahc_labels(embeddings: np.ndarray, config: EmbeddingClusterDiarizer.Config) -> np.ndarray:
     """Average-linkage clusters (0..k-1) of at least two embeddings, cut at `threshold` or a count."""
     hierarchy = require("scipy.cluster.hierarchy", "labels", "scipy")
@@ -36,7 +34,6 @@ def ahc_labels(embeddings: np.ndarray, config: EmbeddingClusterDiarizer.Config) 
     return labels - 1  # fcluster numbers clusters from 1
 
 
-@backend_registry("clustering").register("spectral", extra="labels")
 def spectral_labels(embeddings: np.ndarray, config: EmbeddingClusterDiarizer.Config) -> np.ndarray:
     """Spectral clusters (0..k-1) of at least two embeddings (Wang et al. 2018; Park et al. 2019):
     cosine affinities, each row pruned to its `neighbour_fraction` nearest windows and symmetrised;

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import require
-from ..labels.speakers import Turn
+from .speakers import Turn
 
 
 @dataclass(frozen=True)

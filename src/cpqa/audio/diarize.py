@@ -1,13 +1,13 @@
 """Speaker diarization: who speaks when in each recording, before segmentation.
 
 The `diarize` stage (Recording → Recording) writes `metadata["speaker_turns"]` ({start, end,
-speaker}, the form `cpqa.labels.speakers.turns_from_metadata` reads) and `metadata["diarization"]`
+speaker}, the form `cpqa.audio.speakers.turns_from_metadata` reads) and `metadata["diarization"]`
 ({model, speaker_count}). Turns the input already gave (an RTTM or a manifest's speakers,
 stored by ingest) are kept by default, with `model: given-turns`. A recording the backend cannot
 diarize passes on without turns, its `diarization` naming the reason.
 
-Backends (capability `diarizer`, `cpqa.audio.diarizer`), registered by dotted path so that a
-recipe loads only the one it names:
+Backends (capability `diarizer`, `cpqa.audio.diarizer`), registered by dotted path in
+`cpqa.catalog` so that a recipe loads only the one it names:
 
 - `embedding-cluster` (offline, CPU; `cpqa.audio.embedding_cluster`): Silero VAD, Resemblyzer GE2E
   window embeddings, spectral or agglomerative clustering; its DER on AMI is documented there.
@@ -22,21 +22,13 @@ from collections.abc import Iterator
 
 from pydantic import Field
 
-from ..labels.speakers import TURNS_KEY, TURNS_MODEL, Turn, turns_from_metadata
+from .speakers import TURNS_KEY, TURNS_MODEL, Turn, turns_from_metadata
 from ..records import Recording, Skip
-from ..registry import backend_registry
-from ..stage import BackendSpec, Stage, StageConfig, backend_field, register_stage
+from ..stage import BackendSpec, Stage, StageConfig, backend_field
 
 logger = logging.getLogger(__name__)
 
 DIARIZATION_KEY = "diarization"
-
-_DIARIZERS = backend_registry("diarizer")
-_DIARIZERS.add("embedding-cluster", "cpqa.audio.embedding_cluster:EmbeddingClusterDiarizer", extra="labels",
-               description="Silero VAD + Resemblyzer GE2E window embeddings + spectral or agglomerative "
-                           "clustering (offline, CPU).")
-_DIARIZERS.add("pyannote", "cpqa.audio.pyannote_diarizer:PyannoteDiarizer", extra="gpu",
-               description="A pretrained pyannote.audio pipeline (gated on the Hugging Face hub: needs a token).")
 
 
 # --- the stage -----------------------------------------------------------------------------------
@@ -50,7 +42,6 @@ class DiarizeConfig(StageConfig):
     _backend = backend_field("diarizer")
 
 
-@register_stage
 class DiarizeStage(Stage[Recording, Recording]):
     """Find who speaks when in each recording: speaker turns for the later stages."""
 

@@ -6,7 +6,7 @@ from typing import Protocol
 
 from pydantic import Field, model_validator
 
-from ..labels.speakers import Turn
+from .speakers import Turn
 from ..stage import Config as BackendConfig
 
 

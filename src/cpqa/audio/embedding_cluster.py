@@ -46,8 +46,8 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from ..errors import require
-from ..labels.speaker_embedding import EMBED_BATCH, GE2EEncoder, ge2e_mel, louder
-from ..labels.speakers import Turn
+from .speaker_embedding import EMBED_BATCH, GE2EEncoder, ge2e_mel, louder
+from .speakers import Turn
 from ..registry import backend_registry
 from .clustering import centroids
 from .diarizer import SpeakerBounds, named_by_first_appearance

@@ -33,9 +33,9 @@ from pydantic import Field
 
 from ..errors import CPQAError
 from ..io_atomic import write_atomic
-from ..labels.speakers import TURNS_KEY, Turn, read_rttm
+from .speakers import TURNS_KEY, Turn, read_rttm
 from ..records import Recording, Skip
-from ..stage import SourceStage, StageConfig, register_stage
+from ..stage import SourceStage, StageConfig
 from .decode import (
     FLOAT_SUBTYPES,
     ZERO_LENGTH,
@@ -67,7 +67,6 @@ class IngestConfig(StageConfig):
     bit_depth: Literal[16, 24] = Field(16, description="Bits per sample of the FLAC files written.")
 
 
-@register_stage
 class IngestStage(SourceStage[SourceItem, Recording]):
     """Find the input's recordings and make each a 16 kHz mono file (decode, downmix, resample)."""
 

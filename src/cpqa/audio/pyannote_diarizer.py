@@ -9,7 +9,7 @@ from typing import ClassVar
 from pydantic import Field
 
 from ..errors import CPQAError, require
-from ..labels.speakers import Turn
+from .speakers import Turn
 from ..requirements import EnvVar, Package, Requirement, unmet
 from .diarizer import SpeakerBounds, named_by_first_appearance
 from .io import SAMPLE_RATE, read_range

@@ -25,7 +25,7 @@ import soundfile as sf
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ..records import Recording, Segment, Skip
-from ..stage import BackendSpec, Stage, StageConfig, backend_field, register_stage
+from ..stage import BackendSpec, Stage, StageConfig, backend_field
 from . import vad  # noqa: F401  (registers the silero backend)
 from .io import SAMPLE_RATE, check_pipeline_audio, iter_blocks, read_range
 from .protocols import SpeechRegion
@@ -200,7 +200,6 @@ class SegmentConfig(StageConfig):
         return self
 
 
-@register_stage
 class SegmentStage(Stage[Recording, Segment]):
     """Cut recordings into speech segments with a VAD, or take the segments their manifest gives."""
 

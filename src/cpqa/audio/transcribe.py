@@ -19,7 +19,7 @@ from typing import Any
 from pydantic import Field
 
 from ..records import Segment, Skip, Word
-from ..stage import BackendSpec, Stage, StageConfig, backend_field, register_stage
+from ..stage import BackendSpec, Stage, StageConfig, backend_field
 from . import asr  # noqa: F401  (registers the faster-whisper backend)
 from .io import read_range
 
@@ -62,7 +62,6 @@ class TranscribeConfig(StageConfig):
     _backend = backend_field("asr")
 
 
-@register_stage
 class TranscribeStage(Stage[Segment, Segment]):
     """Transcribe segments with word times, or time the words of a transcript the manifest gives."""
 

@@ -6,13 +6,11 @@ from __future__ import annotations
 import numpy as np
 from pydantic import Field
 
-from ..registry import backend_registry
 from ..stage import Config as BackendConfig
 from .io import SAMPLE_RATE
 from .protocols import SpeechRegion
 
 
-@backend_registry("vad").register("silero")
 class SileroVAD:
     """Silero VAD v6 (ONNX, bundled with faster-whisper): speech regions of 16 kHz mono audio."""
 

@@ -44,8 +44,7 @@ from ..errors import CPQAError, require
 from ..io_atomic import atomic_path, write_atomic
 from ..labels.protocols import EMOTION2VEC_MAP
 from ..records import Recording, Segment
-from ..run import read_run_info
-from ..status import iter_stage_records
+from ..rundir import iter_stage_records, read_run_info
 from . import accessors
 from .rules import ConsistencyRule, attribute
 

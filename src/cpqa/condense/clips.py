@@ -49,8 +49,8 @@ from pydantic import Field, model_validator
 from ..audio.io import SAMPLE_RATE, read_range, write_flac_16k
 from ..ordering import stable_hash
 from ..records import Clip, ClipWord, Segment, Skip
-from ..run import relative_to_run
-from ..stage import Stage, StageConfig, register_stage
+from ..rundir import relative_to_run
+from ..stage import Stage, StageConfig
 from .stats import duration_bucket
 from .tagging import speaker_aliases, tag_words, tagged_transcript
 
@@ -155,7 +155,6 @@ class _Kept:
     reliable_for: tuple[str, ...] = ()
 
 
-@register_stage
 class ClipsStage(Stage[Segment, Clip]):
     """Assemble 30–60 s clips around kept segments: FLAC audio, tagged words, context."""
 

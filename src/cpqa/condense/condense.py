@@ -37,7 +37,7 @@ from collections.abc import Iterable, Iterator
 
 from ..errors import CPQAError
 from ..records import Segment, Skip
-from ..stage import Stage, register_stage
+from ..stage import Stage
 from .analysis import SegmentAnalysis, SegmentSummary, analyse, counts_text, summarise
 from .config import CondenseConfig
 from .selection import score_all, select
@@ -46,7 +46,6 @@ from .stats import distribution_counters, recordings_without_reliable_emotion, r
 logger = logging.getLogger(__name__)
 
 
-@register_stage
 class CondenseStage(Stage[Segment, Segment]):
     """Keep segments with consistent, recurring emotion labels, balance emotions (paper
     §condensation); keep segments without one for the other labels they carry reliably."""

@@ -77,8 +77,6 @@ class CondenseConfig(StageConfig):
     @field_validator("scorers", mode="before")
     @classmethod
     def _parse_scorers(cls, value: Any) -> list[BackendSpec]:
-        from . import scorers  # noqa: F401  (registers the built-in scorers)
-
         try:
             return [BackendSpec.parse(SCORER_CAPABILITY, v) for v in value or []]
         except CPQAError as exc:

@@ -3,8 +3,8 @@
 Each scorer returns a score in 0..1 and a reason; the stage adds `weight × score` into the
 segment's `metadata["selection"] = {"score": float, "reasons": [str, ...]}`, and the score orders
 segments wherever something must be cut (caps, balance, budget). `prepare()` sees every input
-segment first (dropped ones included), for baselines and neighbours. Registered under the
-capability 'selection-scorer'; a recipe lists them as `scorers: [{name: confidence, weight: 1}]`.
+segment first (dropped ones included), for baselines and neighbours. Registered in `cpqa.catalog`
+under the capability 'selection-scorer'; a recipe lists them as `scorers: [{name: confidence, weight: 1}]`.
 """
 
 from __future__ import annotations
@@ -14,12 +14,8 @@ from collections import defaultdict
 
 from pydantic import Field
 
-from ..registry import backend_registry
 from ..stage import Config
 from .analysis import SegmentSummary
-from .config import SCORER_CAPABILITY
-
-SCORERS = backend_registry(SCORER_CAPABILITY)
 
 
 class ScorerConfig(Config):
@@ -39,7 +35,6 @@ class Scorer:
         raise NotImplementedError
 
 
-@SCORERS.register("confidence")
 class ConfidenceScorer(Scorer):
     """Mean confidence of the windows carrying the segment's emotion × ensemble agreement."""
 
@@ -48,7 +43,6 @@ class ConfidenceScorer(Scorer):
         return value, f"confidence {s.confidence:.2f} × agreement {s.agreement:.2f}"
 
 
-@SCORERS.register("prosody_deviation")
 class ProsodyDeviationScorer(Scorer):
     """Distance of pitch, rate and loudness from the speaker's own baseline ("higher than usual")."""
 
@@ -91,7 +85,6 @@ class ProsodyDeviationScorer(Scorer):
         return min(1.0, abs(zs[feature]) / self.config.z_cap), f"{feature} {zs[feature]:+.1f} sd from the speaker's baseline"
 
 
-@SCORERS.register("voice_text_mismatch")
 class VoiceTextMismatchScorer(Scorer):
     """Vocal sentiment against text sentiment: sarcasm-like cases are the most valuable for CPQA."""
 
@@ -109,7 +102,6 @@ class VoiceTextMismatchScorer(Scorer):
         return min(1.0, abs(text)), f"voice {s.sentiment} ({s.emotion}), text {text:+.2f}"
 
 
-@SCORERS.register("emotion_change")
 class EmotionChangeScorer(Scorer):
     """The emotion differs from the previous segment of the recording with a reliable emotion
     (one condensation attributed; annotate's own labels are not trusted here): a contextual cue."""

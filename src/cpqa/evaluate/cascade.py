@@ -15,7 +15,6 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 from pydantic import Field
 
-from .. import llm, pipeline  # noqa: F401  (register the LLM and ASR backends)
 from ..condense.tagging import speaker_aliases, tagged_transcript
 from ..llm.protocol import LLMRequest
 from ..records import ClipWord

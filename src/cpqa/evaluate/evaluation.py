@@ -21,63 +21,28 @@ caches elsewhere, e.g. shared by several evaluations of one model.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from .. import llm, pipeline  # noqa: F401  (register the LLM backends and the cascade's ASR backends)
-from ..audio.decode import DecodeError, load_16k_mono, probe
+from ..audio.decode import DecodeError, probe
 from ..errors import CPQAError
 from ..io_atomic import write_json_atomic
 from ..llm.cache import RequestCache
-from ..llm.protocol import LLMResult
 from ..manifest import write_jsonl
-from ..records import ClipWord, Turn
+from ..qa_source import EvalItem, load_items
 from ..registry import backend_registry
 from ..stage import BackendSpec, ProgressHook
-from .audio import Heard, hear
-from .heard import LONG_AUDIO_POLICIES, LongAudio, Placement, evidence_span, place, words_in
-from .items import EvalItem, load_items
-from .judge import RATING_REMINDER, REPAIRABLE, JudgeSettings, Rating, get_rubric, judge_size_warning, parse_rating
+from .answering import Answering, Outcome
+from .heard import LONG_AUDIO_POLICIES, LongAudio, Placement, evidence_span, place
+from .judge import JudgeSettings, Rating, get_rubric, judge_size_warning
+from .judging import Judging
 from .metrics import item_results, summarise, unit_score
-from .protocol import SpeechAnswer, SpeechQuery
+from .units import Unit
 
 logger = logging.getLogger(__name__)
-
-JUDGE_BATCH = 64
-"""Judge requests per LLM call (and per durable cache write)."""
-
-
-@dataclass(eq=False)
-class Unit:
-    """One turn of one item: the question asked, with the item's earlier turns as history."""
-
-    item: EvalItem
-    turn: int
-    placement: Placement
-    """What the model hears of the item's clip."""
-
-    @property
-    def qa_id(self) -> str:
-        return self.item.qa.id
-
-    @property
-    def question(self) -> str:
-        return self.item.qa.turns[self.turn].question
-
-    @property
-    def reference(self) -> str:
-        return self.item.qa.turns[self.turn].answer
-
-    @property
-    def history(self) -> list[Turn]:
-        return self.item.qa.turns[:self.turn]
 
 
 @dataclass
@@ -120,9 +85,9 @@ def evaluate(qa_source: str | Path, out_dir: str | Path, *, model: str | dict[st
              for t in range(len(item.qa.turns))]
     model_identity = {"adapter": model_spec.name, "version": backend_registry("speechllm").get(model_spec.name).version,
                       **model_spec.semantic_dict(), "long_audio": long_audio, "max_audio_s": max_audio_s}
-    answering = _Answering(model_spec, model_identity, max_audio_s, RequestCache(cache / "predictions.sqlite"))
+    answering = Answering(model_spec, model_identity, max_audio_s, RequestCache(cache / "predictions.sqlite"))
     answers = answering.run(units, progress)
-    judging = _Judging(judge_spec, settings, RequestCache(cache / "judgements.sqlite"))
+    judging = Judging(judge_spec, settings, RequestCache(cache / "judgements.sqlite"))
     ratings = judging.run(units, answers, progress)
 
     judge_info = {"backend": judge_spec.name, "model": judge_model, **settings.describe(),
@@ -199,174 +164,7 @@ def _spec(capability: str, value: str | dict[str, Any]) -> BackendSpec:
         raise CPQAError(f"invalid {capability} options {value!r}: {exc}") from None
 
 
-def _key(*parts: Any) -> str:
-    blob = json.dumps(parts, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()
-
-
-def _batches(seq: list, size: int) -> Iterator[list]:
-    for i in range(0, len(seq), size):
-        yield seq[i:i + size]
-
-
-@dataclass
-class _Outcome:
-    """What answering one unit gave: a cached or fresh answer, or a failure."""
-
-    answer: SpeechAnswer
-    audio: dict[str, Any] | None
-    key: str
-
-
-class _Answering:
-    def __init__(self, spec: BackendSpec, identity: dict[str, Any], max_audio_s: float,
-                 cache: RequestCache):
-        self.spec, self.identity, self.cache = spec, identity, cache
-        self.max_audio_s = max_audio_s
-        self.adapter = None
-        self.queries = 0
-        self.model_name = spec.name
-        self._audio = lru_cache(maxsize=8)(load_16k_mono)  # consecutive units mostly share a clip
-
-    def key(self, unit: Unit) -> str:
-        history = [t.model_dump() for t in unit.history]
-        window = unit.placement.window
-        heard = [unit.placement.cut, window.start, window.end] if window is not None else None
-        return _key(self.identity, unit.qa_id, unit.turn, unit.question, history, unit.item.audio, heard)
-
-    def run(self, units: list[Unit], progress: ProgressHook) -> dict[Unit, _Outcome]:
-        keys = {u: self.key(u) for u in units}
-        cached = self.cache.get_many(list(keys.values()))
-        outcomes: dict[Unit, _Outcome] = {}
-        for u in units:
-            if (hit := cached.get(keys[u])) is not None:
-                outcomes[u] = _Outcome(SpeechAnswer(text=hit.text, model=hit.model), hit.parsed, keys[u])
-                self.model_name = hit.model
-        todo = [u for u in units if u not in outcomes]
-        progress.stage_started("answer", len(units), len(units) - len(todo))
-        batch_size = getattr(self.spec.options, "batch_size", 8)
-        try:
-            for batch in _batches(todo, batch_size):
-                fresh = self._answer(batch, keys)
-                self.cache.put_many([(o.key, LLMResult(text=o.answer.text, model=o.answer.model, parsed=o.audio))
-                                     for o in fresh.values() if o.answer.ok])
-                outcomes.update(fresh)
-                progress.advance("answer", len(batch))
-        finally:
-            if self.adapter is not None:
-                self.adapter.close()
-            self.cache.close()
-        progress.stage_finished("answer", {"items_in": len(units), "queries": self.queries}, not todo)
-        return outcomes
-
-    def _answer(self, batch: list[Unit], keys: dict[Unit, str]) -> dict[Unit, _Outcome]:
-        outcomes: dict[Unit, _Outcome] = {}
-        queries: list[tuple[Unit, SpeechQuery, dict[str, Any]]] = []
-        for unit in batch:
-            try:
-                heard = self._heard(unit)
-            except DecodeError as exc:
-                reason = "audio_" + exc.reason.replace("-", "_")
-                outcomes[unit] = _Outcome(SpeechAnswer.failure(reason, str(exc), model=self.model_name), None, keys[unit])
-                continue
-            audio = {"duration_s": round(heard.duration_s, 3), "heard_s": round(heard.heard_s, 3), "cut": heard.cut,
-                     "pieces": len(heard.pieces)}
-            query = SpeechQuery(unit_id=f"{unit.qa_id}#{unit.turn}", audio=heard.pieces, question=unit.question,
-                                history=unit.history, words=_heard_words(unit))
-            queries.append((unit, query, audio))
-        if queries:
-            if self.adapter is None:
-                self.adapter = self.spec.build()
-                self.model_name = self.adapter.model_name
-            answers = self.adapter.answer_many([q for _, q, _ in queries])
-            self.queries += len(queries)
-            for (unit, _, audio), answer in zip(queries, answers):
-                outcomes[unit] = _Outcome(answer, audio, keys[unit])
-        return outcomes
-
-    def _heard(self, unit: Unit) -> Heard:
-        if unit.item.audio is None:
-            raise DecodeError("missing-file", "(none)", "the QA item names no audio")
-        return hear(self._audio(unit.item.audio), unit.placement, self.max_audio_s)
-
-
-def _heard_words(unit: Unit) -> list[ClipWord] | None:
-    """The clip's words in the audio heard; None without a clip record."""
-    clip = unit.item.clip
-    if clip is None:
-        return None
-    return words_in(clip, unit.placement.window) if unit.placement.cut == "window" else clip.words
-
-
-class _Judging:
-    def __init__(self, spec: BackendSpec, settings: JudgeSettings, cache: RequestCache):
-        self.spec, self.settings, self.cache = spec, settings, cache
-        settings_identity = {k: v for k, v in settings.describe().items() if k != "n_runs"}
-        self.identity = {"llm": spec.semantic_dict(), **settings_identity}
-        self.requests = 0
-
-    def run(self, units: list[Unit], answers: dict[Unit, _Outcome], progress: ProgressHook
-            ) -> dict[tuple[str, int], list[tuple[Rating, str]]]:
-        """(qa_id, turn) → one (rating, raw reply) per run, for every answered unit."""
-        jobs = []  # (unit, run, key, request)
-        for unit in units:
-            outcome = answers[unit]
-            if not outcome.answer.ok:
-                continue
-            requests = self.settings.requests(unit.question, unit.reference, outcome.answer.text, unit.item.qa.type)
-            for run, request in enumerate(requests):
-                key = _key(self.identity, outcome.key, outcome.answer.text, unit.reference, run)
-                jobs.append((unit, run, key, request))
-        try:
-            return self._rate(jobs, progress)
-        finally:
-            self.cache.close()
-
-    def _rate(self, jobs: list, progress: ProgressHook) -> dict[tuple[str, int], list[tuple[Rating, str]]]:
-        replies = self._generate(jobs, progress, "judge")
-        # A reply whose rating is not on its final line gets one follow-up asking for that line
-        # (small judges often state the rating first); a second miss stays a failure.
-        repairs = [(unit, run, _key(key, "repair"), request.follow_up(replies[key].text, RATING_REMINDER))
-                   for unit, run, key, request in jobs
-                   if replies[key].ok and parse_rating(replies[key].text).failure in REPAIRABLE]
-        repaired = self._generate(repairs, progress, "judge-repair") if repairs else {}
-        repair_of = {(unit.qa_id, unit.turn, run): key for unit, run, key, _ in repairs}
-        ratings: dict[tuple[str, int], list[tuple[Rating, str]]] = {}
-        for unit, run, key, _ in jobs:
-            reply = replies[key]
-            rating = parse_rating(reply.text) if reply.ok else Rating(None, f"llm_{reply.skip_reason}")
-            text = reply.text
-            repair_key = repair_of.get((unit.qa_id, unit.turn, run))
-            if repair_key is not None:
-                second = repaired[repair_key]
-                text = f"{reply.text}\n[asked for the final rating line]\n{second.text}"
-                if second.ok and parse_rating(second.text).value is not None:
-                    rating = parse_rating(second.text)
-            ratings.setdefault((unit.qa_id, unit.turn), []).append((rating, text))
-        return ratings
-
-    def _generate(self, jobs: list, progress: ProgressHook, name: str) -> dict[str, Any]:
-        """Replies for (unit, run, key, request) jobs: cached ones, then the rest in batches."""
-        replies = self.cache.get_many([key for _, _, key, _ in jobs])
-        todo = [job for job in jobs if job[2] not in replies]
-        progress.stage_started(name, len(jobs), len(jobs) - len(todo))
-        backend = None
-        try:
-            for batch in _batches(todo, JUDGE_BATCH):
-                backend = backend or self.spec.build()
-                results = backend.generate_many_sync([request for *_, request in batch])
-                self.requests += len(batch)
-                self.cache.put_many([(key, result) for (_, _, key, _), result in zip(batch, results)])
-                replies.update({key: result for (_, _, key, _), result in zip(batch, results)})
-                progress.advance(name, len(batch))
-        finally:
-            if backend is not None:
-                backend.close()
-        progress.stage_finished(name, {"items_in": len(jobs), "requests": self.requests}, not todo)
-        return replies
-
-
-def _row(unit: Unit, outcome: _Outcome, runs: list[tuple[Rating, str]] | None, judge_info: dict[str, Any]
+def _row(unit: Unit, outcome: Outcome, runs: list[tuple[Rating, str]] | None, judge_info: dict[str, Any]
          ) -> dict[str, Any]:
     """A `predictions.jsonl` row: the Prediction / Judgement record of docs/design.md §2, with context."""
     answer = outcome.answer

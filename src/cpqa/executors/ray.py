@@ -22,16 +22,9 @@ from typing import Any
 
 from ..errors import require
 from ..records import Skip
-from ..run import (
-    LocalExecutor,
-    StageOutputs,
-    StagePlan,
-    _batches,
-    _RecordingIndex,
-    save_fit_counters,
-    set_up_stage,
-)
 from ..stage import ProgressHook, SourceStage, Stage, StageContext
+from .base import RecordingIndex, StageOutputs, StagePlan, StageRun, batches, save_fit_counters, set_up_stage
+from .local import LocalExecutor
 
 logger = logging.getLogger(__name__)
 
@@ -43,10 +36,8 @@ class _StageActor:
 
     def __init__(self, stage_cls: type[Stage], config: Any, run_dir: str, stage_dir: str, input_path: str,
                  upstream: str | None, recordings: str, earlier: dict[str, Path]):
-        from .. import pipeline  # noqa: F401  (a fresh worker process registers the backends)
-
         context = StageContext(run_dir=Path(run_dir), stage_dir=Path(stage_dir), name=stage_cls.name,
-                               input_path=Path(input_path), recording_lookup=_RecordingIndex(Path(recordings)),
+                               input_path=Path(input_path), recording_lookup=RecordingIndex(Path(recordings)),
                                earlier_stages=earlier)
         self.stage = stage_cls(config, context)
         self.fitted = set_up_stage(self.stage, Path(upstream) if upstream else None)
@@ -91,14 +82,14 @@ class RayExecutor(LocalExecutor):
         # leave one CPU for the read/format tasks: actors holding every CPU deadlock the pipeline
         return max(1, int((cpus - 1) // p.spec.config.num_cpus))
 
-    def _process(self, p: StagePlan, stage: Stage, todo: Iterator, upstream: Path | None,
-                 outputs: StageOutputs) -> int:
+    def process(self, run: StageRun, stage: Stage, todo: Iterator, outputs: StageOutputs) -> int:
         if isinstance(stage, SourceStage):  # discovery and decoding stay on the driver, next to the input
-            return super()._process(p, stage, todo, upstream, outputs)
+            return super().process(run, stage, todo, outputs)
+        p, upstream = run.plan, run.upstream
         # the driver forms the batches as the local executor does (`batch_by` included), so each
         # process_batch call sees the same inputs under either executor
         rows = [{"batch": json.dumps([item.model_dump_json() for item in batch])}
-                for batch in _batches(todo, p.spec.config.batch_size, stage.batch_by)]
+                for batch in batches(todo, p.spec.config.batch_size, stage.batch_by)]
         if not rows:
             return 0
         ctx = stage.context
@@ -111,7 +102,7 @@ class RayExecutor(LocalExecutor):
             num_gpus=p.spec.config.num_gpus,
             fn_constructor_args=(type(stage), p.spec.config, str(ctx.run_dir), str(ctx.stage_dir),
                                  str(ctx.input_path), str(upstream) if upstream else None,
-                                 str(ctx.recording_lookup.path), ctx.earlier_stages),
+                                 str(run.recordings.path), ctx.earlier_stages),
         )
         return self._drain(p, stage, dataset, outputs)
 

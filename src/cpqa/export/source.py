@@ -26,9 +26,9 @@ from typing import Any
 from ..audio.decode import MISSING_FILE, DecodeError, probe
 from ..errors import CPQAError
 from ..evaluate.heard import EVIDENCE_KEY, Placement, words_in
-from ..evaluate.items import dominant_emotion, is_run, load_clips, load_items, qa_stage
+from ..qa_source import dominant_emotion, is_run, load_clips, load_items, qa_stage
 from ..records import Clip, QAItem
-from ..status import iter_stage_records
+from ..rundir import iter_stage_records
 from ..vocabulary import NOT_A_LABEL, UNKNOWN
 
 logger = logging.getLogger(__name__)

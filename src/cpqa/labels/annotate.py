@@ -3,7 +3,7 @@
 Every segment is cut into analysis windows (`cpqa.labels.windows`); the emotion, dimension and
 speaker backends label each window; the segment's labels aggregate its windows (duration-weighted
 probabilities); each word gets the emotion and gender of the window holding its midpoint, and its
-speaker (from the recording's `speaker_turns` where given: `cpqa.labels.speakers`). Prosody,
+speaker (from the recording's `speaker_turns` where given: `cpqa.audio.speakers`). Prosody,
 voice quality (jitter, shimmer, HNR: `cpqa.labels.voice`), signal quality, text sentiment and timed
 sound events (`cpqa.labels.events`) are measured on the whole segment (`cpqa.labels.segment_labels`),
 and pitch, loudness and speaking rate are also given as z-scores against the speaker's
@@ -23,17 +23,13 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 from pydantic import Field, model_validator
 
+from ..audio import speakers
 from ..audio.io import read_range
 from ..errors import require
 from ..records import Segment, Skip, Window
-from ..stage import BackendSpec, Stage, StageConfig, backend_field, register_stage
+from ..stage import BackendSpec, Stage, StageConfig, backend_field
 from ..vocabulary import ABSTAIN_OUT_OF_DISTRIBUTION, UNKNOWN_GENDER
-from . import (
-    backends,  # noqa: F401  (registers the emotion, dimensions and speaker backends)
-    consistency,
-    quality,
-    speakers,
-)
+from . import consistency, quality
 from .protocols import AudioWindow, CategoricalResult, DimensionResult, EventResult, SpeakerResult
 from .segment_labels import (
     add_speaker_zscores,
@@ -87,7 +83,6 @@ class AnnotateConfig(StageConfig):
         return self
 
 
-@register_stage
 class AnnotateStage(Stage[Segment, Segment]):
     """Windowed emotion, valence/arousal/dominance, gender, prosody, quality, text sentiment, sound events."""
 

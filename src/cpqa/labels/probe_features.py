@@ -17,7 +17,7 @@ from ..audio.io import SAMPLE_RATE, read_range, write_flac_16k
 from ..errors import CPQAError
 from .encoder import FeatureCache, RecordingFeatures, WhisperEncoder
 from .probe_manifest import Example
-from .speaker_embedding import GE2EEncoder
+from ..audio.speaker_embedding import GE2EEncoder
 from .windows import layout
 
 logger = logging.getLogger(__name__)

@@ -17,14 +17,13 @@ import numpy as np
 from pydantic import Field
 
 from ..models import sha256_file
-from ..registry import backend_registry
 from ..stage import Config
 from .acoustic import acoustic_features
 from .encoder import RecordingFeatures, WhisperEncoder
 from .heads import ProbeHead, RegressionHead, resolve_head, speaker_normalize
 from .protocols import AudioWindow, CategoricalResult, DimensionResult, SpeakerResult
 from .regression import GOLD_VAD
-from .speaker_embedding import GE2EEncoder
+from ..audio.speaker_embedding import GE2EEncoder
 
 _ENCODERS: dict[tuple[str, str, str], WhisperEncoder] = {}
 _FEATURES: OrderedDict[tuple, RecordingFeatures] = OrderedDict()
@@ -153,7 +152,6 @@ class _WhisperProbe(_HeadBackend):
             window.audio, self.head.encoder, self.config.device, self.config.compute_type).looped
 
 
-@backend_registry("emotion").register("whisper-probe")
 class WhisperProbeEmotion(_WhisperProbe):
     """Emotion probe head on pooled embedded Whisper-base encoder features (offline default)."""
 
@@ -165,7 +163,6 @@ class WhisperProbeEmotion(_WhisperProbe):
         return self.classify(windows)
 
 
-@backend_registry("speaker").register("whisper-probe")
 class WhisperProbeSpeaker(_WhisperProbe):
     """Gender probe head on pooled embedded Whisper-base encoder features (the offline default is
     `ge2e-probe`)."""
@@ -177,7 +174,6 @@ class WhisperProbeSpeaker(_WhisperProbe):
         return [SpeakerResult(gender=r) for r in self.classify(windows)]
 
 
-@backend_registry("speaker").register("ge2e-probe")
 class GE2EProbeSpeaker(_HeadBackend):
     """Gender head on GE2E speaker embeddings of each window (offline default)."""
 
@@ -216,7 +212,6 @@ def shared_embeddings(encoder: GE2EEncoder, windows: list[AudioWindow]) -> np.nd
     return out
 
 
-@backend_registry("dimensions").register("ge2e-ridge")
 class GE2ERidgeDimensions:
     """Valence, arousal and dominance from a ridge head on the window's GE2E speaker embedding. It
     reads nothing the emotion head reads (pooled Whisper frames and acoustic features), so
@@ -248,7 +243,6 @@ CIRCUMPLEX_VAD: dict[str, tuple[float, float, float]] = {**GOLD_VAD, "other": (0
 unknown mid-scale. A projection, not a measurement: values are marked `derived`."""
 
 
-@backend_registry("dimensions").register("circumplex")
 class CircumplexDimensions:
     """Valence/arousal/dominance derived from emotion posteriors (posterior-weighted circumplex table).
     It repeats the emotion model, so it must never be condensation's agreement partner."""

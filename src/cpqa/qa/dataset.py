@@ -24,7 +24,7 @@ from pydantic import Field, field_validator
 
 from ..ordering import stable_hash
 from ..records import QAItem, QAType
-from ..stage import Stage, StageConfig, register_stage
+from ..stage import Stage, StageConfig
 from .embeddings import EMBEDDED_MINILM, check_model_name, greedy_duplicates, load_embedder
 from .filters import DUPLICATE_IN_DATASET, TYPE_CAP, FilterAction, record, verdict_counts
 
@@ -48,7 +48,6 @@ class QADatasetConfig(StageConfig):
     non_semantic: ClassVar[frozenset[str]] = StageConfig.non_semantic | {"embed_batch_size"}
 
 
-@register_stage
 class QADatasetStage(Stage[QAItem, QAItem]):
     """Dataset-level QA filters: near-duplicates across clips and a cap per type."""
 

@@ -72,7 +72,6 @@ NO_TRANSCRIPT = "no_transcript"
 RAW_EXCERPT_CHARS = 600
 
 
-@register_stage
 class QAStage(Stage[Clip, QAItem]):
     """Generate contextual paralinguistic QA per clip with an LLM, and filter it."""
 

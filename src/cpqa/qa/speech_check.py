@@ -39,7 +39,6 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from .. import evaluate  # noqa: F401  (registers the speech-LLM adapters)
 from ..audio.decode import DecodeError, load_16k_mono
 from ..evaluate.audio import hear
 from ..evaluate.heard import LongAudio, Placement, evidence_span, place, words_in
@@ -48,7 +47,7 @@ from ..llm import LLMResult
 from ..llm.cache import RequestCache
 from ..records import Clip, QAItem, QAType
 from ..registry import backend_registry
-from ..run import resolve_path
+from ..rundir import resolve_path
 from ..stage import BackendSpec, Config, backend_field
 from .filters import Vocabulary, named_labels, record, speaker_counts
 

@@ -22,7 +22,8 @@ from typing import Any
 from ..errors import CPQAError, require
 from ..io_atomic import write_atomic
 from ..labels.trust import run_trust, validation_rows
-from ..status import iter_stage_records, run_status
+from ..rundir import iter_stage_records
+from ..status import run_status
 from .qa_section import STYLE as QA_STYLE
 from .qa_section import qa_samples_section
 

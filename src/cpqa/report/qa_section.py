@@ -8,7 +8,7 @@ tagged transcript (an excerpt) and an HTML5 audio player for the clip.
 
 The audio is linked, not embedded: each player's `src` is the clip file's path relative to the
 folder the report is written to (clip paths in records are relative to the run directory, see
-`cpqa.run.resolve_path`), so the report stays small and plays as long as it sits where it was
+`cpqa.rundir.resolve_path`), so the report stays small and plays as long as it sits where it was
 written relative to the run (the default, `RUN/report.html`, moves with the run). A URI
 (`s3://`, `https://`) is linked as is. Which items are shown is a stable choice (a hash of the id),
 so reruns of the report show the same sample. Every text is HTML-escaped.
@@ -26,11 +26,10 @@ from typing import Any
 from urllib.parse import quote
 
 from ..errors import CPQAError
-from ..evaluate.items import CLIPS_STAGE, qa_stage
 from ..ordering import stable_hash
 from ..qa.types import QA_TYPES
-from ..run import resolve_path
-from ..status import iter_stage_records
+from ..qa_source import CLIPS_STAGE, qa_stage
+from ..rundir import iter_stage_records, resolve_path
 
 TRANSCRIPT_CHARS = 700
 

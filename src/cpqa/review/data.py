@@ -11,10 +11,9 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from ..errors import CPQAError
-from ..evaluate.items import CLIPS_STAGE, QA_STAGES
+from ..qa_source import CLIPS_STAGE, QA_STAGES
 from ..records import Clip, QAItem
-from ..run import resolve_path
-from ..status import iter_stage_records
+from ..rundir import iter_stage_records, resolve_path
 
 logger = logging.getLogger(__name__)
 

@@ -14,11 +14,9 @@ from pydantic import Field
 from ..audio.io import SAMPLE_RATE
 from ..audio.protocols import ASRResult, SpeechRegion
 from ..records import Word
-from ..registry import backend_registry
 from ..stage import Config
 
 
-@backend_registry("vad").register("dummy-energy")
 class EnergyVAD:
     """Frames whose RMS exceeds a fixed threshold are speech (a test tool, not a real VAD)."""
 
@@ -53,7 +51,6 @@ class EnergyVAD:
         return regions
 
 
-@backend_registry("asr").register("dummy")
 class DummyASR:
     """One fake word per `word_s` seconds of audio, named by its index (a test tool)."""
 

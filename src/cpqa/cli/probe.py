@@ -8,6 +8,8 @@ from pathlib import Path
 
 import typer
 
+from .ui import out, run_or_exit
+
 app = typer.Typer(help="Train and evaluate probe heads (emotion, gender, ...) on pooled Whisper encoder features.",
                   no_args_is_help=True)
 
@@ -18,11 +20,11 @@ MANIFEST_HELP = ("CSV with a file column (paths relative to the CSV), the label 
 def _features(manifests: list[Path], label_column: str, speaker_column: str, file_column: str,
               label_map: str | None, min_duration: float, pooling: str, pack: str, work_dir: Path | None,
               encoder: str):
+    from ..labels.encoder import WhisperEncoder
+    from ..labels.probe_features import extract_features, extract_ge2e_features
+    from ..labels.probe_manifest import parse_label_map, read_manifest
+    from ..audio.speaker_embedding import GE2E_MODEL
     from ..models import cache_dir
-    from .encoder import WhisperEncoder
-    from .probe_features import extract_features, extract_ge2e_features
-    from .probe_manifest import parse_label_map, read_manifest
-    from .speaker_embedding import GE2E_MODEL
 
     mapping = parse_label_map(label_map)
     examples = []
@@ -36,20 +38,18 @@ def _features(manifests: list[Path], label_column: str, speaker_column: str, fil
 
 
 def _show(result: dict, title: str) -> None:
-    from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
 
-    console = Console()
-    console.print(f"[bold]{title}[/bold]: n={result['n']}  UA={result['ua']:.3f}  WA={result['wa']:.3f}  "
-                  f"macro-F1={result['macro_f1']:.3f}")
+    out.print(f"[bold]{title}[/bold]: n={result['n']}  UA={result['ua']:.3f}  WA={result['wa']:.3f}  "
+              f"macro-F1={result['macro_f1']:.3f}")
     table = Table("truth \\ predicted", *result["classes"])
     for name, row in zip(result["classes"], result["confusion"]):
         table.add_row(name, *map(str, row))
-    console.print(table)
+    out.print(table)
     for source, scores in result.get("by_source", {}).items():
-        console.print(f"  {escape(source)}: n={scores['n']}  UA={scores['ua']:.3f}  WA={scores['wa']:.3f}  "
-                      f"macro-F1={scores['macro_f1']:.3f}")
+        out.print(f"  {escape(source)}: n={scores['n']}  UA={scores['ua']:.3f}  WA={scores['wa']:.3f}  "
+                  f"macro-F1={scores['macro_f1']:.3f}")
 
 
 @app.command()
@@ -74,12 +74,11 @@ def train(
                                                       "or resemblyzer-ge2e for GE2E speaker embeddings (gender)."),
 ):
     """Train a head on a labelled manifest; C is chosen by leave-speakers-out UA."""
-    from ..errors import CPQAError
-    from .probe import cross_validate
-    from .probe import train as train_head
-    from .speaker_embedding import GE2E_MODEL
+    from ..labels.probe import cross_validate
+    from ..labels.probe import train as train_head
+    from ..audio.speaker_embedding import GE2E_MODEL
 
-    try:
+    def fit():
         fs = _features(manifest, label_column, speaker_column, file_column, label_map, min_duration, pooling, pack,
                        work_dir, encoder)
         ge2e = encoder == GE2E_MODEL
@@ -94,10 +93,9 @@ def train(
                 src: {k: scores[k] for k in ("n", "ua", "wa", "macro_f1")}
                 for src, scores in result.get("by_source", {}).items()}
             _show(result, "leave-speakers-out")
-        head = train_head(fs, normalize, meta=meta)
-    except CPQAError as exc:
-        typer.secho(f"error: {exc}", fg="red", err=True)
-        raise typer.Exit(2) from None
+        return train_head(fs, normalize, meta=meta)
+
+    head = run_or_exit(fit)
     head.save(output)
     typer.echo(f"wrote {output} ({len(head.labels)} classes: {', '.join(head.labels)}; C={head.meta['C']})")
 
@@ -121,26 +119,22 @@ def evaluate(
     json_out: Path | None = typer.Option(None, "--json", help="Also write the scores as JSON."),
 ):
     """Score a head: UA (mean per-class recall), WA (accuracy), macro-F1, confusion matrix."""
-    from ..errors import CPQAError
-    from .heads import ProbeHead, resolve_head
-    from .probe import cross_validate
-    from .probe import evaluate as evaluate_head
+    from ..labels.heads import ProbeHead, resolve_head
+    from ..labels.probe import cross_validate
+    from ..labels.probe import evaluate as evaluate_head
 
-    try:
+    def score():
         if head:
             trained = ProbeHead.load(resolve_head(head))
             fs = _features(manifest, label_column, speaker_column, file_column, label_map, min_duration,
                            trained.pooling, pack, work_dir, trained.encoder)
-            result = evaluate_head(trained, fs)
-            title = f"{trained.name} on {len(fs.labels)} examples"
-        else:
-            fs = _features(manifest, label_column, speaker_column, file_column, label_map, min_duration, pooling,
-                           pack, work_dir, encoder)
-            result = cross_validate(fs, normalize, folds=folds)
-            title = f"leave-speakers-out ({result['folds']} folds, normalize={normalize})"
-    except CPQAError as exc:
-        typer.secho(f"error: {exc}", fg="red", err=True)
-        raise typer.Exit(2) from None
+            return evaluate_head(trained, fs), f"{trained.name} on {len(fs.labels)} examples"
+        fs = _features(manifest, label_column, speaker_column, file_column, label_map, min_duration, pooling,
+                       pack, work_dir, encoder)
+        result = cross_validate(fs, normalize, folds=folds)
+        return result, f"leave-speakers-out ({result['folds']} folds, normalize={normalize})"
+
+    result, title = run_or_exit(score)
     _show(result, title)
     if json_out:
         json_out.write_text(json.dumps(result, indent=2) + "\n")

@@ -1,5 +1,5 @@
-"""`cpqa export` and `cpqa finetune`: thin typer commands over `cpqa.export` and `cpqa.finetune`
-(mounted by `cpqa.cli`). Library imports happen inside the commands, so `cpqa --help` stays fast."""
+"""`cpqa export` and `cpqa finetune`: thin typer commands over `cpqa.export` and `cpqa.finetune`.
+Library imports happen inside the commands, so `cpqa --help` stays fast."""
 
 from __future__ import annotations
 
@@ -7,6 +7,9 @@ from pathlib import Path
 
 import typer
 from rich.table import Table
+
+from .evaluate import judge_spec, options
+from .ui import RichProgress, fmt, out, run_or_exit, setup_logging
 
 
 def export_cmd(
@@ -38,10 +41,9 @@ def export_cmd(
 ):
     """Export a run's QA (items that passed the filters) as training data, split into train/dev/test
     with no recording and no speaker in two splits."""
-    from ..cli import _run, out
-    from .export import export, parse_splits
+    from ..export import export, parse_splits
 
-    result = _run(export, source, fmt, output, clips=clips, splits=_run(parse_splits, splits), split_seed=split_seed,
+    result = run_or_exit(export, source, fmt, output, clips=clips, splits=run_or_exit(parse_splits, splits), split_seed=split_seed,
                   split_by_speaker=by_speaker, explicit=explicit, multi_turn=multi_turn, system=system or None,
                   audio_paths=audio_paths, include_failed=include_failed, long_audio=long_audio, window_s=window_s,
                   dataset_name=name)
@@ -116,17 +118,15 @@ def finetune_cmd(
     resume: bool = typer.Option(True, "--resume/--restart", help="Resume from the last checkpoint in OUTPUT."),
     verbose: bool = typer.Option(False, "-v", "--verbose", help="Log the losses and progress details."),
 ):
-    from ..cli import RichProgress, _run, _setup_logging, out
-    from ..evaluate.cli import judge_spec, options
     from ..finetune import finetune
 
-    _setup_logging(verbose)
+    setup_logging(verbose)
     config = {"model": model, "epochs": epochs, "max_steps": max_steps, "batch_size": batch_size,
               "grad_accum": grad_accum, "learning_rate": lr, "lora_r": lora_r, "lora_alpha": 2 * lora_r,
-              "train_audio_encoder": train_audio_encoder, "save_steps": save_steps, **_run(options, settings, "--set")}
-    judge_given = _run(judge_spec, judge, judge_model, judge_set) if eval_qa is not None else None
+              "train_audio_encoder": train_audio_encoder, "save_steps": save_steps, **run_or_exit(options, settings, "--set")}
+    judge_given = run_or_exit(judge_spec, judge, judge_model, judge_set) if eval_qa is not None else None
     with RichProgress() as hook:
-        result = _run(finetune, data, output, eval_qa=eval_qa, judge=judge_given, eval_base=eval_base, merge=merge,
+        result = run_or_exit(finetune, data, output, eval_qa=eval_qa, judge=judge_given, eval_base=eval_base, merge=merge,
                       resume=resume, progress=hook, **config)
     first, last = (result.losses[0][1], result.losses[-1][1]) if result.losses else (None, None)
     loss = f"loss {first:.4f} → {last:.4f}" if first is not None else "no loss logged"
@@ -137,13 +137,9 @@ def finetune_cmd(
         for col in ("model", "score", "UAS", "judge success"):
             table.add_column(col, justify="left" if col == "model" else "right")
         for name, s in result.evaluations.items():
-            table.add_row(name, _fmt(s["score"]), _fmt(s["uas"]),
+            table.add_row(name, fmt(s["score"], 2), fmt(s["uas"], 2),
                           "-" if s["success_rate"] is None else f"{s['success_rate']:.0%}")
         out.print(table)
 
 
 finetune_cmd.__doc__ = FINETUNE_HELP
-
-
-def _fmt(x: float | None) -> str:
-    return "-" if x is None else f"{x:.2f}"

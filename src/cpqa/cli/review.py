@@ -9,6 +9,8 @@ import typer
 from rich.table import Table
 from typer.core import TyperGroup
 
+from .ui import console, fmt, out, run_or_exit
+
 
 class _ServeByDefault(TyperGroup):
     """`cpqa review RUN ...` means `cpqa review serve RUN ...`."""
@@ -23,26 +25,21 @@ app = typer.Typer(cls=_ServeByDefault, no_args_is_help=True, add_completion=Fals
                   help="Review a run's QA in the browser: judge and correct it, write human QA, measure agreement.")
 
 
-def _fmt(x: float | None) -> str:
-    return "n/a" if x is None else f"{x:.3f}"
-
-
 @app.command()
 def serve(run: Path = typer.Argument(..., help="A run directory with a clips stage."),
           host: str = typer.Option("127.0.0.1", help="Address to bind; anything but loopback needs a token."),
           port: int = typer.Option(8000, help="Port to listen on."),
           token: str | None = typer.Option(None, help="Access token; generated when binding beyond loopback.")):
     """Serve the review app of RUN (the default: `cpqa review RUN`)."""
-    from ..cli import _run, console, out
-    from .server import is_loopback, new_token
-    from .server import serve as serve_app
+    from ..review.server import is_loopback, new_token
+    from ..review.server import serve as serve_app
 
     if token is None and not is_loopback(host):
         token = new_token()
         console.print(f"Generated an access token: {token}", highlight=False)
     url = f"http://{host}:{port}/" + (f"?token={token}" if token else "")
     out.print(f"Reviewing {run} at {url}  (Ctrl-C to stop)", highlight=False)
-    _run(serve_app, run, host, port, token)
+    run_or_exit(serve_app, run, host, port, token)
 
 
 @app.command()
@@ -51,10 +48,9 @@ def export(run: Path = typer.Argument(..., help="A run directory."),
                                                          "human: the QA written by reviewers."),
            output: Path = typer.Option(..., "-o", "--output", help="The JSONL(.gz) file to write.")):
     """Write a reviewed set as JSONL QAItems (the format `cpqa evaluate` reads)."""
-    from ..cli import _run, out
-    from .export import export as export_set
+    from ..review.export import export as export_set
 
-    n = _run(export_set, run, what, output)
+    n = run_or_exit(export_set, run, what, output)
     out.print(f"Wrote {n} {what} QA item(s) to {output}", highlight=False)
 
 
@@ -62,12 +58,11 @@ def export(run: Path = typer.Argument(..., help="A run directory."),
 def stats(run: Path = typer.Argument(..., help="A run directory."),
           as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables.")):
     """Review progress, each reviewer's decisions and Cohen's kappa between reviewers (per type)."""
-    from ..cli import _run, out
-    from .consensus import review_stats
-    from .data import load_run
-    from .db import ReviewDB
+    from ..review.consensus import review_stats
+    from ..review.data import load_run
+    from ..review.db import ReviewDB
 
-    s = _run(lambda: review_stats(load_run(run), ReviewDB(run)))
+    s = run_or_exit(lambda: review_stats(load_run(run), ReviewDB(run)))
     if as_json:
         out.print_json(json.dumps(s))
         return
@@ -87,7 +82,7 @@ def stats(run: Path = typer.Argument(..., help="A run directory."),
     table = Table("reviewers", "type", "n", "agreement", "kappa",
                   title="Cohen's kappa on accept/reject (edit = accept)", title_justify="left")
     for k in s["kappa"]:
-        table.add_row(f"{k['a']} / {k['b']}", "all", str(k["n"]), _fmt(k["agreement"]), _fmt(k["kappa"]))
+        table.add_row(f"{k['a']} / {k['b']}", "all", str(k["n"]), fmt(k["agreement"], 3), fmt(k["kappa"], 3))
         for t, kt in k["per_type"].items():
-            table.add_row("", t, str(kt["n"]), _fmt(kt["agreement"]), _fmt(kt["kappa"]))
+            table.add_row("", t, str(kt["n"]), fmt(kt["agreement"], 3), fmt(kt["kappa"], 3))
     out.print(table)

@@ -1,4 +1,5 @@
-"""The QA an evaluation asks: from a run, from an exported QA file, or from a human-made table.
+"""Reading QA back, for evaluation, export, review and fine-tuning: from a run, from an exported QA
+file, or from a human-made table.
 
 - a **run directory**: the QAItems of its last QA stage (`qa_dataset`, else `qa`) that passed the
   filters (`filters.passed`), their audio and words from the `clips` stage;
@@ -26,12 +27,11 @@ from typing import Any, get_args
 
 from pydantic import ValidationError
 
-from ..errors import CPQAError
-from ..manifest import iter_jsonl
-from ..records import Clip, QAItem, QAType, Turn
-from ..run import read_run_info, resolve_path
-from ..status import iter_stage_records
-from ..vocabulary import NOT_A_LABEL, UNKNOWN
+from .errors import CPQAError
+from .manifest import iter_jsonl
+from .records import Clip, QAItem, QAType, Turn
+from .rundir import iter_stage_records, read_run_info, resolve_path
+from .vocabulary import NOT_A_LABEL, UNKNOWN
 
 logger = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@ import pytest
 
 from cpqa.errors import CPQAError
 from cpqa.labels.annotate import _with_turns
-from cpqa.labels.speakers import Turn, overlaps, read_rttm, speaker_at
+from cpqa.audio.speakers import Turn, overlaps, read_rttm, speaker_at
 from cpqa.records import Segment, Word
 
 AMI = Path(__file__).resolve().parents[3] / "shared" / "data" / "real" / "ami_meetings"

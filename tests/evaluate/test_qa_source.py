@@ -6,7 +6,7 @@ import pytest
 from evalgen import make_run
 
 from cpqa.errors import CPQAError
-from cpqa.evaluate.items import dominant_emotion, load_items
+from cpqa.qa_source import dominant_emotion, load_items
 from cpqa.records import Clip, ClipWord
 
 

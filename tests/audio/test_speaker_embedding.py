@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from cpqa.labels.speaker_embedding import GE2EEncoder, ge2e_mel
+from cpqa.audio.speaker_embedding import GE2EEncoder, ge2e_mel
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -1,5 +1,5 @@
-"""`cpqa evaluate` and `cpqa compare`: thin typer commands over `cpqa.evaluate` (mounted by
-`cpqa.cli`). Library imports happen inside the commands, so `cpqa --help` stays fast."""
+"""`cpqa evaluate` and `cpqa compare`: thin typer commands over `cpqa.evaluate`. Library imports
+happen inside the commands, so `cpqa --help` stays fast."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from typing import Any
 
 import typer
 from rich.table import Table
+
+from .ui import RichProgress, console, fmt, out, run_or_exit, setup_logging
 
 
 def options(pairs: list[str], what: str) -> dict[str, Any]:
@@ -39,16 +41,12 @@ def judge_spec(judge: str, judge_model: str | None, judge_set: list[str]) -> dic
     return spec
 
 
-def _fmt(x: float | None, digits: int = 1) -> str:
-    return "-" if x is None else f"{x:.{digits}f}"
-
-
 def _groups_table(title: str, groups: dict[str, dict[str, Any]]) -> Table:
     table = Table(title=title, title_justify="left")
     for col in (title.split()[-1], "score", "items", "scored", "success"):
         table.add_column(col, justify="left" if col == title.split()[-1] else "right")
     for name, g in groups.items():
-        table.add_row(name, _fmt(g["score"]), str(g["n_items"]), str(g["n_scored"]),
+        table.add_row(name, fmt(g["score"]), str(g["n_items"]), str(g["n_scored"]),
                       "-" if g["success_rate"] is None else f"{g['success_rate']:.0%}")
     return table
 
@@ -80,14 +78,13 @@ def evaluate_cmd(
 ):
     """Have a speech-LLM answer every question of QA, an LLM judge rate the answers, and write the
     scores per item, type and emotion with UAS. Cached answers are never asked again."""
-    from ..cli import RichProgress, _run, _setup_logging, console, out
-    from .evaluation import evaluate
+    from ..evaluate.evaluation import evaluate
 
-    _setup_logging(verbose)
-    model_spec = {"name": model, **_run(options, model_set, "--model-set")}
-    judge_given = _run(judge_spec, judge, judge_model, judge_set)
+    setup_logging(verbose)
+    model_spec = {"name": model, **run_or_exit(options, model_set, "--model-set")}
+    judge_given = run_or_exit(judge_spec, judge, judge_model, judge_set)
     with RichProgress() as hook:
-        result = _run(evaluate, qa, output, model=model_spec, judge=judge_given, rubric=rubric,
+        result = run_or_exit(evaluate, qa, output, model=model_spec, judge=judge_given, rubric=rubric,
                       n_judge_runs=judge_runs, judge_temperature=judge_temperature, long_audio=long_audio,
                       max_audio_s=max_audio_s, clips=clips, cache_dir=cache, progress=hook)
     s = result.summary
@@ -97,7 +94,7 @@ def evaluate_cmd(
     out.print(f"{s['model']['model']} on {s['n_items']} item(s), judged by {s['judge']['model']} "
               f"({s['judge']['rubric']} rubric v{s['judge']['rubric_version']}, {s['judge']['n_runs']} run(s)):",
               highlight=False)
-    out.print(f"score {_fmt(s['score'], 2)}   UAS {_fmt(s['uas'], 2)}   judge success rate {success}", highlight=False)
+    out.print(f"score {fmt(s['score'], 2)}   UAS {fmt(s['uas'], 2)}   judge success rate {success}", highlight=False)
     if s["long_audio"]["dropped_items"]:
         console.print(f"[yellow]warning:[/] not asked (about audio past the {max_audio_s:g} s heard at once): "
                       f"{s['long_audio']['dropped_items']}", highlight=False, soft_wrap=True)
@@ -122,28 +119,27 @@ def compare_cmd(
 ):
     """Correlate two evaluations (generated vs human QA, judge vs judge) or a judge with human
     ratings, on the units both sides scored: Pearson and Spearman r with bootstrap 95 % CIs."""
-    from ..cli import _run, out
-    from .comparison import compare
+    from ..evaluate.comparison import compare
 
-    report = _run(compare, eval_a, eval_b, by=by, human_ratings=human_ratings, out_dir=output, n_boot=bootstrap,
+    report = run_or_exit(compare, eval_a, eval_b, by=by, human_ratings=human_ratings, out_dir=output, n_boot=bootstrap,
                   seed=seed)
     table = Table(title=f"{report['n_units']} {by} unit(s) in both ({report['only_a']} only in A, "
                         f"{report['only_b']} only in B)", title_justify="left")
     for col in ("", "mean score", "r", "95 % CI"):
         table.add_column(col, justify="left" if not col else "right")
-    table.add_row(f"A  {report['a']['label']}", _fmt(report["a"]["mean_score"], 2), "", "")
-    table.add_row(f"B  {report['b']['label']}", _fmt(report["b"]["mean_score"], 2), "", "")
+    table.add_row(f"A  {report['a']['label']}", fmt(report["a"]["mean_score"], 2), "", "")
+    table.add_row(f"B  {report['b']['label']}", fmt(report["b"]["mean_score"], 2), "", "")
     for name in ("pearson", "spearman"):
         stat = report[name]
         ci = stat["ci95"]
-        table.add_row(name.capitalize(), "", _fmt(stat["r"], 3), "-" if ci is None else f"[{ci[0]:.3f}, {ci[1]:.3f}]")
+        table.add_row(name.capitalize(), "", fmt(stat["r"], 3), "-" if ci is None else f"[{ci[0]:.3f}, {ci[1]:.3f}]")
     out.print(table)
     for name in ("pearson", "spearman"):
         if report[name].get("note"):
             out.print(f"{name}: {report[name]['note']}", highlight=False)
     if report["agreement"]:
         a = report["agreement"]
-        kappa = _fmt(a["quadratic_kappa"], 3)
+        kappa = fmt(a["quadratic_kappa"], 3)
         out.print(f"rating agreement on {a['n']} shared item(s): exact {a['exact']:.1%}, within 1 point "
                   f"{a['within_1']:.1%}, mean |diff| {a['mean_abs_diff']:.2f}, quadratic kappa {kappa}", highlight=False)
     if output is not None:

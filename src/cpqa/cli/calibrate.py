@@ -1,8 +1,5 @@
 """`cpqa calibrate`: label a human-labelled dev set, then grid-search the condensation thresholds.
-
-Mount it in cpqa.cli with `app.command("calibrate")(calibrate_command)`; `app` below is the same
-command as a stand-alone typer app.
-"""
+`app` is the same command as a stand-alone typer app."""
 
 from __future__ import annotations
 
@@ -33,9 +30,9 @@ def calibrate_command(
     scores 0); the best setting is the highest UA among those keeping --min-kept-share of the items.
     Tables on stderr show, for each (x, y), the UA of the kept windows vs all windows (abstentions
     count as errors) and the share kept, and per class the recall and coverage at the best setting."""
-    from ..cli import _run, console
+    from ..condense.calibrate import calibrate_run, write_recipe_thresholds
     from ..run import build
-    from .calibrate import calibrate_run, write_recipe_thresholds
+    from .ui import console, run_or_exit
 
     def go() -> dict:
         run_dir = run
@@ -48,7 +45,7 @@ def calibrate_command(
             write_recipe_thresholds(write_recipe, report)
         return report
 
-    report = _run(go)
+    report = run_or_exit(go)
     for table in calibration_tables(report):
         console.print(table)
     if report["unmappable"]:
@@ -85,16 +82,3 @@ def calibration_tables(report: dict):
                         f"{report['window_recalls'][name]:.3f}", f"{report['window_coverage'][name]:.0%}",
                         f"{report['window_recalls_all'][name]:.3f}")
     return points, classes
-
-
-def distribution_table(counters: dict, title: str = "condense: before → after"):
-    """A rich table of the condense stage's before/after distributions (for `cpqa build`/`status`)."""
-    from rich.table import Table
-
-    from .stats import before_after
-
-    table = Table("dimension", "value", "before", "after", title=title, title_justify="left")
-    for dimension, values in before_after(counters).items():
-        for value, (before, after) in values.items():
-            table.add_row(dimension, value, f"{before:g}", f"{after:g}")
-    return table
