@@ -133,7 +133,7 @@ class SpeakerModel(Protocol):
 
 class EventTagger(Protocol):
     """capability 'events': timed sound events (music, singing, laughter, ...) in each window, in the
-    cpqa event vocabulary (`cpqa.labels.events`)."""
+    cpqa event vocabulary (`cpqa.labels.audioset.AUDIOSET_EVENTS` names it)."""
 
     model_name: str
 
