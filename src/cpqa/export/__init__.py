@@ -6,6 +6,6 @@ split into train/dev/test with no recording and no speaker in two splits.
     export("RUN", "ms-swift", "OUT", explicit=True, audio_paths="copy")
 """
 
-from .export import FORMATS, ExportOptions, ExportResult, export, parse_splits
+from .export import ExportOptions, ExportResult, export, parse_splits
 
-__all__ = ["FORMATS", "ExportOptions", "ExportResult", "export", "parse_splits"]
+__all__ = ["ExportOptions", "ExportResult", "export", "parse_splits"]

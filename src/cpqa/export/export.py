@@ -45,17 +45,16 @@ from ..errors import CPQAError
 from ..evaluate.audio import window_samples
 from ..evaluate.heard import Placement, evidence_span, place
 from ..io_atomic import write_atomic
+from ..registry import EXPORT_FORMATS
 from ..stage import Config
 from .conversation import DEFAULT_SYSTEM, MultiTurn, build_messages
-from .formats import Format, LlamaFactory, MsSwift, PlainRecords, Prepared, Qwen2Audio
-from .hf import HFDataset
+from .formats import Prepared
 from .readme import write_readme
 from .source import Example, heard_example, load_examples
 from .splits import SPLIT_NAMES, assign_splits, recording_groups
 
 logger = logging.getLogger(__name__)
 
-FORMATS: dict[str, type[Format]] = {cls.name: cls for cls in (HFDataset, MsSwift, LlamaFactory, Qwen2Audio, PlainRecords)}
 SUMMARY = "export.json"
 AudioPaths = Literal["absolute", "relative", "copy"]
 
@@ -115,13 +114,12 @@ def export(source: str | Path, fmt: str, out: str | Path, clips: str | Path | No
            **options: Any) -> ExportResult:
     """Export the QA of `source` (a run directory or a QA JSONL) in format `fmt` under `out`.
     `options` are `ExportOptions` fields. Raises CPQAError on a bad format, option or source."""
-    if fmt not in FORMATS:
-        raise CPQAError(f"unknown export format '{fmt}': choose one of {', '.join(FORMATS)}")
+    format_cls = EXPORT_FORMATS.get(fmt)
     try:
         opts = ExportOptions(**options)
     except ValueError as exc:  # pydantic's ValidationError
         raise CPQAError(f"export options: {exc}") from None
-    writer = FORMATS[fmt]()
+    writer = format_cls()
     out = Path(out).resolve()
     _prepare_out(out)
     loaded = load_examples(source, clips=clips, include_failed=opts.include_failed)
