@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 import types
+import typing
 
 import numpy as np
 import pytest
@@ -23,8 +24,8 @@ from cpqa.audio.diarizer import named_by_first_appearance
 from cpqa.audio.embedding_cluster import EmbeddingClusterDiarizer, SpeechEmbeddings, assign_speakers
 from cpqa.audio.io import SAMPLE_RATE
 from cpqa.audio.pyannote_diarizer import PyannoteDiarizer
-from cpqa.errors import CPQAError
 from cpqa.audio.speakers import Turn, read_rttm, turns_from_metadata
+from cpqa.errors import CPQAError
 from cpqa.registry import Entry, backend_registry
 
 pytestmark = pytest.mark.timeout(120)
@@ -162,6 +163,11 @@ def _voices(count: int, windows_each: int, spread: float, seed: int = 0) -> np.n
 def test_spectral_counts_separated_voices(count):
     turns = assign_speakers(_speech(_voices(count, 12, spread=0.05)), EmbeddingClusterDiarizer.Config())
     assert [t.speaker for t in turns] == [f"SPK{i}" for i in range(count)]  # one turn per voice
+
+
+def test_every_clustering_option_is_a_registered_clustering():
+    options = typing.get_args(EmbeddingClusterDiarizer.Config.model_fields["clustering"].annotation)
+    assert set(options) == set(backend_registry("clustering").names())
 
 
 def test_spectral_is_deterministic():
