@@ -61,11 +61,8 @@ class Registry(Generic[T]):
         return decorator
 
     def add(self, name: str, target, *, extra: str | None = None, description: str = "") -> None:
-        if name in self.entries:
-            # the class a dotted path names is the same entry, loaded or not
-            if _dotted(self.entries[name].target) != _dotted(target):
-                raise ValueError(f"{self.kind} '{name}' is registered twice")
-            return
+        if name in self.entries and self.entries[name].target is not target:
+            raise ValueError(f"{self.kind} '{name}' is registered twice")
         self.entries[name] = Entry(name, target, extra, description)
 
     def get(self, name: str) -> type[T]:
@@ -79,10 +76,6 @@ class Registry(Generic[T]):
 
     def names(self) -> list[str]:
         return sorted(self.entries)
-
-
-def _dotted(target) -> str:
-    return target.replace(":", ".") if isinstance(target, str) else f"{target.__module__}.{target.__qualname__}"
 
 
 def _first_line(doc: str | None) -> str:

@@ -20,10 +20,10 @@ MANIFEST_HELP = ("CSV with a file column (paths relative to the CSV), the label 
 def _features(manifests: list[Path], label_column: str, speaker_column: str, file_column: str,
               label_map: str | None, min_duration: float, pooling: str, pack: str, work_dir: Path | None,
               encoder: str):
+    from ..audio.speaker_embedding import GE2E_MODEL
     from ..labels.encoder import WhisperEncoder
     from ..labels.probe_features import extract_features, extract_ge2e_features
     from ..labels.probe_manifest import parse_label_map, read_manifest
-    from ..audio.speaker_embedding import GE2E_MODEL
     from ..models import cache_dir
 
     mapping = parse_label_map(label_map)
@@ -74,9 +74,9 @@ def train(
                                                       "or resemblyzer-ge2e for GE2E speaker embeddings (gender)."),
 ):
     """Train a head on a labelled manifest; C is chosen by leave-speakers-out UA."""
+    from ..audio.speaker_embedding import GE2E_MODEL
     from ..labels.probe import cross_validate
     from ..labels.probe import train as train_head
-    from ..audio.speaker_embedding import GE2E_MODEL
 
     def fit():
         fs = _features(manifest, label_column, speaker_column, file_column, label_map, min_duration, pooling, pack,
