@@ -32,7 +32,6 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from cpqa.labels import backends  # noqa: F401  (registers the hub backends)
 from cpqa.labels.protocols import AudioWindow, CategoricalResult
 from cpqa.labels.windows import layout
 from cpqa.registry import backend_registry
