@@ -66,7 +66,6 @@ class RayExecutor(LocalExecutor):
 
     def __init__(self, progress: ProgressHook | None = None, address: str | None = None):
         super().__init__(progress)
-        self.address = address
         self.ray = require("ray", extra="ray")
         if not self.ray.is_initialized():
             self.ray.init(address=address, num_cpus=None if address else os.cpu_count(),
