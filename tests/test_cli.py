@@ -38,7 +38,7 @@ def test_build_status_inspect_roundtrip(tmp_path, audio_dir):
     assert list(stages) == ["ingest", "segment", "transcribe"]
     assert all(s["state"] == "done" for s in stages.values())
     assert stages["ingest"]["items_in"] == 4 and stages["ingest"]["items_out"] == 3
-    assert stages["ingest"]["skipped"] == {"empty-file": 1}
+    assert stages["ingest"]["skipped"] == {"empty_file": 1}
     assert status["recordings"]["empty"]["state"] == "skipped"
     assert {status["recordings"][f"a{i}"]["stage"] for i in range(3)} == {"transcribe"}
 
@@ -49,7 +49,7 @@ def test_build_status_inspect_roundtrip(tmp_path, audio_dir):
     recordings = [Recording.model_validate_json(line) for line in cli("inspect", run, "-s", "ingest").stdout.splitlines()]
     assert {r.id for r in recordings} == {"a0", "a1", "a2"}
     skipped = [json.loads(line) for line in cli("inspect", run, "-s", "ingest", "--skipped").stdout.splitlines()]
-    assert skipped[0]["id"] == "empty" and skipped[0]["reason"] == "empty-file"
+    assert skipped[0]["id"] == "empty" and skipped[0]["reason"] == "empty_file"
 
     again = cli("build", audio_dir, "-o", run, "--recipe", "dummy")
     assert again.exit_code == 0 and "Nothing to do" in again.output

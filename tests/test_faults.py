@@ -58,7 +58,7 @@ def test_fuzz_corpus_is_processed_or_skipped_with_reasons(tmp_path, fuzz_corpus)
     assert {rid for rid, s in recordings.items() if s["state"] == "ok"} >= speechy
     assert recordings["truncated_header"]["reason"] == "undecodable"
     assert recordings["random_bytes"]["reason"] == "undecodable"
-    assert recordings["long_silence"]["reason"] == "no-speech"
+    assert recordings["long_silence"]["reason"] == "no_speech"
     assert all(s.already_done is False for s in result.stages)
     segments = [json.loads(line) for line in (next(run.glob("02-transcribe-*")) / "records.jsonl").open()]
     assert all(np.isfinite([s["start"], s["end"]]).all() for s in segments)

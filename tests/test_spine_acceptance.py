@@ -49,13 +49,13 @@ def test_bad_input_rerun_and_signatures_with_local_recipe(tmp_path, bad_input_fo
     status = json.loads(cpqa("status", run, "--json").stdout)
     recordings = status["recordings"]
     reasons = {rid: r.get("reason") for rid, r in recordings.items() if r["state"] == "skipped"}
-    assert reasons == {"empty": "empty-file", "notes": "undecodable", "corrupt": "undecodable",
-                       "silent": "no-speech"}
+    assert reasons == {"empty": "empty_file", "notes": "undecodable", "corrupt": "undecodable",
+                       "silent": "no_speech"}
     assert {rid for rid, r in recordings.items() if r["state"] == "ok" and r["stage"] == "transcribe"} == {
         "stereo_44k", "float32"}
     skipped_at = {s["name"]: s["skipped"] for s in status["stages"]}
-    assert skipped_at["ingest"] == {"empty-file": 1, "undecodable": 2}
-    assert skipped_at["segment"] == {"no-speech": 1}
+    assert skipped_at["ingest"] == {"empty_file": 1, "undecodable": 2}
+    assert skipped_at["segment"] == {"no_speech": 1}
 
     texts = [json.loads(line)["text"].lower() for line in cpqa("inspect", run, "-s", "transcribe").stdout.splitlines()]
     assert sum("door" in t for t in texts) == 2, texts

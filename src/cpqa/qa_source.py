@@ -1,8 +1,8 @@
 """Reading QA back, for evaluation, export, review and fine-tuning: from a run, from an exported QA
 file, or from a human-made table.
 
-- a **run directory**: the QAItems of its last QA stage (`qa_dataset`, else `qa`) that passed the
-  filters (`filters.passed`), their audio and words from the `clips` stage;
+- a **run directory**: the QAItems its last QA stage (`qa_dataset`, else `qa`) kept (the filters'
+  drops are in excluded.jsonl: `run_qa_records`), their audio and words from the `clips` stage;
 - a **QA JSONL(.gz)** of QAItems, as `cpqa review export` writes it (reviewed or human sets): the
   audio is `metadata.audio` (absolute, or relative to the file's folder);
 - a **human set** as CSV or JSONL rows with columns `audio` (or `clip_audio`, `audio_path`),
@@ -30,7 +30,7 @@ from pydantic import ValidationError
 from .errors import CPQAError
 from .manifest import iter_jsonl
 from .records import Clip, QAItem, QAType, Turn
-from .rundir import iter_stage_records, read_run_info, resolve_path
+from .rundir import EXCLUDED, iter_stage_file, iter_stage_records, read_run_info, resolve_path
 from .vocabulary import NOT_A_LABEL, UNKNOWN
 
 logger = logging.getLogger(__name__)
@@ -104,13 +104,20 @@ def qa_stage(run: Path) -> str:
     return stage
 
 
+def run_qa_records(run: Path, include_dropped: bool = False) -> Iterator[dict[str, Any]]:
+    """The QA items the run kept (its final QA stage's records); with `include_dropped`, then the
+    items every QA stage dropped (each sees only what the one before kept)."""
+    yield from iter_stage_records(run, qa_stage(run))
+    if include_dropped:
+        names = {s["name"] for s in read_run_info(run)["stages"]}
+        for stage in reversed(QA_STAGES):
+            if stage in names:
+                yield from (d["item"] for d in iter_stage_file(run, stage, EXCLUDED) if d.get("item"))
+
+
 def _run_qa(run: Path) -> list[QAItem]:
-    stage = qa_stage(run)
-    qa = [_qa(obj, f"{run} (stage {stage})") for obj in iter_stage_records(run, stage)]
-    passed = [q for q in qa if q.filters.get("passed", True)]
-    if len(passed) < len(qa):
-        logger.info("%s: %d of %d QA items failed the filters and are not evaluated", run, len(qa) - len(passed), len(qa))
-    return passed
+    where = f"{run} (stage {qa_stage(run)})"
+    return [_qa(obj, where) for obj in run_qa_records(run)]
 
 
 def _run_clips(run: Path) -> dict[str, Clip]:

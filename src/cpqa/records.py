@@ -128,8 +128,8 @@ class QAItem(Record):
     filters: dict[str, Any] = Field(default_factory=dict)
 
 
-class Skip(BaseModel):
-    """An input a stage could not process, with a machine-readable reason and a human detail."""
+class LeftOut(BaseModel):
+    """An input that produced no output, with a reason from `cpqa.reasons` and a human detail."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -137,6 +137,19 @@ class Skip(BaseModel):
     reason: str
     detail: str = ""
     source: str | None = None
+
+
+class Skip(LeftOut):
+    """An input a stage failed on (a broken file, an LLM that never answered): skipped.jsonl, and
+    the CLI warns. A deliberate leave-out is a `Drop`."""
+
+
+class Drop(LeftOut):
+    """An input a filter left out by design (nothing was wrong with it): excluded.jsonl, counted as
+    `dropped/<reason>`, never warned about."""
+
+    item: dict[str, Any] | None = None
+    """The dropped record itself where a reader wants it back (a QA item, for review and export)."""
 
 
 RECORD_TYPES: dict[str, type[Record]] = {

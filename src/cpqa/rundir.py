@@ -6,12 +6,13 @@ reports, exports and the review app read it through these names.
       logs/cpqa.log             the whole log of every command on this run
       NN-<stage>-<signature>/
         records.jsonl           outputs (append + skip existing ids)
-        skipped.jsonl           inputs the stage could not process, with reasons
+        skipped.jsonl           inputs the stage failed on: Skip{id, reason, detail}
+        excluded.jsonl          inputs a filter left out by design: Drop{id, reason, detail, item}
         done.ids                inputs finished (written after their outputs are durable)
         counters.jsonl          per-batch counter deltas (written with the batch, so a resume
                                 neither loses nor double-counts them)
         fit_counters.json       counters computed by `fit()` over the whole input (replaced)
-        stats.json              items_in, items_out, skipped reason → count, counters, wall time
+        stats.json              items_in, items_out, skipped and dropped reason → count, counters, wall time
         log                     this stage's log
         _SUCCESS                the stage finished every input
 """
@@ -29,6 +30,7 @@ from .manifest import iter_jsonl
 RUN_INFO = "run.json"
 RECORDS = "records.jsonl"
 SKIPPED = "skipped.jsonl"
+EXCLUDED = "excluded.jsonl"
 DONE = "done.ids"
 COUNTERS = "counters.jsonl"
 FIT_COUNTERS = "fit_counters.json"
@@ -84,7 +86,12 @@ def count_lines(path: Path) -> int:
 
 def iter_stage_records(run_dir: str | Path, stage: str, skipped: bool = False) -> Iterator[dict[str, Any]]:
     """The records (or skipped items) a stage wrote, in the docs/design.md §2 schema."""
+    yield from iter_stage_file(run_dir, stage, SKIPPED if skipped else RECORDS)
+
+
+def iter_stage_file(run_dir: str | Path, stage: str, name: str) -> Iterator[dict[str, Any]]:
+    """The JSON lines of one file of a stage (RECORDS, SKIPPED, EXCLUDED)."""
     d = stage_dir(run_dir, stage)
     if not d.exists():
         raise CPQAError(f"stage '{stage}' of {run_dir} has not run yet")
-    yield from iter_jsonl(d / (SKIPPED if skipped else RECORDS))
+    yield from iter_jsonl(d / name)

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .errors import CPQAError
 from .manifest import iter_jsonl
-from .records import Record, Recording, Skip
+from .records import Drop, Record, Recording, Skip
 from .registry import backend_registry
 from .requirements import Requirement
 
@@ -193,7 +193,9 @@ class Stage(Generic[In, Out]):
     def fit(self, items: Iterator[In]) -> None:
         """See `needs_fit`. Keep only small per-item summaries: the input may be large."""
 
-    def process_batch(self, items: list[In]) -> Iterable[Out | Skip]:
+    def process_batch(self, items: list[In]) -> Iterable[Out | Drop | Skip]:
+        """Outputs (any number per input), `Drop`s (inputs left out by design) and `Skip`s (inputs
+        the stage failed on); the executor writes each kind to its own file."""
         raise NotImplementedError
 
     def teardown(self) -> None:
@@ -203,6 +205,18 @@ class Stage(Generic[In, Out]):
         """Add to a stage counter saved in stats.json. Counted in `fit()`, it is a whole-input
         figure (replaced on a restart); counted in `process_batch()`, it sums over batches."""
         self.context.counters[key] += n
+
+
+class Filter(Stage[Out, Out]):
+    """A stage that decides, per input, keep or drop with a reason (datatrove's filter role).
+    `keep` returns the record to write (the input, possibly updated), a `Drop`, or a `Skip` when it
+    cannot decide."""
+
+    def keep(self, item: Out) -> Out | Drop | Skip:
+        raise NotImplementedError
+
+    def process_batch(self, items: list[Out]) -> Iterable[Out | Drop | Skip]:
+        return [self.keep(item) for item in items]
 
 
 class SourceStage(Stage[In, Out]):

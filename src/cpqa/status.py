@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from .manifest import iter_jsonl
-from .rundir import DONE, RECORDS, SKIPPED, SUCCESS, count_lines, read_run_info, stage_dirs, stage_stats
+from .rundir import DONE, EXCLUDED, RECORDS, SKIPPED, SUCCESS, count_lines, read_run_info, stage_dirs, stage_stats
 
 
 def _state(d: Path) -> str:
@@ -19,19 +19,24 @@ def _state(d: Path) -> str:
     return "pending"
 
 
+def _reasons(path: Path) -> dict[str, int]:
+    return dict(sorted(Counter(o["reason"] for o in iter_jsonl(path)).items()))
+
+
 def _live_stats(d: Path) -> dict[str, Any]:
     """Counts of an unfinished stage, read from its files."""
     return {
         "items_in": count_lines(d / DONE),
         "items_out": count_lines(d / RECORDS),
-        "skipped": dict(sorted(Counter(o["reason"] for o in iter_jsonl(d / SKIPPED)).items())),
+        "skipped": _reasons(d / SKIPPED),
+        "dropped": _reasons(d / EXCLUDED),
         "counters": {},
     }
 
 
 def run_status(run_dir: str | Path) -> dict[str, Any]:
-    """Each stage of the run's last build with its state and counts, the skipped items with
-    reasons, where each recording got to, the text-only answerability per QA type and the
+    """Each stage of the run's last build with its state and counts, its failed (skipped) and
+    dropped inputs by reason, the failed items, where each recording got to, the text-only answerability per QA type and the
     speech-LLM check's agreement per direct type."""
     run_dir = Path(run_dir)
     info = read_run_info(run_dir)
@@ -41,6 +46,7 @@ def run_status(run_dir: str | Path) -> dict[str, Any]:
         state = _state(d)
         stats = stage_stats(d) if state == "done" else _live_stats(d)
         skipped_items = list(iter_jsonl(d / SKIPPED))
+        dropped_items = list(iter_jsonl(d / EXCLUDED))
         stages.append({
             "name": name,
             "dir": d.name,
@@ -49,10 +55,11 @@ def run_status(run_dir: str | Path) -> dict[str, Any]:
             "items_out": stats.get("items_out", 0),
             "skipped": stats.get("skipped", {}),
             "skipped_items": skipped_items,
+            "dropped": stats.get("dropped", {}),
             "counters": stats.get("counters", {}),
             "wall_s": stats.get("wall_s"),
         })
-        _track_recordings(recordings, name, d, skipped_items)
+        _track_recordings(recordings, name, d, skipped_items, dropped_items)
     return {"run": str(run_dir), "input": info["input"], "recipe": info["recipe"], "stages": stages,
             "recordings": dict(sorted(recordings.items())), "text_only": text_only_answerability(stages),
             "speech_llm": speech_llm_agreement(stages)}
@@ -80,19 +87,22 @@ def _rows_of_last(stages: list[dict[str, Any]], prefix: str, rows: Callable[[dic
     return rows(checked[-1]["counters"]) if checked else []
 
 
-def _track_recordings(recordings: dict[str, dict[str, Any]], stage: str, d: Path, skipped_items: list[dict]) -> None:
-    """A recording's state is the last stage it has output at, or the stage that skipped it.
-    A skipped id counts as a recording when the first stage skipped it or it is a known recording."""
+def _track_recordings(recordings: dict[str, dict[str, Any]], stage: str, d: Path, skipped_items: list[dict],
+                      dropped_items: list[dict]) -> None:
+    """A recording's state is the last stage it has output at, or the stage that failed on it
+    ("skipped") or dropped it whole ("dropped", e.g. no speech). A left-out id counts as a recording
+    when the first stage left it out or it is a known recording."""
     first = not recordings
-    for item in skipped_items:
-        rid = item["id"]
-        if first or (rid in recordings and recordings[rid]["state"] != "skipped"):
-            recordings[rid] = {"state": "skipped", "stage": stage, "reason": item["reason"],
-                               "detail": item.get("detail", "")}
+    for state, items in (("skipped", skipped_items), ("dropped", dropped_items)):
+        for item in items:
+            rid = item["id"]
+            if first or (rid in recordings and recordings[rid]["state"] == "ok"):
+                recordings[rid] = {"state": state, "stage": stage, "reason": item["reason"],
+                                   "detail": item.get("detail", "")}
     seen: set[str] = set()
     for obj in iter_jsonl(d / RECORDS):
         rid = obj.get("recording_id", obj["id"])
         if rid not in seen:
             seen.add(rid)
-            if recordings.get(rid, {}).get("state") != "skipped":
+            if recordings.get(rid, {}).get("state", "ok") == "ok":
                 recordings[rid] = {"state": "ok", "stage": stage}

@@ -155,13 +155,13 @@ def _directory(path):
 
 
 @pytest.mark.parametrize("make,reason", [
-    (_missing, "missing-file"),
-    (_empty, "empty-file"),
+    (_missing, "missing_file"),
+    (_empty, "empty_file"),
     (_text, "undecodable"),
     (_truncated_header, "undecodable"),
     (_random_bytes, "undecodable"),
     (_random_mp3, "undecodable"),
-    (_no_samples, "zero-length"),
+    (_no_samples, "zero_length"),
     (_directory, "undecodable"),
 ])
 def test_bad_inputs_raise_a_typed_error_and_leave_no_file(tmp_path, make, reason):
@@ -183,7 +183,7 @@ def test_permission_denied_is_unreadable(tmp_path, monkeypatch):
     monkeypatch.setattr(decode, "open", denied, raising=False)
     with pytest.raises(DecodeError) as caught:
         probe(src)
-    assert caught.value.reason == "unreadable"
+    assert caught.value.reason == "audio_unreadable"
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their mode")
@@ -192,7 +192,7 @@ def test_mode_000_file_is_unreadable(tmp_path):
     src.chmod(0)
     with pytest.raises(DecodeError) as caught:
         probe(src)
-    assert caught.value.reason == "unreadable"
+    assert caught.value.reason == "audio_unreadable"
 
 
 def test_a_corrupt_packet_in_an_mp3_is_skipped_and_counted(tmp_path):
@@ -216,7 +216,7 @@ def test_too_long_is_refused_before_decoding(tmp_path):
     src = write_audio(tmp_path / "long.wav", sine(440, 3.0, 16000), 16000)
     with pytest.raises(DecodeError) as caught:
         decode_to_flac(src, tmp_path / "out.flac", max_duration_s=2.0)
-    assert caught.value.reason == "too-long"
+    assert caught.value.reason == "too_long"
     assert list(tmp_path.iterdir()) == [src]
 
 

@@ -85,7 +85,7 @@ def test_same_id_twice_in_a_folder_is_a_duplicate_skip(tmp_path, make_stage):
     encode_pyav(tmp_path / "in" / "a.mp3", sine(200, 0.5, 16000), 16000, "mp3")
     recordings, skips = _ingest(make_stage(), tmp_path / "in")
     assert list(recordings) == ["a"] and recordings["a"].source.endswith("a.mp3")  # sorted: a.mp3 first
-    assert skips["a#dup1"].reason == "duplicate-id" and skips["a#dup1"].source.endswith("a.wav")
+    assert skips["a#dup1"].reason == "duplicate_id" and skips["a#dup1"].source.endswith("a.wav")
 
 
 def test_run_folder_inside_the_input_is_not_ingested(tmp_path):
@@ -123,8 +123,8 @@ def test_every_bad_input_is_a_skip_with_its_reason(tmp_path, make_stage, monkeyp
     recordings, skips = _ingest(make_stage(max_duration_s=2.0), root)
     assert list(recordings) == ["ok"]
     assert {k: s.reason for k, s in skips.items()} == {
-        "empty": "empty-file", "text": "undecodable", "random": "undecodable", "silent": "zero-length",
-        "long": "too-long", "long16k": "too-long", "locked": "unreadable", "gone": "missing-file",
+        "empty": "empty_file", "text": "undecodable", "random": "undecodable", "silent": "zero_length",
+        "long": "too_long", "long16k": "too_long", "locked": "audio_unreadable", "gone": "missing_file",
     }
     assert all(s.detail and s.source.startswith(str(root)) for s in skips.values())
     assert sorted(p.name for p in (tmp_path / "run" / "00-ingest" / "audio").iterdir()) == ["ok.flac"]
@@ -214,7 +214,7 @@ def test_consecutive_segment_rows_group_into_one_recording(clips, make_stage):
     }  # the second segment is clipped to the 2 s of audio
     assert recordings["wav/b"].metadata == {  # one row: all its columns are shared
         "session": "s2", "snr": "9", "given_segments": [{"start": 0.5, "end": 1.0, "row_id": "b1"}]}
-    assert skips["wav/a#dup1"].reason == "duplicate-id"  # rows of one audio must be consecutive
+    assert skips["wav/a#dup1"].reason == "duplicate_id"  # rows of one audio must be consecutive
     assert stage.context.counters["given_segments_clipped"] == 1
 
 
@@ -238,7 +238,7 @@ def test_rttm_turns_from_a_manifest_column_and_beside_folder_files(clips, make_s
         {"start": 1.8, "end": 2.0, "speaker": "FEE2"}]
     assert "rttm" not in recordings["wav/a"].metadata
     assert recordings["b"].metadata["speaker_turns"] == [{"start": 0.25, "end": 0.75, "speaker": "X"}]
-    assert skips["bad"].reason == skips["gone"].reason == "bad-rttm"
+    assert skips["bad"].reason == skips["gone"].reason == "bad_rttm"
     assert "bad.rttm:1" in skips["bad"].detail
 
     folder, _ = _ingest(make_stage(), clips / "wav")  # a.rttm lies beside a.wav
@@ -260,8 +260,8 @@ def test_malformed_manifest_rows_are_skips_and_do_not_break_a_group(clips, make_
     recordings, skips = _ingest(make_stage(), manifest)
     assert [s["row_id"] for s in recordings["wav/a"].metadata["given_segments"]] == ["a1", "a2"]
     assert {k: s.reason for k, s in skips.items()} == {
-        "noaudio": "bad-manifest-row", "bad-start": "bad-manifest-row", "backwards": "bad-manifest-row",
-        "half": "bad-manifest-row", "nan": "bad-manifest-row", "wav/missing": "missing-file",
+        "noaudio": "bad_manifest_row", "bad-start": "bad_manifest_row", "backwards": "bad_manifest_row",
+        "half": "bad_manifest_row", "nan": "bad_manifest_row", "wav/missing": "missing_file",
     }
     assert "m.csv line 4" in skips["bad-start"].detail and "not a number" in skips["bad-start"].detail
     assert "not after" in skips["backwards"].detail
@@ -270,7 +270,7 @@ def test_malformed_manifest_rows_are_skips_and_do_not_break_a_group(clips, make_
 def test_csv_without_an_audio_column_skips_every_row(tmp_path, make_stage):
     manifest = _write_csv(tmp_path / "m.csv", [{"name": "x.wav"}, {"name": "y.wav"}])
     recordings, skips = _ingest(make_stage(), manifest)
-    assert recordings == {} and [s.reason for s in skips.values()] == ["bad-manifest-row"] * 2
+    assert recordings == {} and [s.reason for s in skips.values()] == ["bad_manifest_row"] * 2
     assert list(skips) == ["m.csv#line2", "m.csv#line3"]
 
 
@@ -289,8 +289,8 @@ def test_jsonl_manifest_with_path_column_and_bad_lines(clips, make_stage):
         "speaker_turns": [{"start": 0.0, "end": 2.0, "speaker": "7"}]}
     assert recordings["wav/a"].metadata["given_segments"] == [{"start": 0.25, "end": 1.25, "emotion": "sad"}]
     assert recordings["abs-b"].source == str(clips / "wav" / "b.wav")
-    assert {k: s.reason for k, s in skips.items()} == {"m.jsonl#line2": "bad-manifest-row",
-                                                        "m.jsonl#line3": "bad-manifest-row"}
+    assert {k: s.reason for k, s in skips.items()} == {"m.jsonl#line2": "bad_manifest_row",
+                                                        "m.jsonl#line3": "bad_manifest_row"}
 
 
 # --- lhotse -----------------------------------------------------------------------------------
@@ -358,7 +358,7 @@ def test_parquet_with_audio_bytes(tmp_path, make_stage):
         {"start": 0.0, "end": 1.0, "text": "hi", "speaker": "s1"}],
         "speaker_turns": [{"start": 0.0, "end": 1.0, "speaker": "s1"}]}
     assert y.audio.endswith("sources/00000001.flac") and sf.info(y.audio).frames == 16000  # used in place
-    assert {k: s.reason for k, s in skips.items()} == {"00000002": "undecodable", "00000003": "bad-manifest-row"}
+    assert {k: s.reason for k, s in skips.items()} == {"00000002": "undecodable", "00000003": "bad_manifest_row"}
     assert sorted(p.name for p in (stage.context.stage_dir / "sources").iterdir()) == ["00000001.flac"]
 
 
@@ -416,7 +416,7 @@ def test_local_executor_runs_and_resumes_the_ingest_stage(tmp_path):
     result = LocalExecutor().build(root, tmp_path / "run", recipe)
     [stage] = result.stages
     assert stage.stats["items_in"] == 2 and stage.stats["items_out"] == 1
-    assert stage.stats["skipped"] == {"empty-file": 1}
+    assert stage.stats["skipped"] == {"empty_file": 1}
     [record] = list(iter_jsonl(stage.dir / "records.jsonl"))
     assert Recording.model_validate(record).id == "good"
     again = LocalExecutor().build(root, tmp_path / "run", recipe)

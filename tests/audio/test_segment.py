@@ -1,5 +1,5 @@
 """The segment stage: VAD in blocks, merging before any length filter, splitting at pauses,
-given segments, skips; no RAVDESS clip lost as no-speech."""
+given segments, skips; no RAVDESS clip lost as no_speech."""
 
 import itertools
 
@@ -20,7 +20,7 @@ from cpqa.audio.io import SAMPLE_RATE
 from cpqa.audio.protocols import SpeechRegion
 from cpqa.audio.segment import SegmentStage, SpeechSpan, cut_speech, merge_regions, quietest_time, split_long
 from cpqa.audio.vad import SileroVAD
-from cpqa.records import Segment, Skip
+from cpqa.records import Drop, Segment, Skip
 
 AMI = "ami_meetings/meeting_excerpt_60s/mixture.wav"
 
@@ -278,14 +278,15 @@ def test_given_segments_are_used_as_they_are(real_data, tmp_path):
 def test_bad_given_segments_skip_the_recording(real_data, tmp_path, given):
     rec = recording(real_data / AMI, "ami", given_segments=given)
     [skip] = make_stage(SegmentStage, tmp_path).process_batch([rec])
-    assert isinstance(skip, Skip) and skip.reason == "bad-given-segments" and skip.id == "ami"
+    assert isinstance(skip, Skip) and skip.reason == "bad_given_segments" and skip.id == "ami"
 
 
-def test_silence_and_noise_are_no_speech_skips(tmp_path):
+def test_silence_and_noise_are_no_speech_drops(tmp_path):
     silent = recording(write_16k(tmp_path / "silent.wav", np.zeros(5 * SAMPLE_RATE, np.float32)), "silent")
     noise = recording(write_16k(tmp_path / "noise.wav", quiet_noise(5.0, rms=1e-3)), "noise")
     skips = run(make_stage(SegmentStage, tmp_path), silent, noise)
-    assert [(s.id, s.reason) for s in skips] == [("silent", "no-speech"), ("noise", "no-speech")]
+    assert [(s.id, s.reason) for s in skips] == [("silent", "no_speech"), ("noise", "no_speech")]
+    assert all(isinstance(s, Drop) for s in skips)  # nothing is wrong with a silent file
     assert "silero-vad-v6 found 0 speech region(s)" in skips[0].detail
 
 
@@ -294,7 +295,7 @@ def test_a_short_blip_is_dropped_and_counted(real_data, tmp_path):
     rec = recording(write_16k(tmp_path / "clip.wav", speech), "clip")
     stage = make_stage(SegmentStage, tmp_path, min_segment_s=2.5, max_segment_s=30.0)
     [skip] = run(stage, rec)
-    assert skip.reason == "no-speech" and "none left 2.5 s or longer" in skip.detail
+    assert skip.reason == "no_speech" and "none left 2.5 s or longer" in skip.detail
     assert stage.context.counters["dropped_short"] == 1
 
 
@@ -304,7 +305,7 @@ def test_audio_that_is_not_16k_mono_is_a_skip(tmp_path):
     path = tmp_path / "stereo.wav"
     sf.write(str(path), np.zeros((16000, 2), np.float32), 16000)
     [skip] = run(make_stage(SegmentStage, tmp_path), recording(path, "stereo"))
-    assert skip.reason == "bad-audio" and "16000 Hz x 2" in skip.detail
+    assert skip.reason == "audio_unreadable" and "16000 Hz x 2" in skip.detail
 
 
 def test_config_is_checked_before_any_model_loads():

@@ -13,7 +13,7 @@ from cpqa.audio.segment import SegmentStage
 from cpqa.audio.transcribe import TranscribeStage, estimate_word_times, to_recording_time
 from cpqa.errors import CPQAError
 from cpqa.manifest import read_records
-from cpqa.records import Segment, Skip, Word
+from cpqa.records import Drop, Segment, Skip, Word
 from cpqa.registry import Entry, backend_registry
 from cpqa.run import build
 from cpqa.testing.dummy import DummyASR
@@ -100,12 +100,12 @@ def test_detected_language_does_not_depend_on_which_segment_comes_first(tmp_path
     assert outputs[0]["long-000002"] == outputs[1]["long-000002"] == "probe1920000"  # the first 120 s
 
 
-def test_no_words_and_no_audio_are_skips(tmp_path, rec):
+def test_no_words_is_a_drop_and_no_audio_a_skip(tmp_path, rec):
     stage = make_stage(TranscribeStage, tmp_path, [rec], backend={"name": "dummy", "word_s": 5.0})
     stage.setup()
     out = list(stage.process_batch([segment_of(rec, 0, 0.0, 2.0), segment_of(rec, 1, 7.0, 9.0)]))
-    assert [(s.id, s.reason) for s in out] == [("r-000000", "no-words"), ("r-000001", "no-audio")]
-    assert all(isinstance(s, Skip) for s in out)
+    assert [(s.id, s.reason) for s in out] == [("r-000000", "no_words"), ("r-000001", "empty_segment")]
+    assert [type(s) for s in out] == [Drop, Skip]
 
 
 def test_backend_config_and_signature():

@@ -16,7 +16,7 @@ from pydantic import BaseModel
 from cpqa.condense.condense import CondenseStage
 from cpqa.condense.config import CondenseConfig
 from cpqa.recipe import Recipe, StageSpec
-from cpqa.records import Recording, Segment, Skip, Word
+from cpqa.records import Drop, Recording, Segment, Word
 from cpqa.stage import SourceStage, Stage, StageConfig, StageContext
 from cpqa.vocabulary import ABSTAIN_LOW_CONFIDENCE, NO_CLEAR_EMOTION
 
@@ -143,12 +143,12 @@ CALM_WORDS = "we could make the buttons on the remote bigger and easier to find"
 """What the calm meeting is about (QA type checks look for the clip's content words)."""
 
 
-def condense(*segments: Segment, **config) -> tuple[list[Segment], list[Skip], dict[str, float]]:
-    """The condense stage run in memory: its kept segments, its skips and its counters."""
+def condense(*segments: Segment, **config) -> tuple[list[Segment], list[Drop], dict[str, float]]:
+    """The condense stage run in memory: its kept segments, its drops and its counters."""
     stage = CondenseStage(CondenseConfig(**config), StageContext(run_dir=Path("."), stage_dir=Path("."), name="condense"))
     stage.fit(iter(segments))
     out = list(stage.process_batch(list(segments)))
-    return ([s for s in out if isinstance(s, Segment)], [s for s in out if isinstance(s, Skip)],
+    return ([s for s in out if isinstance(s, Segment)], [s for s in out if isinstance(s, Drop)],
             dict(stage.context.counters))
 
 

@@ -83,14 +83,17 @@ def test_balancing_raises_the_emotion_entropy_and_stats_hold_distributions(built
                                                        "reliable", "recordings"}
 
 
-def test_every_segment_is_kept_or_skipped_with_a_reason(built):
+def test_every_segment_is_kept_or_dropped_with_a_reason(built):
     annotated = {s["id"] for s in records(built["annotate"])}
     kept = records(built["condense"])
-    skipped = records(built["condense"], "skipped.jsonl")
-    assert {s["id"] for s in kept} | {s["id"] for s in skipped} == annotated
-    assert not {s["id"] for s in kept} & {s["id"] for s in skipped}
-    assert all(s["reason"] and s["detail"] for s in skipped)
-    assert {"too_short", "balance"} <= {s["reason"] for s in skipped}
+    dropped = records(built["condense"], "excluded.jsonl")
+    assert {s["id"] for s in kept} | {s["id"] for s in dropped} == annotated
+    assert not {s["id"] for s in kept} & {s["id"] for s in dropped}
+    assert all(s["reason"] and s["detail"] for s in dropped)
+    assert {"too_short", "balance"} <= {s["reason"] for s in dropped}
+    assert not records(built["condense"], "skipped.jsonl")  # deliberate drops are no failures
+    stats = built["condense"].stats
+    assert stats["dropped"] == {r: stats["counters"][f"dropped/{r}"] for r in stats["dropped"]} and not stats["skipped"]
     for seg in kept:
         c = seg["metadata"]["condense"]
         assert c["windows_total"] == c["windows_kept"] + len(c["dropped_windows"]) == c["windows_kept"] + len(

@@ -112,7 +112,7 @@ def test_a_calm_meeting_is_kept_for_its_other_labels_and_the_yield_says_it_holds
     stages, logs = built
     annotated = records(stages["annotate"])
     kept = records(stages["condense"])
-    assert len(kept) == len(annotated) and not records(stages["condense"], "skipped.jsonl")
+    assert len(kept) == len(annotated) and not records(stages["condense"], "excluded.jsonl")
     for seg in kept:
         c = seg["metadata"]["condense"]
         assert c["emotion"] is None and c["sentiment"] is None and seg["windows"] == []  # nothing attributed
@@ -168,11 +168,11 @@ def test_abstained_segments_stay_outside_the_emotion_balance():
     emotional = [segment("r", i, 10.0 * i, [(label, valence)] * 2, speaker=f"s{i}")
                  for i, (label, valence) in enumerate([("happy", 0.8)] * 3 + [("sad", 0.2)] + [("neutral", 0.45)] * 2)]
     abstained = [segment("r", 10 + i, 100.0 + 10 * i, [(ABSTAINED, 0.8)] * 2, speaker=f"s{i}") for i in range(4)]
-    kept, skipped, counters = condense(*emotional, *abstained)
+    kept, dropped, counters = condense(*emotional, *abstained)
     by_id = {s.id: s.metadata["condense"] for s in kept}
     assert all(s.id in by_id and by_id[s.id]["emotion"] is None for s in abstained)
     assert {by_id[s.id]["emotion"] for s in emotional if s.id in by_id} == {"happy", "sad", "neutral"}
-    assert {s.reason for s in skipped} == {"balance"} and len(skipped) == 3   # happy and neutral cut to sad's one
-    assert all(NO_CLEAR_EMOTION not in s.detail and "None" not in s.detail for s in skipped)
+    assert {s.reason for s in dropped} == {"balance"} and len(dropped) == 3   # happy and neutral cut to sad's one
+    assert all(NO_CLEAR_EMOTION not in s.detail and "None" not in s.detail for s in dropped)
     assert counters["emotion_after/happy"] == counters["emotion_after/sad"] == counters["emotion_after/neutral"] == 1
     assert counters["emotion_after/none"] == 4 and counters["recordings_after/with_reliable_emotion"] == 1

@@ -6,7 +6,9 @@ import pytest
 from evalgen import make_run
 
 from cpqa.errors import CPQAError
-from cpqa.qa_source import dominant_emotion, load_items
+from cpqa.manifest import write_jsonl
+from cpqa.qa.filters import outcome
+from cpqa.qa_source import dominant_emotion, load_items, run_qa_records
 from cpqa.records import Clip, ClipWord
 
 
@@ -24,15 +26,17 @@ def test_run_exported_file_and_human_set(qa_set):
     assert human[0].qa.generator == {"model": "human"} and human[0].qa.id.startswith("human-")
 
 
-def test_a_run_gives_its_final_qa_stage_items_that_passed_the_filters(qa_set, tmp_path):
+def test_a_run_gives_its_final_qa_stage_items_and_its_drops_on_request(qa_set, tmp_path):
     items = [i.qa for i in load_items(qa_set["run"])]
     clips = [i.clip for i in load_items(qa_set["run"])]
-    dropped = items[0].model_copy(update={"filters": {"passed": False, "reasons": ["type_cap"]}})
-    run = make_run(tmp_path / "run", list({c.id: c for c in clips}.values()), [dropped, *items[1:]],
-                   qa_stages=("qa", "qa_dataset"))
+    dropped = items[0].model_copy(update={"filters": {"passed": False, "reasons": ["type_cap"], "flags": [],
+                                                      "details": {"type_cap": "over the cap"}}})
+    run = make_run(tmp_path / "run", list({c.id: c for c in clips}.values()), items[1:], qa_stages=("qa", "qa_dataset"))
     (run / "06-qa-0000000000" / "records.jsonl").write_text("")  # the qa_dataset stage is the one read
+    write_jsonl(run / "07-qa_dataset-0000000000" / "excluded.jsonl", [outcome(dropped)])
     loaded = load_items(run)
     assert [i.qa.id for i in loaded] == [q.id for q in items[1:]]
+    assert [r["id"] for r in run_qa_records(run, include_dropped=True)] == [q.id for q in [*items[1:], dropped]]
     no_qa = make_run(tmp_path / "no-qa", clips[:1], [], qa_stages=())
     with pytest.raises(CPQAError, match="has no QA stage"):
         load_items(no_qa)

@@ -2,13 +2,14 @@
 
 Regenerate the committed snapshots (from the code on PYTHONPATH) with
     python tests/golden/records.py [dummy|local|qa ...]
-A snapshot is, per stage, its kept records (run paths as RUN, sorted by id, floats rounded) and
-its excluded and skipped inputs as (id, reason)."""
+A snapshot is, per stage, its kept records (run paths as RUN without stage signatures, the input's as TMP, sorted by id,
+floats rounded) and its excluded and skipped inputs as (id, reason)."""
 
 from __future__ import annotations
 
 import gzip
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -36,7 +37,9 @@ def _round(value):
 def _lines(path: Path, run: Path) -> list[dict]:
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text().replace(str(run), "RUN").splitlines() if line.strip()]
+    text = path.read_text().replace(str(run), "RUN").replace(str(run.parent), "TMP")  # TMP: the input's folder
+    text = re.sub(r"\b(\d\d-[a-z_]+)-[0-9a-f]{10}/", r"\1/", text)  # a stage's signature is no record content
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
 def snapshot(run: Path) -> dict[str, dict]:
@@ -97,11 +100,14 @@ def build_qa(tmp: Path) -> dict[str, dict]:
     sys.path.insert(0, str(REPO / "tests" / "qa"))
     from qa_synth import ARGUMENT, GOOD_NEWS, INJECTION, ClipSource, make_clip, responder, write_clips
 
+    try:
+        from cpqa.executors.local import LocalExecutor
+    except ImportError:  # the snapshot's commit, 9438b64, had it in cpqa.run
+        from cpqa.run import LocalExecutor
     from cpqa.llm.testserver import OpenAITestServer
     from cpqa.qa.dataset import QADatasetStage
     from cpqa.qa.generate import QAStage
     from cpqa.recipe import Recipe, StageSpec
-    from cpqa.run import LocalExecutor
     from cpqa.stage import StageConfig
 
     clips = [make_clip(f"rec{k}-clip0000", s, context={"before": "So, what happened?", "after": ""})

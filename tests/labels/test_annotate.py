@@ -66,7 +66,7 @@ def test_every_segment_is_labelled_or_skipped_with_a_reason(annotated, recording
     stage, out = annotated
     _, segments = recording_and_segments
     assert [o.id for o in out] == [s.id for s in segments]
-    assert isinstance(out[-1], Skip) and out[-1].reason == "empty-segment"
+    assert isinstance(out[-1], Skip) and out[-1].reason == "empty_segment"
     assert all(isinstance(o, Segment) for o in out[:-1])
     assert stage.context.counters["segments"] == 4
 
@@ -165,7 +165,7 @@ def test_unreadable_audio_is_a_skip(tmp_path):
                                                                recording_lookup=lambda rid: rec))
     stage.setup()
     (out,) = stage.process_batch([Segment(id="bad-000000", recording_id="bad", start=0, end=2)])
-    assert isinstance(out, Skip) and out.reason == "unreadable-audio" and "missing.flac" in out.source
+    assert isinstance(out, Skip) and out.reason == "audio_unreadable" and "missing.flac" in out.source
 
 
 def test_speaker_normalised_head_for_speakers_with_enough_windows(recording_and_segments, tmp_path):

@@ -56,8 +56,12 @@ def write_clips(path: Path, clips: list[Clip]) -> Path:
 
 
 def outputs(stage_dir: Path) -> tuple[list[dict], list[dict]]:
-    """A stage's records and skips."""
-    return list(iter_jsonl(stage_dir / "records.jsonl")), list(iter_jsonl(stage_dir / "skipped.jsonl"))
+    """A QA stage's items, kept (records.jsonl) and dropped (the items excluded.jsonl carries), in
+    id order; and its skips."""
+    kept = list(iter_jsonl(stage_dir / "records.jsonl"))
+    dropped = [d["item"] for d in iter_jsonl(stage_dir / "excluded.jsonl") if d.get("item")]
+    assert all(r["filters"]["passed"] for r in kept) and not any(r["filters"]["passed"] for r in dropped)
+    return sorted(kept + dropped, key=lambda r: r["id"]), list(iter_jsonl(stage_dir / "skipped.jsonl"))
 
 
 class ClipSource(SourceStage[Clip, Clip]):

@@ -8,9 +8,6 @@ from qa_synth import ARGUMENT, GOOD_NEWS, make_clip
 from cpqa.qa.embeddings import greedy_duplicates
 from cpqa.qa.facts import NO_CONFIDENT_GENDER, NO_RELIABLE_EMOTION, NO_SPEAKER_TURNS, clip_facts
 from cpqa.qa.filters import (
-    ANSWER_IN_QUESTION,
-    LABEL_MISMATCH,
-    LABEL_UNVERIFIABLE,
     label_problem,
     leaks,
     load_vocabulary,
@@ -21,6 +18,7 @@ from cpqa.qa.filters import (
     speaker_counts,
 )
 from cpqa.qa.prompts import parse_rating
+from cpqa.reasons import ANSWER_IN_QUESTION, LABEL_MISMATCH, LABEL_UNVERIFIABLE
 from cpqa.records import QAItem, Turn
 from cpqa.vocabulary import NO_CLEAR_EMOTION, UNKNOWN_GENDER
 

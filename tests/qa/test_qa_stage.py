@@ -12,6 +12,7 @@ from qa_synth import ARGUMENT, GOOD_NEWS, INJECTION, ClipSource, make_clip, outp
 
 from cpqa.executors.local import LocalExecutor
 from cpqa.llm.testserver import Drop, Fail, Garble, OpenAITestServer, Reply, Stall
+from cpqa.manifest import iter_jsonl
 from cpqa.qa.dataset import QADatasetStage
 from cpqa.qa.generate import QAStage
 from cpqa.recipe import Recipe, StageSpec
@@ -235,20 +236,21 @@ def test_near_duplicates_within_a_clip_and_across_the_dataset(tmp_path):
             assert by_id[f"rec{k}-clip0000-qa{n:03d}"]["filters"]["reasons"] == [] or n == 3
         assert by_id[f"rec2-clip0000-qa{n:03d}"]["filters"]["reasons"] == ["duplicate_in_dataset"]
     assert sorted(by_id[f"rec{k}-clip0000-qa003"]["filters"]["reasons"] for k in (0, 1)) == [[], ["type_cap"]]
-    assert by_id["rec0-clip0000-qa007"]["filters"]["reasons"] == ["duplicate_in_clip"]   # passed through
+    assert "rec0-clip0000-qa007" not in by_id   # dropped by qa: qa_dataset sees kept items only
     passing_ds = [r for r in final if r["type"] == "DS" and r["filters"]["passed"]]
     assert len(passing_ds) == 1
     counters = result.stages[2].stats["counters"]
     assert counters["qa/dropped/duplicate_in_dataset"] == 7 and counters["qa/dropped/type_cap"] == 1
 
 
-def test_a_clip_without_words_is_a_recorded_skip(tmp_path):
+def test_a_clip_without_words_is_a_recorded_drop(tmp_path):
     silent = make_clip("quiet-clip0000", [])
     with OpenAITestServer(responder=responder) as server:
         result = LocalExecutor().build(write_clips(tmp_path / "clips.jsonl", [silent, make_clip("rec-clip0000", ARGUMENT)]),
                                        tmp_path / "run", make_recipe(server, filters={"text_only": {"action": "off"}}))
     records, skipped = outputs(result.stages[-1].dir)
-    assert [(s["id"], s["reason"]) for s in skipped] == [("quiet-clip0000", "no_transcript")]
+    dropped = list(iter_jsonl(result.stages[-1].dir / "excluded.jsonl"))
+    assert not skipped and [(s["id"], s["reason"]) for s in dropped] == [("quiet-clip0000", "no_transcript")]
     assert records[0]["metadata"] == {"audio": "rec-clip0000.flac", "recording_id": "rec", "start": 0.0,
                                       "end": records[0]["metadata"]["end"]}
 

@@ -24,16 +24,11 @@ import soxr
 
 from ..errors import CPQAError
 from ..io_atomic import atomic_path
+from ..reasons import AUDIO_UNREADABLE, EMPTY_FILE, MISSING_FILE, TOO_LONG, UNDECODABLE, ZERO_LENGTH
 from .io import SAMPLE_RATE
 
 logger = logging.getLogger(__name__)
 
-EMPTY_FILE = "empty-file"
-UNDECODABLE = "undecodable"
-ZERO_LENGTH = "zero-length"
-MISSING_FILE = "missing-file"
-UNREADABLE = "unreadable"
-TOO_LONG = "too-long"
 
 BLOCK_FRAMES = 1 << 16
 """Source frames per decoded block (≈ 1.4 s at 48 kHz): bounds memory whatever the file length."""
@@ -120,9 +115,9 @@ def check_file(path: str | Path) -> int:
     except FileNotFoundError:
         raise DecodeError(MISSING_FILE, path, "no such file") from None
     except PermissionError:
-        raise DecodeError(UNREADABLE, path, "permission denied") from None
+        raise DecodeError(AUDIO_UNREADABLE, path, "permission denied") from None
     except OSError as exc:
-        raise DecodeError(UNREADABLE, path, exc.strerror or str(exc)) from None
+        raise DecodeError(AUDIO_UNREADABLE, path, exc.strerror or str(exc)) from None
     if status.st_size == 0:
         raise DecodeError(EMPTY_FILE, path, "the file is empty (0 bytes)")
     return status.st_size

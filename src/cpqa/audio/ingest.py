@@ -15,8 +15,8 @@ the whole file), go to `metadata["speaker_turns"]` ({start, end, speaker}) for l
 A source that is already 16 kHz mono PCM/float WAV or FLAC (and holds no NaN/inf) is used in
 place; anything else is decoded to `STAGE/audio/<id>.flac`, written whole or not at all, and a
 FLAC already there from an interrupted run is reused. Every failure is a skip with a reason:
-empty-file, undecodable, zero-length, missing-file, unreadable, bad-manifest-row, duplicate-id,
-too-long, bad-rttm.
+empty_file, undecodable, zero_length, missing_file, audio_unreadable, bad_manifest_row, duplicate_id,
+too_long, bad_rttm.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from pydantic import Field
 
 from ..errors import CPQAError
 from ..io_atomic import write_atomic
-from .speakers import TURNS_KEY, Turn, read_rttm
+from ..reasons import BAD_RTTM
 from ..records import Recording, Skip
 from ..stage import SourceStage, StageConfig
 from .decode import (
@@ -48,11 +48,11 @@ from .decode import (
 )
 from .io import SAMPLE_RATE
 from .sources import SourceItem, discover_sources
+from .speakers import TURNS_KEY, Turn, read_rttm
 
 logger = logging.getLogger(__name__)
 
 AUDIO_EXTENSIONS = ["wav", "flac", "ogg", "mp3", "m4a", "opus", "webm"]
-BAD_RTTM = "bad-rttm"
 CLIP_TOLERANCE_S = 0.01
 """A given segment ending less than this past the audio is rounding, not a manifest error."""
 
@@ -60,7 +60,7 @@ CLIP_TOLERANCE_S = 0.01
 class IngestConfig(StageConfig):
     extensions: list[str] = Field(default_factory=lambda: list(AUDIO_EXTENSIONS),
                                   description="File extensions picked up when the input is a folder.")
-    max_duration_s: float | None = Field(None, gt=0, description="Skip recordings longer than this (too-long).")
+    max_duration_s: float | None = Field(None, gt=0, description="Skip recordings longer than this (too_long).")
     copy_if_compatible: bool = Field(False, description=(
         "Write a FLAC into the run even for sources already 16 kHz mono WAV/FLAC, "
         "so the run does not depend on the input staying where it is."))

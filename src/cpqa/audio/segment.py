@@ -24,7 +24,8 @@ import numpy as np
 import soundfile as sf
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from ..records import Recording, Segment, Skip
+from ..reasons import AUDIO_UNREADABLE, BAD_GIVEN_SEGMENTS, NO_SPEECH
+from ..records import Drop, Recording, Segment, Skip
 from ..stage import BackendSpec, Stage, StageConfig, backend_field
 from . import vad  # noqa: F401  (registers the silero backend)
 from .io import SAMPLE_RATE, check_pipeline_audio, iter_blocks, read_range
@@ -211,22 +212,22 @@ class SegmentStage(Stage[Recording, Segment]):
     def setup(self) -> None:
         self.vad = self.config.backend.build()
 
-    def process_batch(self, items: list[Recording]) -> Iterator[Segment | Skip]:
+    def process_batch(self, items: list[Recording]) -> Iterator[Segment | Drop | Skip]:
         for recording in items:
             if "given_segments" in recording.metadata:
                 yield from self._given(recording)
             else:
                 yield from self._detected(recording)
 
-    def _given(self, recording: Recording) -> Iterator[Segment | Skip]:
+    def _given(self, recording: Recording) -> Iterator[Segment | Drop | Skip]:
         try:
             given = sorted((GivenSegment.model_validate(g) for g in recording.metadata["given_segments"]),
                            key=lambda g: (g.start, g.end))
         except (ValidationError, TypeError) as exc:
-            yield Skip(id=recording.id, reason="bad-given-segments", detail=str(exc), source=recording.source)
+            yield Skip(id=recording.id, reason=BAD_GIVEN_SEGMENTS, detail=str(exc), source=recording.source)
             return
         if not given:
-            yield Skip(id=recording.id, reason="no-speech", detail="the manifest gives no segments",
+            yield Drop(id=recording.id, reason=NO_SPEECH, detail="the manifest gives no segments",
                        source=recording.source)
             return
         self.count("recordings_given")
@@ -237,10 +238,10 @@ class SegmentStage(Stage[Recording, Segment]):
             yield self._segment(recording, n, g.start, g.end, text=g.text,
                                 speaker=g.speaker, language=g.language, metadata={**extra, "segmentation": "given"})
 
-    def _detected(self, recording: Recording) -> Iterator[Segment | Skip]:
+    def _detected(self, recording: Recording) -> Iterator[Segment | Drop | Skip]:
         problem = _audio_problem(recording.audio)
         if problem:
-            yield Skip(id=recording.id, reason="bad-audio", detail=problem,
+            yield Skip(id=recording.id, reason=AUDIO_UNREADABLE, detail=problem,
                        source=recording.source)
             return
         regions = self._vad_regions(recording.audio)
@@ -249,7 +250,7 @@ class SegmentStage(Stage[Recording, Segment]):
         self.count("splits", cut.splits)
         self.count("dropped_short", cut.dropped_short)
         if not cut.pieces:
-            yield Skip(id=recording.id, reason="no-speech", source=recording.source,
+            yield Drop(id=recording.id, reason=NO_SPEECH, source=recording.source,
                        detail=f"{self.vad.model_name} found {len(regions)} speech region(s) in "
                               f"{recording.duration:.1f} s, none left {cfg.min_segment_s} s or longer after "
                               f"joining those less than {cfg.merge_gap_s} s apart")

@@ -18,7 +18,8 @@ from typing import Any
 
 from pydantic import Field
 
-from ..records import Segment, Skip, Word
+from ..reasons import EMPTY_SEGMENT, NO_WORDS
+from ..records import Drop, Segment, Skip, Word
 from ..stage import BackendSpec, Stage, StageConfig, backend_field
 from . import asr  # noqa: F401  (registers the faster-whisper backend)
 from .io import read_range
@@ -74,11 +75,11 @@ class TranscribeStage(Stage[Segment, Segment]):
         self.asr = self.config.backend.build()
         self._languages: dict[str, tuple[str, float]] = {}
 
-    def process_batch(self, items: list[Segment]) -> Iterator[Segment | Skip]:
+    def process_batch(self, items: list[Segment]) -> Iterator[Segment | Drop | Skip]:
         for segment in items:
             yield self._transcribe(segment)
 
-    def _transcribe(self, segment: Segment) -> Segment | Skip:
+    def _transcribe(self, segment: Segment) -> Segment | Drop | Skip:
         language, language_info = self._language(segment)
         metadata: dict[str, Any] = {**segment.metadata, "language_detection": language_info}
         if segment.text.strip():
@@ -88,10 +89,10 @@ class TranscribeStage(Stage[Segment, Segment]):
                                               "metadata": {**metadata, "word_times": "estimated"}})
         audio = read_range(self.context.recording(segment.recording_id).audio, segment.start, segment.end)
         if audio.size == 0:
-            return Skip(id=segment.id, reason="no-audio", detail=f"no samples in {segment.start}-{segment.end} s")
+            return Skip(id=segment.id, reason=EMPTY_SEGMENT, detail=f"no samples in {segment.start}-{segment.end} s")
         result = self.asr.transcribe(audio, language=language)
         if not result.words:
-            return Skip(id=segment.id, reason="no-words",
+            return Drop(id=segment.id, reason=NO_WORDS,
                         detail=f"{self.asr.model_name} heard no words in {segment.duration:.2f} s")
         self.count("transcribed")
         self.count("words", len(result.words))

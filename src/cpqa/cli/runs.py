@@ -15,12 +15,12 @@ from .ui import RichProgress, console, out, run_or_exit, setup_logging
 
 def _stage_table(rows: list[dict[str, Any]], title: str) -> Table:
     table = Table(title=title, title_justify="left")
-    for col in ("stage", "state", "in", "out", "skipped", "wall s"):
+    for col in ("stage", "state", "in", "out", "dropped", "skipped (failed)", "wall s"):
         table.add_column(col, justify="right" if col in ("in", "out", "wall s") else "left")
     for r in rows:
-        skipped = ", ".join(f"{k}: {v}" for k, v in r["skipped"].items()) or "-"
+        dropped, skipped = (", ".join(f"{k}: {v}" for k, v in r.get(key, {}).items()) or "-" for key in ("dropped", "skipped"))
         wall = f"{r['wall_s']:.1f}" if r.get("wall_s") is not None else "-"
-        table.add_row(r["name"], r["state"], str(r["items_in"]), str(r["items_out"]), skipped, wall)
+        table.add_row(r["name"], r["state"], str(r["items_in"]), str(r["items_out"]), dropped, skipped, wall)
     return table
 
 
@@ -77,20 +77,21 @@ def build(
     for s in result.stages:
         rows.append({"name": s.name, "state": "already done" if s.already_done else "done",
                      "items_in": s.stats.get("items_in", 0), "items_out": s.stats.get("items_out", 0),
-                     "skipped": s.stats.get("skipped", {}), "wall_s": s.stats.get("wall_s")})
+                     "dropped": s.stats.get("dropped", {}), "skipped": s.stats.get("skipped", {}),
+                     "wall_s": s.stats.get("wall_s")})
     out.print(_stage_table(rows, f"cpqa build → {output}"))
     _print_highlights({s.name: s.stats.get("counters", {}) for s in result.stages})
     if not result.did_work:
         out.print("Nothing to do: every stage was already done.")
     if result.skipped_total:
-        console.print(f"[yellow]warning:[/] {result.skipped_total} item(s) skipped; "
+        console.print(f"[yellow]warning:[/] {result.skipped_total} item(s) skipped (failed); "
                       f"see: cpqa status {output}", highlight=False, soft_wrap=True)
     out.print(f"Results: {output}  (cpqa inspect {output} --stage {result.stages[-1].name})", highlight=False)
 
 
 def status(run: Path = typer.Argument(..., help="A run directory."),
            as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")):
-    """Each stage of RUN with its state, counts and skip reasons."""
+    """Each stage of RUN with its state, counts, and drop and failure reasons."""
     from ..status import run_status
 
     info = run_or_exit(run_status, run)

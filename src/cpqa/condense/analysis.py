@@ -17,20 +17,21 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
+from ..reasons import (
+    ALL_WINDOWS_ABSTAINED,
+    LOW_DNSMOS,
+    LOW_SNR,
+    NO_CONSISTENT_WINDOW,
+    NO_DOMINANT_EMOTION,
+    NO_WINDOWS,
+    TOO_SHORT,
+)
 from ..records import Segment, Window
 from . import accessors
 from .accessors import EmotionPrediction
 from .config import CondenseConfig
 from .reliability import gender_of, reliable_for, speaker_of
 from .rules import EMOTION_ABSTAINED, Occurrence, attribute
-
-TOO_SHORT = "too_short"
-LOW_SNR = "low_snr"
-LOW_DNSMOS = "low_dnsmos"
-NO_WINDOWS = "no_windows"
-ALL_WINDOWS_ABSTAINED = "all_windows_abstained"
-NO_CONSISTENT_WINDOW = "no_consistent_window"
-NO_DOMINANT_EMOTION = "no_dominant_emotion"
 
 
 @dataclass(frozen=True)

@@ -48,7 +48,8 @@ from pydantic import Field, model_validator
 
 from ..audio.io import SAMPLE_RATE, read_range, write_flac_16k
 from ..ordering import stable_hash
-from ..records import Clip, ClipWord, Segment, Skip
+from ..reasons import AUDIO_UNREADABLE, CLIP_BUDGET
+from ..records import Clip, ClipWord, Drop, Segment, Skip
 from ..rundir import relative_to_run
 from ..stage import Stage, StageConfig
 from .stats import duration_bucket
@@ -56,8 +57,6 @@ from .tagging import speaker_aliases, tag_words, tagged_transcript
 
 logger = logging.getLogger(__name__)
 
-AUDIO_UNREADABLE = "audio_unreadable"
-CLIP_BUDGET = "clip_budget"
 CLIP_DURATION_EDGES_S = (30.0, 45.0, 60.0)
 
 
@@ -239,10 +238,10 @@ class ClipsStage(Stage[Segment, Clip]):
         self.count("clip_hours", round(seconds / 3600.0, 6))
         logger.info("clips: %d clips planned (%.2f h)", len(plans), seconds / 3600.0)
 
-    def process_batch(self, items: list[Segment]) -> Iterable[Clip | Skip]:
+    def process_batch(self, items: list[Segment]) -> Iterable[Clip | Drop | Skip]:
         for segment in items:
             if segment.id in self._over_budget:
-                yield Skip(id=segment.id, reason=CLIP_BUDGET,
+                yield Drop(id=segment.id, reason=CLIP_BUDGET,
                            detail=f"its clip {self._over_budget[segment.id]} is beyond max_clips={self.config.max_clips}")
             elif segment.id in self._emit_at:
                 yield self._clip(*self._emit_at[segment.id])

@@ -21,7 +21,7 @@ emotion, gender, speakers), kept_for (['emotion'] or the other labels it is kept
 no_emotion_reason and no_emotion_detail (when it holds no reliable emotion),
 recording_has_reliable_emotion, qualifying, window_counts, windows_total, windows_kept,
 dropped_windows: [{start, end, emotion, score, valence, reason}], rule{...}} and
-`metadata["selection"]` = {score, reasons}. Each dropped segment is a `Skip(id, reason, detail)`.
+`metadata["selection"]` = {score, reasons}. Each dropped segment is a `Drop(id, reason, detail)`.
 
 The yield (stats.json counters, see `stats`): before/after distributions, `reliable_<when>/<label>`,
 `recordings_<when>/{with,without}_reliable_emotion`, `no_reliable_emotion/<reason>` (input segments
@@ -33,11 +33,11 @@ from __future__ import annotations
 
 import logging
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 
 from ..errors import CPQAError
-from ..records import Segment, Skip
-from ..stage import Stage
+from ..records import Drop, Segment
+from ..stage import Filter
 from .analysis import SegmentAnalysis, SegmentSummary, analyse, counts_text, summarise
 from .config import CondenseConfig
 from .selection import score_all, select
@@ -46,7 +46,7 @@ from .stats import distribution_counters, recordings_without_reliable_emotion, r
 logger = logging.getLogger(__name__)
 
 
-class CondenseStage(Stage[Segment, Segment]):
+class CondenseStage(Filter[Segment]):
     """Keep segments with consistent, recurring emotion labels, balance emotions (paper
     §condensation); keep segments without one for the other labels they carry reliably."""
 
@@ -103,20 +103,17 @@ class CondenseStage(Stage[Segment, Segment]):
             logger.info("condense: recording %s holds no reliable emotion (%s); kept %d segments%s", rid,
                         counts_text(reasons[rid]), n_kept[rid], f" for {counts_text(kept_for[rid])}" if n_kept[rid] else "")
 
-    def process_batch(self, items: list[Segment]) -> Iterable[Segment | Skip]:
-        for segment in items:
-            if segment.id in self._dropped:
-                reason, detail = self._dropped[segment.id]
-                yield Skip(id=segment.id, reason=reason, detail=detail)
-                continue
-            analysis = analyse(segment, self.config)
-            if analysis.drop_reason is not None:
-                yield Skip(id=segment.id, reason=analysis.drop_reason, detail=analysis.drop_detail)
-            elif segment.id in self._kept:
-                yield self._condensed(segment, analysis, self._kept[segment.id])
-            else:
-                raise CPQAError(f"condense: segment '{segment.id}' was not in the input seen by fit(); "
-                                "the upstream records changed during the stage")
+    def keep(self, segment: Segment) -> Segment | Drop:
+        if segment.id in self._dropped:
+            reason, detail = self._dropped[segment.id]
+            return Drop(id=segment.id, reason=reason, detail=detail)
+        analysis = analyse(segment, self.config)
+        if analysis.drop_reason is not None:
+            return Drop(id=segment.id, reason=analysis.drop_reason, detail=analysis.drop_detail)
+        if segment.id not in self._kept:
+            raise CPQAError(f"condense: segment '{segment.id}' was not in the input seen by fit(); "
+                            "the upstream records changed during the stage")
+        return self._condensed(segment, analysis, self._kept[segment.id])
 
     def _condensed(self, segment: Segment, analysis: SegmentAnalysis, summary: SegmentSummary) -> Segment:
         c = self.config

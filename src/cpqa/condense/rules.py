@@ -23,16 +23,18 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from ..emotions import SENTIMENT_OF, Sentiment
+from ..reasons import (
+    EMOTION_ABSTAINED,
+    LOW_CONFIDENCE_AMBIGUOUS,
+    NO_EMOTION,
+    NO_VALENCE,
+    UNMAPPED_EMOTION,
+    VALENCE_ABOVE_Y,
+    VALENCE_BELOW_X,
+    VALENCE_OUTSIDE_NEUTRAL_BAND,
+)
 
 # Window drop reasons (machine-readable; they appear in metadata and stats).
-EMOTION_ABSTAINED = "emotion_abstained"
-NO_EMOTION = "no_emotion"
-UNMAPPED_EMOTION = "unmapped_emotion"
-NO_VALENCE = "no_valence"
-VALENCE_BELOW_X = "valence_below_x"
-VALENCE_ABOVE_Y = "valence_above_y"
-VALENCE_OUTSIDE_NEUTRAL_BAND = "valence_outside_neutral_band"
-LOW_CONFIDENCE_AMBIGUOUS = "low_confidence_ambiguous"
 
 
 @dataclass(frozen=True)

@@ -15,15 +15,10 @@ from collections.abc import Callable, Iterable
 from itertools import zip_longest
 
 from ..ordering import stable_hash
+from ..reasons import BALANCE, BUDGET, NEUTRAL_DROPPED, RECORDING_CAP, SPEAKER_CAP
 from ..vocabulary import NO_CLEAR_EMOTION
 from .analysis import SegmentSummary
 from .config import BalanceConfig, CondenseConfig
-
-SPEAKER_CAP = "speaker_cap"
-RECORDING_CAP = "recording_cap"
-BALANCE = "balance"
-NEUTRAL_DROPPED = "neutral_dropped"
-BUDGET = "budget"
 
 Dropped = dict[str, tuple[str, str]]
 """Segment id → (reason, detail)."""

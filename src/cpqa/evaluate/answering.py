@@ -10,6 +10,7 @@ from typing import Any
 from ..audio.decode import DecodeError, load_16k_mono
 from ..llm.cache import RequestCache
 from ..llm.protocol import LLMResult
+from ..reasons import MISSING_FILE
 from ..records import ClipWord
 from ..stage import BackendSpec, ProgressHook
 from .audio import Heard, hear
@@ -95,7 +96,7 @@ class Answering:
 
     def _heard(self, unit: Unit) -> Heard:
         if unit.item.audio is None:
-            raise DecodeError("missing-file", "(none)", "the QA item names no audio")
+            raise DecodeError(MISSING_FILE, "(none)", "the QA item names no audio")
         return hear(self._audio(unit.item.audio), unit.placement, self.max_audio_s)
 
 

@@ -26,8 +26,20 @@ from ..errors import CPQAError
 from ..io_atomic import write_json_atomic
 from ..manifest import IdLog, RecordWriter, iter_jsonl
 from ..recipe import Recipe, StageSpec
-from ..records import Recording, Skip
-from ..rundir import COUNTERS, DONE, FIT_COUNTERS, RECORDS, RUN_INFO, SKIPPED, STATS, SUCCESS, count_lines, stage_stats
+from ..records import Drop, Recording, Skip
+from ..rundir import (
+    COUNTERS,
+    DONE,
+    EXCLUDED,
+    FIT_COUNTERS,
+    RECORDS,
+    RUN_INFO,
+    SKIPPED,
+    STATS,
+    SUCCESS,
+    count_lines,
+    stage_stats,
+)
 from ..stage import ProgressHook, SourceStage, Stage, StageContext
 
 logger = logging.getLogger(__name__)
@@ -150,25 +162,28 @@ def save_fit_counters(stage_dir: Path, fitted: dict[str, Any] | None) -> None:
 
 class StageOutputs:
     """The durable files of one stage directory, written batch by batch: a batch's records,
-    skips and counters are made durable before its inputs are marked done."""
+    skips, drops and counters are made durable before its inputs are marked done (so a dropped
+    input, like a skipped one, counts as done)."""
 
     def __init__(self, stage_dir: Path):
         self.done = IdLog(stage_dir / DONE)
         self.records = RecordWriter(stage_dir / RECORDS)
         self.skipped = RecordWriter(stage_dir / SKIPPED)
+        self.excluded = RecordWriter(stage_dir / EXCLUDED)
         self.counters = RecordWriter(stage_dir / COUNTERS)
 
     def commit_batch(self, input_ids: list[str], records: list, counters: Counter) -> None:
         for record in records:
-            (self.skipped if isinstance(record, Skip) else self.records).write(record)
+            writer = self.skipped if isinstance(record, Skip) else self.excluded if isinstance(record, Drop) else self.records
+            writer.write(record)
         self.counters.write({"id": _batch_key(input_ids), "counters": dict(counters)})
         counters.clear()
-        for writer in (self.records, self.skipped, self.counters):
+        for writer in (self.records, self.skipped, self.excluded, self.counters):
             writer.flush()
         self.done.add_all(input_ids)
 
     def close(self) -> None:
-        for writer in (self.records, self.skipped, self.counters):
+        for writer in (self.records, self.skipped, self.excluded, self.counters):
             writer.close()
         self.done.close()
 
@@ -261,16 +276,19 @@ class Executor(ABC):
 
 def _final_stats(p: StagePlan, wall_s: float, processed_now: int) -> dict[str, Any]:
     skipped = Counter(obj["reason"] for obj in iter_jsonl(p.dir / SKIPPED))
+    dropped = Counter(obj["reason"] for obj in iter_jsonl(p.dir / EXCLUDED))
     fit_path = p.dir / FIT_COUNTERS
     merged = Counter(json.loads(fit_path.read_text()) if fit_path.exists() else {})
     for obj in iter_jsonl(p.dir / COUNTERS):
         merged.update(obj["counters"])
+    merged.update({f"dropped/{reason}": n for reason, n in dropped.items()})
     return {
         "stage": p.spec.name,
         "signature": p.signature,
         "items_in": count_lines(p.dir / DONE),
         "items_out": count_lines(p.dir / RECORDS),
         "skipped": dict(sorted(skipped.items())),
+        "dropped": dict(sorted(dropped.items())),
         "counters": dict(sorted(merged.items())),
         "wall_s": round(wall_s, 3),
         "processed_this_run": processed_now,

@@ -21,14 +21,14 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import require
-from ..records import Skip
+from ..records import Drop, Skip
 from ..stage import ProgressHook, SourceStage, Stage, StageContext
 from .base import RecordingIndex, StageOutputs, StagePlan, StageRun, batches, save_fit_counters, set_up_stage
 from .local import LocalExecutor
 
 logger = logging.getLogger(__name__)
 
-OUT, SKIP, COUNTERS, FIT, DONE = "out", "skip", "counters", "fit", "done"
+OUT, SKIP, DROP, COUNTERS, FIT, DONE = "out", "skip", "drop", "counters", "fit", "done"
 
 
 class _StageActor:
@@ -51,7 +51,7 @@ class _StageActor:
             kinds.append(FIT)
             payloads.append(json.dumps(self.fitted))
         for record in self.stage.process_batch(items):
-            kinds.append(SKIP if isinstance(record, Skip) else OUT)
+            kinds.append(SKIP if isinstance(record, Skip) else DROP if isinstance(record, Drop) else OUT)
             payloads.append(record.model_dump_json())
         kinds.append(COUNTERS)
         payloads.append(json.dumps(dict(self.stage.context.counters)))
@@ -117,6 +117,8 @@ class RayExecutor(LocalExecutor):
                 records.append(stage.output_type.model_validate_json(payload))
             elif kind == SKIP:
                 records.append(Skip.model_validate_json(payload))
+            elif kind == DROP:
+                records.append(Drop.model_validate_json(payload))
             elif kind == COUNTERS:
                 counters.update(json.loads(payload))
             elif kind == FIT:

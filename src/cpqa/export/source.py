@@ -1,7 +1,8 @@
 """The QA an export takes, each item with its audio, recording, speakers and labels.
 
-- a **run directory**: the QAItems of its last QA stage (`qa_dataset` when the run has it, else
-  `qa`) whose `filters.passed` is true; audio, recording, speakers and labels from the `clips` stage;
+- a **run directory**: the QAItems its last QA stage (`qa_dataset` when the run has it, else `qa`)
+  kept, and with `include_failed` those the filters dropped (`cpqa.qa_source.run_qa_records`);
+  audio, recording, speakers and labels from the `clips` stage;
 - an **exported QA JSONL** of QAItems (`cpqa review export`, or this package's `jsonl` format): the
   audio is `metadata.audio`; `clips` (a run or a clips JSONL) adds the clip records by `clip_id`.
   Without clip records the recording is `metadata.recording_id`, else the part of the clip id before
@@ -26,15 +27,14 @@ from typing import Any
 from ..audio.decode import MISSING_FILE, DecodeError, probe
 from ..errors import CPQAError
 from ..evaluate.heard import EVIDENCE_KEY, Placement, words_in
-from ..qa_source import dominant_emotion, is_run, load_clips, load_items, qa_stage
+from ..qa_source import dominant_emotion, is_run, load_clips, load_items, qa_stage, run_qa_records
+from ..reasons import AUDIO_UNREADABLE
 from ..records import Clip, QAItem
-from ..rundir import iter_stage_records
 from ..vocabulary import NOT_A_LABEL, UNKNOWN
 
 logger = logging.getLogger(__name__)
 
 AUDIO_MISSING = "audio_missing"
-AUDIO_UNREADABLE = "audio_unreadable"
 FILTERED = "filtered"
 _CLIP_SUFFIX = re.compile(r"^(?P<recording>.+)-clip\d{4}$")
 
@@ -69,7 +69,7 @@ def load_examples(source: str | Path, clips: str | Path | None = None, include_f
     if is_run(source):
         stage = qa_stage(source)
         clip_index = load_clips(clips if clips is not None else source)
-        pairs = [(QAItem.model_validate(obj), None) for obj in iter_stage_records(source, stage)]
+        pairs = [(QAItem.model_validate(obj), None) for obj in run_qa_records(source, include_failed)]
         loaded = Loaded([], source_kind="run", qa_stage=stage)
     elif source.is_file():
         clip_index = load_clips(clips) if clips is not None else {}
@@ -78,7 +78,7 @@ def load_examples(source: str | Path, clips: str | Path | None = None, include_f
     else:
         raise CPQAError(f"{source} is neither a cpqa run directory nor a QA JSONL file")
     for qa, audio in pairs:
-        if not include_failed and not qa.filters.get("passed", True):
+        if not include_failed and not qa.filters.get("passed", True):  # a QA file may hold failed items
             loaded.skipped[FILTERED] += 1
             continue
         example = _example(qa, clip_index.get(qa.clip_id), audio, loaded.skipped)

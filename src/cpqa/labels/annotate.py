@@ -26,6 +26,7 @@ from pydantic import Field, model_validator
 from ..audio import speakers
 from ..audio.io import read_range
 from ..errors import require
+from ..reasons import AUDIO_UNREADABLE, EMPTY_SEGMENT
 from ..records import Segment, Skip, Window
 from ..stage import BackendSpec, Stage, StageConfig, backend_field
 from ..vocabulary import ABSTAIN_OUT_OF_DISTRIBUTION, UNKNOWN_GENDER
@@ -169,10 +170,10 @@ class AnnotateStage(Stage[Segment, Segment]):
             try:
                 samples = read_range(recording.audio, start, end)
             except (OSError, RuntimeError, ValueError) as exc:
-                out[seg.id] = Skip(id=seg.id, reason="unreadable-audio", detail=str(exc), source=recording.audio)
+                out[seg.id] = Skip(id=seg.id, reason=AUDIO_UNREADABLE, detail=str(exc), source=recording.audio)
                 continue
             if end - start <= 0 or len(samples) == 0:
-                out[seg.id] = Skip(id=seg.id, reason="empty-segment",
+                out[seg.id] = Skip(id=seg.id, reason=EMPTY_SEGMENT,
                                    detail=f"{seg.start:.2f}-{seg.end:.2f} s of a {recording.duration:.2f} s recording")
                 continue
             todo.append((seg, layout(start, end, cfg.center_s, cfg.context_s), samples))

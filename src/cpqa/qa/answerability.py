@@ -29,9 +29,10 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from ..llm import LLMBackend
+from ..reasons import TEXT_ANSWERABLE
 from ..records import QAItem
 from .facts import ClipFacts
-from .filters import TEXT_ANSWERABLE, record
+from .filters import record
 from .prompts import judge_request, parse_rating, text_only_request
 from .types import QA_TYPES, QATypes
 

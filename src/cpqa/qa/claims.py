@@ -41,8 +41,6 @@ from .facts import ClipFacts, SpeakerFacts
 from .filters import Vocabulary, load_vocabulary, negated, speaker_counts, words
 from .types import load_yaml
 
-UNSUPPORTED_CLAIM = "unsupported_claim"
-WRONG_TYPE = "wrong_type"
 _SENTENCE = re.compile(r"[.!?;:]+(?:\s+|$)")
 _CODE = re.compile(r"^s(\d{1,2})$")
 CHOICE_SPAN = 2

@@ -10,23 +10,25 @@
 
 Why a stage of its own with `needs_fit`: both rules need every item before deciding any, and
 `fit()` reruns on every (re)start, so a resumed run decides exactly as an uninterrupted one. It
-keeps one embedding and a few strings per passing item in memory. Items the `qa` stage already
-failed pass through unchanged; the verdicts are added to `filters` as in `cpqa.qa.filters`.
+keeps one embedding and a few strings per item in memory. Its input is the items the `qa` stage
+kept; the verdicts are added to `filters` as in `cpqa.qa.filters`, and an item that no longer
+passes is dropped (excluded.jsonl, with the item).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from typing import ClassVar
 
 from pydantic import Field, field_validator
 
 from ..ordering import stable_hash
-from ..records import QAItem, QAType
-from ..stage import Stage, StageConfig
+from ..reasons import DUPLICATE_IN_DATASET, TYPE_CAP
+from ..records import Drop, QAItem, QAType
+from ..stage import Filter, StageConfig
 from .embeddings import EMBEDDED_MINILM, check_model_name, greedy_duplicates, load_embedder
-from .filters import DUPLICATE_IN_DATASET, TYPE_CAP, FilterAction, record, verdict_counts
+from .filters import FilterAction, outcome, record, verdict_counts
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +50,7 @@ class QADatasetConfig(StageConfig):
     non_semantic: ClassVar[frozenset[str]] = StageConfig.non_semantic | {"embed_batch_size"}
 
 
-class QADatasetStage(Stage[QAItem, QAItem]):
+class QADatasetStage(Filter[QAItem]):
     """Dataset-level QA filters: near-duplicates across clips and a cap per type."""
 
     name = "qa_dataset"
@@ -62,7 +64,7 @@ class QADatasetStage(Stage[QAItem, QAItem]):
     def fit(self, items: Iterator[QAItem]) -> None:
         c = self.config
         passing = sorted((item.id, item.clip_id, item.type, " ".join(t.question for t in item.turns))
-                         for item in items if item.filters.get("passed", True))
+                         for item in items)
         self._verdicts: dict[str, list[tuple[str, str]]] = {}
         duplicates: set[str] = set()
         if c.duplicates != "off" and len(passing) > 1:
@@ -84,11 +86,10 @@ class QADatasetStage(Stage[QAItem, QAItem]):
                     (TYPE_CAP, f"over the cap of {cap} {qa_type} items ({len(of_type)} passed)"))
         logger.info("qa_dataset: %d of %d passing items get a verdict", len(self._verdicts), len(passing))
 
-    def process_batch(self, items: list[QAItem]) -> Iterable[QAItem]:
+    def keep(self, item: QAItem) -> QAItem | Drop:
         actions = {DUPLICATE_IN_DATASET: self.config.duplicates, TYPE_CAP: self.config.type_cap}
-        for item in items:
-            for reason, detail in self._verdicts.get(item.id, []):
-                record(item, reason, actions[reason], detail)
-        for key, n in verdict_counts(items).items():
+        for reason, detail in self._verdicts.get(item.id, []):
+            record(item, reason, actions[reason], detail)
+        for key, n in verdict_counts([item]).items():
             self.count(key, n)
-        return items
+        return outcome(item)

@@ -1,14 +1,14 @@
 """Per-item QA filters and how their verdicts are recorded.
 
-Every item is written, whatever the filters say, with its verdicts in `item.filters`:
+Every item carries its verdicts in `item.filters`:
 
     {"passed": false, "reasons": ["leakage"], "flags": ["text_answerable"],
      "details": {"leakage": "transcript: 'the transcript says'", ...}, "text_only": {...}}
 
 A filter whose action is `drop` puts its reason in `reasons` and sets `passed` to false; `flag`
-only lists it in `flags`; `off` does not run it. Dropped items stay in the records (rather than
-in skipped.jsonl) so the review app can show them next to the kept ones and a reviewer can judge
-the filters; exports and evaluation take `filters.passed` items only.
+only lists it in `flags`; `off` does not run it. An item that did not pass is written as a `Drop`
+carrying the whole item (excluded.jsonl, see `outcome`), so the review app can show it next to the
+kept ones and a reviewer can judge the filters; the records hold passed items only.
 
 The checks here are pure: schema (turn count, empty or too short text, repeated questions),
 leakage (versioned regular expressions for transcript, label, tag and annotation talk) and label
@@ -26,21 +26,17 @@ from functools import lru_cache
 from typing import Literal
 
 from ..errors import CPQAError
-from ..records import QAItem
+from ..reasons import (
+    ANSWER_IN_QUESTION,
+    LABEL_MISMATCH,
+    LABEL_UNVERIFIABLE,
+)
+from ..records import Drop, QAItem
 from .facts import ClipFacts
 from .types import load_yaml
 
 FilterAction = Literal["drop", "flag", "off"]
 
-SCHEMA = "schema"
-LEAKAGE = "leakage"
-LABEL_MISMATCH = "label_mismatch"
-LABEL_UNVERIFIABLE = "label_unverifiable"
-ANSWER_IN_QUESTION = "answer_in_question"
-DUPLICATE_IN_CLIP = "duplicate_in_clip"
-DUPLICATE_IN_DATASET = "duplicate_in_dataset"
-TEXT_ANSWERABLE = "text_answerable"
-TYPE_CAP = "type_cap"
 
 _WORD = re.compile(r"[a-z0-9]+(?:['’-][a-z0-9]+)*")
 
@@ -62,6 +58,15 @@ def record(item: QAItem, reason: str, action: FilterAction, detail: str) -> None
     else:
         filters["flags"].append(reason)
     filters["details"][reason] = detail
+
+
+def outcome(item: QAItem) -> QAItem | Drop:
+    """The item when it passed the filters; else a `Drop` carrying it, under its first failed filter."""
+    if item.filters.get("passed", True):
+        return item
+    reasons = item.filters["reasons"]
+    detail = "; ".join(f"{reason}: {item.filters['details'].get(reason, '')}" for reason in reasons)
+    return Drop(id=item.id, reason=reasons[0], detail=detail, item=item.model_dump(mode="json"))
 
 
 def verdict_counts(items: Iterable[QAItem]) -> Counter:

@@ -37,22 +37,30 @@ from pydantic import ValidationError
 
 from ..llm import LLMBackend, LLMConfig, LLMResult
 from ..ordering import stable_hash
-from ..records import Clip, QAItem, Skip, Turn
+from ..reasons import (
+    DUPLICATE_IN_CLIP,
+    LEAKAGE,
+    NO_QA_TYPES,
+    NO_TRANSCRIPT,
+    SCHEMA,
+    UNPARSEABLE,
+    UNSUPPORTED_CLAIM,
+    WRONG_TYPE,
+)
+from ..records import Clip, Drop, QAItem, Skip, Turn
 from ..registry import backend_registry
 from ..stage import BackendSpec, Stage
 from .answerability import TextOnlyCheck
-from .claims import UNSUPPORTED_CLAIM, WRONG_TYPE, load_claim_words, type_problem, unsupported_claims
+from .claims import load_claim_words, type_problem, unsupported_claims
 from .config import QAConfig
 from .embeddings import greedy_duplicates, load_embedder
 from .facts import ClipFacts, clip_facts
 from .filters import (
-    DUPLICATE_IN_CLIP,
-    LEAKAGE,
-    SCHEMA,
     label_problem,
     leaks,
     load_vocabulary,
     new_filters,
+    outcome,
     record,
     schema_problem,
     verdict_counts,
@@ -66,9 +74,6 @@ from .types import QA_TYPES, Slot, load_qa_types
 
 logger = logging.getLogger(__name__)
 
-UNPARSEABLE = "unparseable"
-NO_TYPES = "no_qa_types"
-NO_TRANSCRIPT = "no_transcript"
 RAW_EXCERPT_CHARS = 600
 
 
@@ -160,19 +165,19 @@ class QAStage(Stage[Clip, QAItem]):
                          for k in range(self.config.multi_turn))
         return slots
 
-    def process_batch(self, items: list[Clip]) -> Iterable[QAItem | Skip]:
+    def process_batch(self, items: list[Clip]) -> Iterable[QAItem | Drop | Skip]:
         c = self.config
         plans: list[ClipPlan] = []
-        out: dict[str, list[QAItem] | Skip] = {}
+        out: dict[str, list[QAItem] | Drop | Skip] = {}
         for clip in items:
             facts = clip_facts(clip, self.vocab.gender)
             unavailable = self.unavailable(facts)
             slots = self.slots(clip, unavailable)
             if not facts.transcript.strip():
-                out[clip.id] = Skip(id=clip.id, reason=NO_TRANSCRIPT, detail="the clip has no transcribed words")
+                out[clip.id] = Drop(id=clip.id, reason=NO_TRANSCRIPT, detail="the clip has no transcribed words")
             elif not slots:
                 why = ", ".join(f"{code}: {reason}" for code, reason in unavailable.items())
-                out[clip.id] = Skip(id=clip.id, reason=NO_TYPES,
+                out[clip.id] = Drop(id=clip.id, reason=NO_QA_TYPES,
                                     detail=f"the clip's labels allow none of the configured QA types ({why})")
             else:
                 targets = slot_targets(facts, slots, self.qa_types, self.claim_words.ordinals)
@@ -207,16 +212,16 @@ class QAStage(Stage[Clip, QAItem]):
                                           and self.qa_types.types[item.type].needs_audio_cues]))
         clips = {clip.id: clip for clip in items}
         self._add(self.speech_check.run([(item, clips[item.clip_id]) for item, _ in checked if item.filters["passed"]]))
-        records: list[QAItem | Skip] = []
+        self._add(verdict_counts(item for item, _ in checked))
+        records: list[QAItem | Drop | Skip] = []
         for clip in items:
             result = out[clip.id]
-            records.extend([result] if isinstance(result, Skip) else result)
-        self._add(verdict_counts(r for r in records if isinstance(r, QAItem)))
+            records.extend([outcome(item) for item in result] if isinstance(result, list) else [result])
         self._count_llm()
         return records
 
     def _attempt(self, plan: ClipPlan, result: LLMResult, attempt: int,
-                 out: dict[str, list[QAItem] | Skip]) -> dict[int, QAItem]:
+                 out: dict[str, list[QAItem] | Drop | Skip]) -> dict[int, QAItem]:
         """One attempt's items for the plan's pending slots, checked by the rules (none when it failed)."""
         parsed = self._parse(plan.clip, {n: plan.slots[n] for n in plan.pending}, result)
         if isinstance(parsed, Skip):

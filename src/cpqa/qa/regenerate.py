@@ -23,10 +23,17 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from ..llm import LLMRequest
+from ..reasons import (
+    ANSWER_IN_QUESTION,
+    LABEL_MISMATCH,
+    LABEL_UNVERIFIABLE,
+    LEAKAGE,
+    SCHEMA,
+    UNSUPPORTED_CLAIM,
+    WRONG_TYPE,
+)
 from ..records import Clip, QAItem
-from .claims import UNSUPPORTED_CLAIM, WRONG_TYPE
 from .facts import ClipFacts
-from .filters import ANSWER_IN_QUESTION, LABEL_MISMATCH, LABEL_UNVERIFIABLE, LEAKAGE, SCHEMA
 from .prompts import regeneration_request, reply_budget
 from .types import QATypes, Slot
 

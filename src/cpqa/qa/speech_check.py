@@ -45,6 +45,7 @@ from ..evaluate.heard import LongAudio, Placement, evidence_span, place, words_i
 from ..evaluate.protocol import SpeechAnswer, SpeechLLM, SpeechQuery
 from ..llm import LLMResult
 from ..llm.cache import RequestCache
+from ..reasons import SPEECH_LLM_DISAGREES
 from ..records import Clip, QAItem, QAType
 from ..registry import backend_registry
 from ..rundir import resolve_path
@@ -53,7 +54,6 @@ from .filters import Vocabulary, named_labels, record, speaker_counts
 
 logger = logging.getLogger(__name__)
 
-SPEECH_LLM_DISAGREES = "speech_llm_disagrees"
 DIRECT_TYPES: tuple[str, ...] = ("DE", "DG", "DS")
 PREFIX = "speech_llm/"
 ASKED, AGREED, DISAGREED, UNCLEAR = (f"{PREFIX}{k}/" for k in ("asked", "agreed", "disagreed", "unclear"))
@@ -185,7 +185,7 @@ class SpeechCheck:
                 heard = hear(self._audio(str(resolve_path(clip.audio, self.run_dir))), placement,
                              self.config.max_audio_s)
             except DecodeError as exc:
-                found[key] = LLMResult.failure("audio_" + exc.reason.replace("-", "_"), str(exc))
+                found[key] = LLMResult.failure("audio_" + exc.reason, str(exc))
                 continue
             words = words_in(clip, placement.window) if placement.cut == "window" else clip.words
             queries.append((key, SpeechQuery(unit_id=item.id, audio=heard.pieces, question=item.turns[0].question,

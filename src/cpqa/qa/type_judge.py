@@ -10,8 +10,8 @@ from collections import Counter
 from dataclasses import dataclass
 
 from ..llm import LLMBackend
+from ..reasons import WRONG_TYPE
 from ..records import QAItem
-from .claims import WRONG_TYPE
 from .facts import ClipFacts
 from .filters import FilterAction, record
 from .prompts import parse_rating, type_judge_request

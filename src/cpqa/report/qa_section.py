@@ -1,7 +1,7 @@
 """The report's QA section: the data itself, so a user judges the output by reading and listening.
 
-Per QA type, a sample of kept and of dropped items (the final QA stage's records: `qa_dataset`,
-else `qa`; a dropped item is one with `filters.passed` false, kept there beside the kept ones) with
+Per QA type, a sample of kept and of dropped items (the final QA stage's records, `qa_dataset` else
+`qa`, and the items every QA stage dropped: `cpqa.qa_source.run_qa_records`) with
 its question(s) and answer(s), verdicts (drop reasons, flags and their details, the text-only
 answer and rating, a re-typing), its generation attempts where the stage recorded any, the clip's
 tagged transcript (an excerpt) and an HTML5 audio player for the clip.
@@ -28,7 +28,7 @@ from urllib.parse import quote
 from ..errors import CPQAError
 from ..ordering import stable_hash
 from ..qa.types import QA_TYPES
-from ..qa_source import CLIPS_STAGE, qa_stage
+from ..qa_source import CLIPS_STAGE, qa_stage, run_qa_records
 from ..rundir import iter_stage_records, resolve_path
 
 TRANSCRIPT_CHARS = 700
@@ -47,12 +47,12 @@ def _esc(value: Any) -> str:
     return html.escape(str(value), quote=True)
 
 
-def sample_items(run_dir: Path, stage: str, per_group: int) -> tuple[dict[tuple[str, bool], list[dict]], Counter]:
+def sample_items(run_dir: Path, per_group: int) -> tuple[dict[tuple[str, bool], list[dict]], Counter]:
     """Up to `per_group` items per (type, kept), the same ones on every call, and how many there
     are per (type, kept). Reads the records once, holding only the sample."""
     heaps: dict[tuple[str, bool], list] = {}
     totals: Counter = Counter()
-    for obj in iter_stage_records(run_dir, stage):
+    for obj in run_qa_records(run_dir, include_dropped=True):
         key = (obj.get("type", "?"), bool(obj.get("filters", {}).get("passed", True)))
         totals[key] += 1
         heap = heaps.setdefault(key, [])
@@ -158,7 +158,7 @@ def qa_samples_section(run_dir: Path, report_dir: Path, per_group: int = 3) -> l
     """HTML blocks of the QA samples (empty when the run has no QA stage with records)."""
     try:
         stage = qa_stage(run_dir)
-        samples, totals = sample_items(run_dir, stage, per_group)
+        samples, totals = sample_items(run_dir, per_group)
     except CPQAError:  # no QA stage, or it has not run yet
         return []
     clips = _clips(run_dir, {obj.get("clip_id") for group in samples.values() for obj in group})

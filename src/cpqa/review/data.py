@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from ..errors import CPQAError
-from ..qa_source import CLIPS_STAGE, QA_STAGES
+from ..qa_source import CLIPS_STAGE, run_qa_records
 from ..records import Clip, QAItem
 from ..rundir import iter_stage_records, resolve_path
 
@@ -67,17 +67,11 @@ def load_run(run_dir: str | Path) -> RunData:
     if not clips:
         raise CPQAError(f"run {run_dir} has no clips to review yet; build it past the '{CLIPS_STAGE}' stage")
     qa = {}
-    records = []
-    # The dataset-level verdicts (cross-clip duplicates, type caps) when that stage has run, else the
-    # generation stage's.
-    for stage in QA_STAGES:
-        try:
-            records = list(iter_stage_records(run_dir, stage))
-            break
-        except CPQAError as exc:
-            logger.info("no QA from stage %s (%s)", stage, exc)
-    else:
-        logger.warning("no generated QA to review; only human QA can be written")
+    try:  # kept and dropped items: a reviewer judges the filters too
+        records = list(run_qa_records(run_dir, include_dropped=True))
+    except CPQAError as exc:
+        records = []
+        logger.warning("no generated QA to review (%s); only human QA can be written", exc)
     for obj in records:
         item = QAItem.model_validate(obj)
         if item.clip_id not in clips:

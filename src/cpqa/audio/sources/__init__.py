@@ -1,7 +1,7 @@
 """Finding the recordings of an input: a folder, a manifest, a lhotse manifest, Parquet/Arrow data.
 
 `discover_sources` picks the reader from the input itself and guarantees unique ids: a later
-input with an id already seen is yielded as a `duplicate-id` error item under a new id.
+input with an id already seen is yielded as a `duplicate_id` error item under a new id.
 """
 
 from __future__ import annotations
@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import CPQAError
+from ...reasons import BAD_MANIFEST_ROW, DUPLICATE_ID
 from .arrow import discover_hf_dataset, discover_parquet, is_hf_dataset
 from .folder import discover_folder
-from .item import BAD_MANIFEST_ROW, DUPLICATE_ID, SourceItem
+from .item import SourceItem
 from .lhotse_manifest import discover_lhotse, lhotse_kind
 from .table import discover_table
 
@@ -64,7 +65,7 @@ def _first_object(path: Path) -> dict[str, Any]:
 
 def unique_ids(items: Iterable[SourceItem]) -> Iterator[SourceItem]:
     """Pass items through; a later one with an id already seen gets the id `ID#dupN` and becomes a
-    `duplicate-id` item (an item already in error keeps its own reason)."""
+    `duplicate_id` item (an item already in error keeps its own reason)."""
     first_audio: dict[str, str] = {}
     dups: Counter[str] = Counter()
     for item in items:

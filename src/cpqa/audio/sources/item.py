@@ -8,8 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-BAD_MANIFEST_ROW = "bad-manifest-row"
-DUPLICATE_ID = "duplicate-id"
+from ...reasons import BAD_MANIFEST_ROW
 
 LABEL_KEYS = ("speaker", "gender", "emotion", "language")
 RTTM_KEYS = ("rttm", "rttm_file")
