@@ -2,7 +2,9 @@
 
 import json
 
+import numpy as np
 import pytest
+import soundfile as sf
 from typer.testing import CliRunner
 
 from cpqa.cli import app
@@ -53,6 +55,17 @@ def test_build_status_inspect_roundtrip(tmp_path, audio_dir):
 
     again = cli("build", audio_dir, "-o", run, "--recipe", "dummy")
     assert again.exit_code == 0 and "Nothing to do" in again.output
+
+
+def test_a_clean_build_with_drops_prints_no_warning(tmp_path, audio_dir):
+    (audio_dir / "empty.wav").unlink()
+    sf.write(audio_dir / "silent.wav", np.zeros(16000 * 3, dtype=np.float32), 16000, subtype="PCM_16")
+    result = cli("build", audio_dir, "-o", tmp_path / "run", "--recipe", "dummy")
+    assert result.exit_code == 0 and "warning" not in result.output.lower(), result.output
+    status = json.loads(cli("status", tmp_path / "run", "--json").stdout)
+    assert status["recordings"]["silent"] == {"state": "dropped", "stage": "segment", "reason": "no_speech",
+                                              "detail": status["recordings"]["silent"]["detail"]}
+    assert {s["name"]: s["dropped"] for s in status["stages"]}["segment"] == {"no_speech": 1}
 
 
 def test_override_reruns_changed_stage_only(tmp_path, audio_dir):

@@ -44,18 +44,18 @@ def test_bad_input_rerun_and_signatures_with_local_recipe(tmp_path, bad_input_fo
     started = time.perf_counter()
     first = cpqa("build", bad_input_folder, "-o", run, *UNTIL)
     first_s = time.perf_counter() - started
-    assert "4 item(s) skipped" in first.stderr
+    assert "3 item(s) skipped (failed)" in first.stderr   # the silent file is a drop, not a failure
 
     status = json.loads(cpqa("status", run, "--json").stdout)
     recordings = status["recordings"]
-    reasons = {rid: r.get("reason") for rid, r in recordings.items() if r["state"] == "skipped"}
-    assert reasons == {"empty": "empty_file", "notes": "undecodable", "corrupt": "undecodable",
-                       "silent": "no_speech"}
+    reasons = {rid: (r["state"], r.get("reason")) for rid, r in recordings.items() if r["state"] != "ok"}
+    assert reasons == {"empty": ("skipped", "empty_file"), "notes": ("skipped", "undecodable"),
+                       "corrupt": ("skipped", "undecodable"), "silent": ("dropped", "no_speech")}
     assert {rid for rid, r in recordings.items() if r["state"] == "ok" and r["stage"] == "transcribe"} == {
         "stereo_44k", "float32"}
-    skipped_at = {s["name"]: s["skipped"] for s in status["stages"]}
-    assert skipped_at["ingest"] == {"empty_file": 1, "undecodable": 2}
-    assert skipped_at["segment"] == {"no_speech": 1}
+    left_out = {s["name"]: (s["skipped"], s["dropped"]) for s in status["stages"]}
+    assert left_out["ingest"] == ({"empty_file": 1, "undecodable": 2}, {})
+    assert left_out["segment"] == ({}, {"no_speech": 1})
 
     texts = [json.loads(line)["text"].lower() for line in cpqa("inspect", run, "-s", "transcribe").stdout.splitlines()]
     assert sum("door" in t for t in texts) == 2, texts
