@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from qa_synth import make_clip
 
-from cpqa.qa.claims import load_claim_words
+from cpqa.qa.claims import load_claim_words, repeated_instruction
 from cpqa.qa.facts import clip_facts
 from cpqa.qa.prompts import generation_request, slot_instructions
 from cpqa.qa.targets import slot_targets
@@ -60,3 +60,26 @@ def test_v2_reuses_the_v1_templates_it_does_not_rewrite_and_v1_still_renders():
         request = generation_request(facts, {}, slots, instructions, types, temperature=0, seed=0, max_tokens=200)
         assert instructions[0] in request.messages[1]["content"]
     assert "the first speaker" not in slot_instructions(facts, slots, [None], v1)[0]
+
+
+def test_a_contextual_speakers_item_names_the_two_speakers_it_tells_apart():
+    facts = clip_facts(make_clip("meeting-clip0000", MEETING))
+    slots = [Slot("CS"), Slot("CS")]
+    v2 = load_qa_types("v2")
+    first, second = slot_targets(facts, slots, v2, ORDINALS)
+    # the two who speak longest (S1, then S3: S2 says one line); the next slot moves on by one
+    assert (first.alias, first.partner.alias) == ("S1", "S3")
+    assert (second.alias, second.partner.alias) == ("S2", "S3")
+    cs = slot_instructions(facts, slots, [first, second], v2)[0]
+    assert "tagged S1 and the speaker tagged S3 apart" in cs and '"the first speaker" and "the third speaker"' in cs
+    alone = clip_facts(make_clip("alone-clip0000", MEETING[:1]))
+    assert slot_targets(alone, [Slot("CS")], v2, ORDINALS) == [None]
+    assert "besides the single speaker" in slot_instructions(alone, [Slot("CS")], [None], v2)[0]
+
+
+def test_a_question_copying_its_instruction_is_caught():
+    instruction = ("Ask a question that needs telling the speakers apart: who said what, who answers whom, or how "
+                   "the speakers' attitudes to the topic differ.")
+    copied = "Who said what, who answers whom, or how the speakers' attitudes to the topic differ?"
+    assert "repeats its instruction" in repeated_instruction(copied, instruction)
+    assert repeated_instruction("Which of the two suggests putting a display on the remote?", instruction) is None

@@ -14,10 +14,11 @@ the k-th eligible speaker (round robin), so several slots of a type spread over 
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .facts import ClipFacts, SpeakerFacts
 from .types import QATypes, Slot
+
 
 @dataclass(frozen=True)
 class Target:
@@ -30,29 +31,39 @@ class Target:
     gender: str | None
     emotion: str | None
     """Their dominant confident emotion."""
+    partner: Target | None = None
+    """The other speaker of a pair (a type whose `target` is `pair`: told apart from this one)."""
 
 
 def slot_targets(facts: ClipFacts, slots: list[Slot], qa_types: QATypes,
                  ordinals: dict[str, int]) -> list[Target | None]:
-    """One target per slot (None for types that need no speaker's label: C, DS, CS)."""
+    """One target per slot: a speaker whose labels the type needs are confident, a pair of
+    speakers, or None (the type's `target` is `none`, or the clip has too few speakers)."""
     names = {n: word for word, n in ordinals.items()}
     by_seconds = sorted(facts.speakers, key=lambda s: -s.seconds)
     taken: dict[str, int] = defaultdict(int)
     out: list[Target | None] = []
     for slot in slots:
-        labels = qa_types.types[slot.code].labels
-        eligible = [s for s in by_seconds
-                    if ("emotion" not in labels or s.dominant_emotion) and ("gender" not in labels or s.gender)]
-        if not eligible or not {"emotion", "gender"} & set(labels):
-            out.append(None)
-            continue
-        speaker = eligible[taken[slot.code] % len(eligible)]
+        spec = qa_types.types[slot.code]
+        eligible = [s for s in by_seconds if ("emotion" not in spec.labels or s.dominant_emotion)
+                    and ("gender" not in spec.labels or s.gender)]
+        k = taken[slot.code]
         taken[slot.code] += 1
-        out.append(_target(speaker, names))
+        if spec.target == "speaker" and eligible:
+            out.append(_target(eligible[k % len(eligible)], names))
+        elif spec.target == "pair" and len(eligible) > 1:
+            pair = sorted([eligible[k % len(eligible)], eligible[(k + 1) % len(eligible)]], key=_number)
+            out.append(replace(_target(pair[0], names), partner=_target(pair[1], names)))
+        else:
+            out.append(None)
     return out
 
 
+def _number(speaker: SpeakerFacts) -> int:
+    return int(speaker.alias[1:])
+
+
 def _target(speaker: SpeakerFacts, names: dict[int, str]) -> Target:
-    number = int(speaker.alias[1:])
+    number = _number(speaker)
     return Target(alias=speaker.alias, ordinal=f"the {names[number]} speaker" if number in names else None,
                   gender=speaker.gender, emotion=speaker.dominant_emotion)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
-from typing import Any, get_args
+from typing import Any, Literal, get_args
 
 import yaml
 
@@ -16,6 +16,7 @@ from ..errors import CPQAError
 from ..records import QAType
 
 QA_TYPES: tuple[str, ...] = get_args(QAType)
+TargetKind = Literal["none", "speaker", "pair"]
 LABELS = frozenset({"emotion", "gender", "speakers"})
 
 
@@ -30,8 +31,10 @@ class QATypeSpec:
     labels: tuple[str, ...]
     """Clip labels the type needs (emotion, gender, speakers)."""
     instruction: str
-    """A Jinja snippet for the generator; it sees `facts` and, from v2, `target` (the speaker the
-    item asks about, `cpqa.qa.targets`; None for types needing no speaker's label)."""
+    """A Jinja snippet for the generator; it sees `facts` and `target` (`cpqa.qa.targets`)."""
+    target: TargetKind = "none"
+    """Whom an item is about: `speaker` (one whose labels the type needs are confident), `pair`
+    (two speakers to tell apart) or `none`; v1 snippets ignore it."""
 
 
 @dataclass(frozen=True)
@@ -95,7 +98,9 @@ def load_qa_types(version: str) -> QATypes:
         types[code] = QATypeSpec(code=code, name=entry["name"], tests=entry["tests"],
                                  needs_audio_cues=bool(entry["needs_audio_cues"]),
                                  needs_context=bool(entry["needs_context"]), labels=labels,
-                                 instruction=entry["instruction"].strip())
+                                 instruction=entry["instruction"].strip(), target=entry.get("target", "none"))
+        if types[code].target not in get_args(TargetKind):
+            raise CPQAError(f"qa_types_{version}.yaml: type {code} has unknown target '{types[code].target}'")
     missing = set(QA_TYPES) - set(types)
     if missing:
         raise CPQAError(f"qa_types_{version}.yaml lacks the types {sorted(missing)}")
