@@ -230,6 +230,22 @@ def type_problem(item: QAItem, facts: ClipFacts, cw: ClaimWords) -> str | None:
     return None
 
 
+ECHO_WORDS = 6
+"""A question sharing a run of this many words with its instruction copies it."""
+
+
+def repeated_instruction(question: str, instruction: str) -> str | None:
+    """Why a question that should ask about the clip's content only repeats the instruction it
+    was written to ("Who said what, who answers whom, or how the speakers' attitudes differ?"),
+    or None. Direct types (DE, DG, DS) are not checked: a stock question is their right form."""
+    runs = {tuple(ws[i:i + ECHO_WORDS]) for ws in [words(instruction)] for i in range(len(ws) - ECHO_WORDS + 1)}
+    tokens = words(question)
+    for i in range(len(tokens) - ECHO_WORDS + 1):
+        if tuple(tokens[i:i + ECHO_WORDS]) in runs:
+            return f'the question repeats its instruction ("{" ".join(tokens[i:i + ECHO_WORDS])} …")'
+    return None
+
+
 def _empathy_problem(question: str, answer: str, facts: ClipFacts, cw: ClaimWords) -> str | None:
     addressed = [s for tokens in _sentences(question) for s in _about(tokens, facts, cw)] or facts.speakers
     states = sorted({s.dominant_emotion for s in addressed if s.dominant_emotion})

@@ -51,7 +51,7 @@ from ..records import Clip, Drop, QAItem, Skip, Turn
 from ..registry import backend_registry
 from ..stage import BackendSpec, Stage
 from .answerability import TextOnlyCheck
-from .claims import load_claim_words, type_problem, unsupported_claims
+from .claims import load_claim_words, repeated_instruction, type_problem, unsupported_claims
 from .config import QAConfig
 from .embeddings import greedy_duplicates, load_embedder
 from .facts import ClipFacts, clip_facts
@@ -231,7 +231,7 @@ class QAStage(Stage[Clip, QAItem]):
             plan.failed_request(attempt, parsed.reason, parsed.detail)
             return {}
         for n, item in parsed.items():
-            self._check(item, plan.slots[n], plan.facts)
+            self._check(item, plan.slots[n], plan.facts, plan.instructions[n])
         return parsed
 
     def _parse(self, clip: Clip, slots: dict[int, Slot], result: LLMResult) -> dict[int, QAItem] | Skip:
@@ -254,7 +254,7 @@ class QAStage(Stage[Clip, QAItem]):
         except (KeyError, TypeError, AttributeError, ValidationError) as exc:
             return Skip(id=clip.id, reason=UNPARSEABLE, detail=f"{type(exc).__name__}: {exc}; {_excerpt(result)}")
 
-    def _check(self, item: QAItem, slot: Slot, facts: ClipFacts) -> None:
+    def _check(self, item: QAItem, slot: Slot, facts: ClipFacts, instruction: str) -> None:
         f = self.config.filters
         if problem := schema_problem(item, slot.turns, f.min_question_words):
             record(item, SCHEMA, f.schema_check, problem)
@@ -264,7 +264,8 @@ class QAStage(Stage[Clip, QAItem]):
             record(item, problem[0], f.label_consistency, problem[1])
         if unsupported := unsupported_claims(item, facts, self.claim_words):
             record(item, UNSUPPORTED_CLAIM, f.claims, "; ".join(unsupported))
-        if problem := type_problem(item, facts, self.claim_words):
+        if problem := type_problem(item, facts, self.claim_words) or (
+                self.qa_types.types[item.type].needs_context and repeated_instruction(item.turns[0].question, instruction)):
             record(item, WRONG_TYPE, f.type_check, problem)
 
     def _near_duplicates(self, items: list[QAItem]) -> None:
