@@ -1,6 +1,6 @@
 """The one core abstraction: a Stage turns a batch of input records into output records or skips.
 
-The executor (`cpqa.run`) owns reading, batching, writing, progress, stats and resume; a stage
+The executor (`cpqa.executors`) owns reading, batching, writing, progress, stats and resume; a stage
 only declares what it takes and gives, loads its models once in `setup()`, and implements
 `process_batch()`. Backends are configured inside a stage's config as `{name: ..., **options}`
 and validated against the registered backend's own config model.

@@ -24,7 +24,7 @@ clip; a clip is written when its last segment is processed. `fit()` also writes 
 Each clip: `id = f"{recording_id}-clip{n:04d}"` (n counts a recording's planned clips from 0, in
 time order), `start`/`end` in seconds from the start of the recording, `audio` = a 16 kHz mono FLAC
 under the stage directory's `audio/` (temp file + rename), named relative to the run directory (a
-moved or copied run still finds it; readers resolve it with `run.resolve_path`), `words` with recording times and all
+moved or copied run still finds it; readers resolve it with `rundir.resolve_path`), `words` with recording times and all
 three tags, `tagged_transcript` (see `tagging`), `context{before, after}` (text of up to
 `context_segments` kept segments of the recording before and after the clip), `selection{score
 (mean of its segments' selection scores), reasons, emotions, reliable_for_any, reliable_for_all,
