@@ -8,13 +8,14 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
+from ..registry import EXPORT_FORMATS
 from .evaluate import judge_spec, options
 from .ui import RichProgress, fmt, out, run_or_exit, setup_logging
 
 
 def export_cmd(
     source: Path = typer.Argument(..., help="A run directory, or an exported QA JSONL (audio in metadata.audio)."),
-    fmt: str = typer.Option(..., "--format", "-f", help="hf, ms-swift, llamafactory, qwen2-audio or jsonl."),
+    fmt: str = typer.Option(..., "--format", "-f", help=f"One of: {', '.join(EXPORT_FORMATS.names())}."),
     output: Path = typer.Option(..., "-o", "--output", help="The export folder (new, empty, or an earlier export)."),
     splits: str = typer.Option("train=0.8,dev=0.1,test=0.1", "--splits",
                                help="Shares of the QA items per split, name=share,… (or up to three bare shares)."),
