@@ -62,7 +62,8 @@ BACKENDS = {
     ],
     "dimensions": [
         ("ge2e-ridge", "cpqa.labels.probes:GE2ERidgeDimensions", None,
-         "Valence, arousal and dominance from a ridge head on the window's GE2E speaker embedding."),
+         "Valence, arousal and dominance from a ridge head on the window's GE2E speaker embedding "
+         "(offline default)."),
         ("circumplex", "cpqa.labels.probes:CircumplexDimensions", None,
          "Valence/arousal/dominance derived from emotion posteriors (posterior-weighted circumplex table)."),
         ("audeering-msp-dim", f"{_HUB}.transformers_backends:AudeeringDimensions", "gpu",
