@@ -225,3 +225,12 @@ def test_batch_by_never_splits_a_recording_across_batches(tmp_path, numbers):
     seen = [rid for batch in WholeRecordings.batches for rid in dict.fromkeys(batch)]
     assert len(seen) == len(set(seen)) == 9  # each recording in exactly one batch
     assert all(len(batch) == 3 for batch in WholeRecordings.batches)  # batch_size 2 grows to the recording's 3
+
+
+def test_the_executor_is_chosen_by_registered_name(tmp_path):
+    from cpqa.run import build
+
+    with pytest.raises(CPQAError, match="unknown executor 'nope'. Known: local, ray"):
+        build(tmp_path, tmp_path / "run", recipe="dummy", executor="nope")
+    with pytest.raises(CPQAError, match="--address names a Ray cluster"):
+        build(tmp_path, tmp_path / "run", recipe="dummy", address="head:6379")
