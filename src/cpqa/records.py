@@ -4,21 +4,45 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_serializer, model_validator
+
+from .record_parts import ClipSelection, Condensation, Diarization, Label, Labels, Part, Selection, SpeakerTurn
 
 
 class Record(BaseModel):
-    """Base of every record: an id and open metadata. Unknown fields are rejected."""
+    """Base of every record: an id and the user's own data (`metadata`). Unknown fields are rejected."""
 
     model_config = ConfigDict(extra="forbid")
     kind: ClassVar[str] = "record"
+    in_metadata: ClassVar[tuple[str, ...]] = ()
+    """Typed fields that a record file holds inside `metadata`, where cpqa has always written them:
+    read out of it, written back into it (when set)."""
 
     id: str
     metadata: dict[str, Any] = Field(default_factory=dict)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _out_of_metadata(cls, data: Any) -> Any:
+        metadata = data.get("metadata") if isinstance(data, dict) else None
+        if not cls.in_metadata or not isinstance(metadata, dict) or not set(cls.in_metadata) & set(metadata):
+            return data
+        return {**data, **{k: metadata[k] for k in cls.in_metadata if k in metadata},
+                "metadata": {k: v for k, v in metadata.items() if k not in cls.in_metadata}}
+
+    @model_serializer(mode="wrap")
+    def _into_metadata(self, handler) -> dict[str, Any]:
+        data = handler(self)
+        for key in self.in_metadata:
+            value = data.pop(key, None)
+            if value is not None:
+                data["metadata"] = {**data["metadata"], key: value}
+        return data
+
 
 class Recording(Record):
     kind: ClassVar[str] = "recording"
+    in_metadata: ClassVar[tuple[str, ...]] = ("speaker_turns", "diarization")
 
     audio: str
     """Path of the audio the pipeline reads: the 16 kHz mono file (the source itself when it is
@@ -30,6 +54,9 @@ class Recording(Record):
     """The original file (path or URI) the recording was decoded from."""
     source_sample_rate: int | None = None
     source_channels: int | None = None
+    speaker_turns: list[SpeakerTurn] | None = None
+    """Who speaks when: given (an RTTM, a manifest's speakers) at ingest, or found by the diarize stage."""
+    diarization: Diarization | None = None
 
 
 class Word(BaseModel):
@@ -44,15 +71,16 @@ class Word(BaseModel):
     speaker: str | None = None
 
 
-class Window(BaseModel):
+class Window(Part):
     """An analysis window: the label belongs to its central part [start, end]; the model saw
     `context_start`..`context_end`."""
 
-    model_config = ConfigDict(extra="allow")
-
     start: float
     end: float
-    emotion: dict[str, Any] | None = None
+    context_start: float | None = None
+    context_end: float | None = None
+    emotion: Label | None = None
+    gender: Label | None = None
     valence: float | None = None
     arousal: float | None = None
     dominance: float | None = None
@@ -60,6 +88,7 @@ class Window(BaseModel):
 
 class Segment(Record):
     kind: ClassVar[str] = "segment"
+    in_metadata: ClassVar[tuple[str, ...]] = ("condense", "selection")
 
     recording_id: str
     start: float
@@ -69,7 +98,10 @@ class Segment(Record):
     speaker: str | None = None
     words: list[Word] = Field(default_factory=list)
     windows: list[Window] = Field(default_factory=list)
-    labels: dict[str, Any] = Field(default_factory=dict)
+    labels: Labels = Field(default_factory=dict)
+    condense: Condensation | None = None
+    """What condensation decided (set on the segments it keeps)."""
+    selection: Selection | None = None
 
     @property
     def duration(self) -> float:
@@ -104,7 +136,7 @@ class Clip(Record):
     words: list[ClipWord] = Field(default_factory=list)
     tagged_transcript: str = ""
     context: dict[str, str] = Field(default_factory=dict)
-    selection: dict[str, Any] = Field(default_factory=dict)
+    selection: ClipSelection = Field(default_factory=ClipSelection)
 
 
 QAType = Literal["C", "DE", "DG", "DS", "CE", "CG", "CS", "EMP"]

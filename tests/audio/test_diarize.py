@@ -24,7 +24,7 @@ from cpqa.audio.diarizer import named_by_first_appearance
 from cpqa.audio.embedding_cluster import EmbeddingClusterDiarizer, SpeechEmbeddings, assign_speakers
 from cpqa.audio.io import SAMPLE_RATE
 from cpqa.audio.pyannote_diarizer import PyannoteDiarizer
-from cpqa.audio.speakers import Turn, read_rttm, turns_from_metadata
+from cpqa.audio.speakers import Turn, read_rttm
 from cpqa.errors import CPQAError
 from cpqa.registry import Entry, backend_registry
 
@@ -249,18 +249,18 @@ def test_stage_keeps_given_turns_and_diarizes_the_rest(tmp_path, fixed_backend):
     stage = make_stage(DiarizeStage, tmp_path, backend="fixed")
     stage.setup()
     out = {r.id: r for r in stage.process_batch([given, plain])}
-    assert out["given"].metadata["speaker_turns"] == given.metadata["speaker_turns"]
-    assert out["given"].metadata["diarization"] == {"model": "given-turns", "speaker_count": 1}
-    assert turns_from_metadata(out["plain"].metadata) == [Turn(0.0, 1.0, "SPK0"), Turn(1.0, 2.0, "SPK1")]
-    assert out["plain"].metadata["diarization"] == {"model": "fixed", "speaker_count": 2}
+    assert out["given"].speaker_turns == given.speaker_turns
+    assert out["given"].diarization.model_dump() == {"model": "given-turns", "speaker_count": 1}
+    assert out["plain"].speaker_turns == [Turn(0.0, 1.0, "SPK0"), Turn(1.0, 2.0, "SPK1")]
+    assert out["plain"].diarization.model_dump() == {"model": "fixed", "speaker_count": 2}
     assert out["plain"].metadata["language"] == "en"  # the rest of the metadata is kept
     assert stage.diarizer.calls == [str(audio)]
 
     redo = make_stage(DiarizeStage, tmp_path, backend="fixed", keep_given=False)
     redo.setup()
     [again] = redo.process_batch([given])
-    assert again.metadata["diarization"]["model"] == "fixed"
-    assert len(again.metadata["speaker_turns"]) == 2
+    assert again.diarization.model == "fixed"
+    assert len(again.speaker_turns) == 2
 
 
 def test_a_failure_passes_the_recording_on_without_turns(tmp_path, fixed_backend):
@@ -268,9 +268,9 @@ def test_a_failure_passes_the_recording_on_without_turns(tmp_path, fixed_backend
     stage = make_stage(DiarizeStage, tmp_path, backend="fixed")
     stage.setup()
     [out] = stage.process_batch([broken])
-    assert "speaker_turns" not in out.metadata
-    assert out.metadata["diarization"]["skipped"] is True
-    assert "the model choked" in out.metadata["diarization"]["reason"]
+    assert out.speaker_turns is None
+    assert out.diarization.skipped is True
+    assert "the model choked" in out.diarization.reason
     assert stage.context.counters["failed"] == 1
 
 

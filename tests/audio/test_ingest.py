@@ -182,13 +182,13 @@ def test_csv_manifest_rows_extra_columns_and_whole_file_text(clips, make_stage):
     assert skips == {} and list(recordings) == ["utt-a", "wav/b"]
     a = recordings["utt-a"]
     assert a.source == str(clips / "wav" / "a.wav")
-    assert a.metadata == {
+    assert a.model_dump()["metadata"] == {
         "corpus": "demo", "quality": "good", "speaker": "s1", "gender": "female", "emotion": "happy", "language": "en",
         "given_segments": [{"start": 0.0, "end": a.duration, "text": "hello there", "speaker": "s1",
                             "gender": "female", "emotion": "happy", "language": "en"}],
         "speaker_turns": [{"start": 0.0, "end": a.duration, "speaker": "s1"}],
     }
-    assert recordings["wav/b"].metadata == {"corpus": "demo", "quality": "", "speaker": "s2",
+    assert recordings["wav/b"].model_dump()["metadata"] == {"corpus": "demo", "quality": "", "speaker": "s2",
                                             "speaker_turns": [{"start": 0.0, "end": 2.0, "speaker": "s2"}]}
 
 
@@ -207,12 +207,12 @@ def test_consecutive_segment_rows_group_into_one_recording(clips, make_stage):
     recordings, skips = _ingest(stage, manifest)
     assert list(recordings) == ["wav/a", "wav/b"]
     a = recordings["wav/a"]
-    assert a.metadata == {"session": "s1", "given_segments": [
+    assert a.model_dump()["metadata"] == {"session": "s1", "given_segments": [
         {"start": 0.0, "end": 0.8, "text": "one", "speaker": "x", "row_id": "a1", "metadata": {"snr": "10"}},
         {"start": 1.0, "end": 2.0, "text": "two", "speaker": "y", "row_id": "a2", "metadata": {"snr": "12"}},
     ], "speaker_turns": [{"start": 0.0, "end": 0.8, "speaker": "x"}, {"start": 1.0, "end": 2.0, "speaker": "y"}],
     }  # the second segment is clipped to the 2 s of audio
-    assert recordings["wav/b"].metadata == {  # one row: all its columns are shared
+    assert recordings["wav/b"].model_dump()["metadata"] == {  # one row: all its columns are shared
         "session": "s2", "snr": "9", "given_segments": [{"start": 0.5, "end": 1.0, "row_id": "b1"}]}
     assert skips["wav/a#dup1"].reason == "duplicate_id"  # rows of one audio must be consecutive
     assert stage.context.counters["given_segments_clipped"] == 1
@@ -233,17 +233,17 @@ def test_rttm_turns_from_a_manifest_column_and_beside_folder_files(clips, make_s
         {"audio": "wav/b.wav", "id": "gone", "rttm": "missing.rttm"},
     ])
     recordings, skips = _ingest(make_stage(), manifest)
-    assert recordings["wav/a"].metadata["speaker_turns"] == [  # its own file id, sorted, clipped
+    assert [t.model_dump() for t in recordings["wav/a"].speaker_turns] == [  # its own file id, sorted, clipped
         {"start": 0.1, "end": 0.4, "speaker": "FEE2"}, {"start": 0.5, "end": 1.2, "speaker": "MEO1"},
         {"start": 1.8, "end": 2.0, "speaker": "FEE2"}]
     assert "rttm" not in recordings["wav/a"].metadata
-    assert recordings["b"].metadata["speaker_turns"] == [{"start": 0.25, "end": 0.75, "speaker": "X"}]
+    assert [t.model_dump() for t in recordings["b"].speaker_turns] == [{"start": 0.25, "end": 0.75, "speaker": "X"}]
     assert skips["bad"].reason == skips["gone"].reason == "bad_rttm"
     assert "bad.rttm:1" in skips["bad"].detail
 
     folder, _ = _ingest(make_stage(), clips / "wav")  # a.rttm lies beside a.wav
-    assert [t["speaker"] for t in folder["a"].metadata["speaker_turns"]] == ["FEE2", "MEO1", "FEE2"]
-    assert "speaker_turns" not in folder["b"].metadata
+    assert [t.speaker for t in folder["a"].speaker_turns] == ["FEE2", "MEO1", "FEE2"]
+    assert folder["b"].speaker_turns is None
 
 
 def test_malformed_manifest_rows_are_skips_and_do_not_break_a_group(clips, make_stage):
@@ -284,7 +284,7 @@ def test_jsonl_manifest_with_path_column_and_bad_lines(clips, make_stage):
     ])
     recordings, skips = _ingest(make_stage(), manifest)
     assert list(recordings) == ["wav/c", "wav/a", "abs-b"]
-    assert recordings["wav/c"].metadata == {"tags": ["a", "b"], "speaker": "7", "given_segments": [
+    assert recordings["wav/c"].model_dump()["metadata"] == {"tags": ["a", "b"], "speaker": "7", "given_segments": [
         {"start": 0.0, "end": 2.0, "text": "whole", "speaker": "7"}],
         "speaker_turns": [{"start": 0.0, "end": 2.0, "speaker": "7"}]}
     assert recordings["wav/a"].metadata["given_segments"] == [{"start": 0.25, "end": 1.25, "emotion": "sad"}]
@@ -354,7 +354,7 @@ def test_parquet_with_audio_bytes(tmp_path, make_stage):
     x, y = recordings["00000000"], recordings["00000001"]
     assert x.source == f"{tmp_path / 'data.parquet'}#row=0" and x.source_sample_rate == 44100
     assert x.audio.endswith("audio/00000000.flac") and abs(x.duration - 1.0) < 0.001
-    assert x.metadata == {"score": 0.5, "audio_path": "x.wav", "speaker": "s1", "given_segments": [
+    assert x.model_dump()["metadata"] == {"score": 0.5, "audio_path": "x.wav", "speaker": "s1", "given_segments": [
         {"start": 0.0, "end": 1.0, "text": "hi", "speaker": "s1"}],
         "speaker_turns": [{"start": 0.0, "end": 1.0, "speaker": "s1"}]}
     assert y.audio.endswith("sources/00000001.flac") and sf.info(y.audio).frames == 16000  # used in place
@@ -435,7 +435,7 @@ def test_real_corpora_manifests(real_data, make_stage):
     ami = [i for i in stage.discover(real_data / "ami_meetings" / "manifest.csv") if i.id.endswith("trn00")]
     [rec] = stage.process_batch(ami)
     assert rec.audio == rec.source and abs(rec.duration - 30.0) < 0.001  # 32-bit float 16 kHz: in place
-    assert {t["speaker"] for t in rec.metadata["speaker_turns"]} == set(ami[0].metadata["speakers"].split(";"))
+    assert {t.speaker for t in rec.speaker_turns} == set(ami[0].metadata["speakers"].split(";"))
 
 
 def test_audio_relpath_is_safe_and_unique():

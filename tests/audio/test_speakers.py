@@ -2,9 +2,9 @@ from pathlib import Path
 
 import pytest
 
+from cpqa.audio.speakers import Turn, overlaps, read_rttm, speaker_at
 from cpqa.errors import CPQAError
 from cpqa.labels.annotate import _with_turns
-from cpqa.audio.speakers import Turn, overlaps, read_rttm, speaker_at
 from cpqa.records import Segment, Word
 
 AMI = Path(__file__).resolve().parents[3] / "shared" / "data" / "real" / "ami_meetings"
@@ -38,8 +38,8 @@ def test_turns_give_words_their_speaker_and_segments_a_count():
     out = _with_turns(seg, turns, "given-turns")
     assert out.speaker == "B"  # most of 1–6 s
     assert [w.speaker for w in out.words] == ["A", "B", "Z"]
-    assert out.labels["speaker_count"]["value"] == 2 and out.labels["speaker_count"]["model"] == "given-turns"
-    assert out.labels["speaker_count"]["recording_value"] == 3
+    assert out.labels["speaker_count"].value == 2 and out.labels["speaker_count"].model == "given-turns"
+    assert out.labels["speaker_count"].extra("recording_value") == 3
     kept = _with_turns(seg.model_copy(update={"speaker": "A"}), turns, "embedding-cluster")
-    assert kept.labels["speaker_count"]["model"] == "embedding-cluster"
+    assert kept.labels["speaker_count"].model == "embedding-cluster"
     assert kept.speaker == "A"

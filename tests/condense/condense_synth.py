@@ -77,10 +77,17 @@ def segment(recording_id: str, n: int, start: float, specs: list[tuple], *, end:
                   "valence": {"value": 0.5, "model": "synthetic"},
                   "gender": ({"label": gender, "score": 0.95, "model": "synthetic", "pooled_over": "speaker"} if gender
                              else {"label": None, "abstained": True, "score": 0.55, "model": "synthetic",
-                                   "pooled_over": "speaker"}), **labels}
+                                   "pooled_over": "speaker"}), **{k: _as_label(k, v) for k, v in labels.items()}}
     return Segment(id=Segment.make_id(recording_id, n), recording_id=recording_id, start=start, end=end,
                    text=text if text is not None else " ".join(w.word for w in word_list), speaker=speaker,
                    words=word_list, windows=wins, labels=all_labels)
+
+
+def _as_label(name: str, value):
+    """A label given as a plain number in the shape annotate writes it."""
+    if not isinstance(value, (int, float)):
+        return value
+    return {"compound": value, "model": "vader"} if name == "text_sentiment" else {"value": value, "model": "synthetic"}
 
 
 def consistent_valence(rng: random.Random, label: str) -> float:

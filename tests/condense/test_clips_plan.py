@@ -7,6 +7,7 @@ from condense_synth import ABSTAINED, condense, segment
 
 from cpqa.condense.clips import ClipsConfig, Span, audio_file_stem, plan_clips
 from cpqa.condense.tagging import speaker_aliases, tag_words, tagged_transcript
+from cpqa.record_parts import Condensation, CondenseRule
 from cpqa.records import ClipWord, Word
 from cpqa.vocabulary import NO_CLEAR_EMOTION, UNKNOWN_GENDER
 
@@ -71,7 +72,11 @@ def condensed(*segments, **config):
 def test_words_take_kept_window_else_attributed_emotion_and_always_all_tags():
     seg = segment("r", 0, 0.0, [("happy", 0.9), ("sad", 0.9)], speaker="spk1", gender="male")
     seg.windows = seg.windows[:1]  # condense dropped the inconsistent sad window
-    seg.metadata["condense"] = {"emotion": "happy", "reliable_for": ["emotion", "gender", "speakers"]}
+    seg.condense = Condensation(emotion="happy", sentiment="positive", reliable_for=["emotion", "gender", "speakers"],
+                                kept_for=["emotion"], recording_has_reliable_emotion=True, qualifying={"happy": 1},
+                                window_counts={"happy": 1}, windows_total=2, windows_kept=1, dropped_windows=[],
+                                rule=CondenseRule(x=0.5, y=0.4, ambiguous_min_score=0.5, min_windows=1,
+                                                  min_window_share=0.5))
     seg.words[-1] = Word(word="x", start=3.0, end=3.4)  # no tags of its own
     words, interpolated = tag_words(seg)
     assert not interpolated
@@ -111,10 +116,10 @@ def test_abstained_and_unconfirmed_emotions_are_tagged_no_clear_emotion_never_as
         # every window abstained, and so did the speaker's pooled gender
         segment("r", 2, 12.0, [(ABSTAINED, 0.5)] * 3, speaker="C", gender=None),
         balance={"enabled": False})
-    assert reliable.metadata["condense"]["reliable_for"] == ["content", "emotion", "gender", "speakers"]
-    assert calm.metadata["condense"]["kept_for"] == ["content", "gender", "speakers"]
-    assert abstained.metadata["condense"]["kept_for"] == ["content", "speakers"]
-    assert abstained.metadata["condense"]["no_emotion_reason"] == "all_windows_abstained"
+    assert reliable.condense.reliable_for == ["content", "emotion", "gender", "speakers"]
+    assert calm.condense.kept_for == ["content", "gender", "speakers"]
+    assert abstained.condense.kept_for == ["content", "speakers"]
+    assert abstained.condense.no_emotion_reason == "all_windows_abstained"
 
     def by_window(seg):
         words = tag_words(seg)[0]

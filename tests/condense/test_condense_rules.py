@@ -1,11 +1,10 @@
-"""The pure parts of condensation: accessors, rules, selection, scorers, statistics."""
+"""The pure parts of condensation: rules, selection, scorers, statistics."""
 
 import random
 
 import pytest
 from condense_synth import ABSTAINED, segment, skewed_emotion, window_specs
 
-from cpqa.condense import accessors
 from cpqa.condense.analysis import analyse, summarise
 from cpqa.condense.config import CondenseConfig
 from cpqa.condense.rules import (
@@ -20,23 +19,6 @@ from cpqa.condense.rules import (
 )
 from cpqa.condense.selection import round_robin, score_all, select
 from cpqa.condense.stats import before_after, distribution_counters, entropy_bits
-
-
-def test_accessors_read_both_shapes():
-    labels = {"snr_db": 12.5, "pitch_mean_hz": {"value": 180.0, "model": "pyworld"}, "gender": "male",
-              "emotion": {"label": "sad", "probs": {"sad": 0.7}, "members": [{"label": "sad"}, {"label": "angry"}]},
-              "text_sentiment": {"label": "Negative"}, "dnsmos": {"OVRL": 3.1, "SIG": 3.5}, "flag": True}
-    assert accessors.label_number(labels, "snr_db") == 12.5
-    assert accessors.label_number(labels, "pitch_mean_hz") == 180.0
-    assert accessors.label_number(labels, "flag") is None
-    assert accessors.label_category(labels, "gender") == "male"
-    e = accessors.emotion(labels["emotion"])
-    assert (e.label, e.score, e.member_labels) == ("sad", 0.7, ("sad", "angry"))
-    assert accessors.emotion("happy").label == "happy" and accessors.emotion(None).label is None
-    assert accessors.text_sentiment(labels) == -1.0
-    assert accessors.text_sentiment({"text_sentiment": {"value": 3.0}}) == 1.0
-    assert accessors.text_sentiment({"text_sentiment": {"label": "positive", "score": 0.4, "compound": 0.4}}) == 0.4
-    assert accessors.dnsmos_overall(labels) == 3.1 and accessors.dnsmos_overall({"dnsmos": 2.5}) == 2.5
 
 
 @pytest.mark.parametrize("label,score,valence,reason", [

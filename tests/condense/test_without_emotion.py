@@ -169,9 +169,9 @@ def test_abstained_segments_stay_outside_the_emotion_balance():
                  for i, (label, valence) in enumerate([("happy", 0.8)] * 3 + [("sad", 0.2)] + [("neutral", 0.45)] * 2)]
     abstained = [segment("r", 10 + i, 100.0 + 10 * i, [(ABSTAINED, 0.8)] * 2, speaker=f"s{i}") for i in range(4)]
     kept, dropped, counters = condense(*emotional, *abstained)
-    by_id = {s.id: s.metadata["condense"] for s in kept}
-    assert all(s.id in by_id and by_id[s.id]["emotion"] is None for s in abstained)
-    assert {by_id[s.id]["emotion"] for s in emotional if s.id in by_id} == {"happy", "sad", "neutral"}
+    by_id = {s.id: s.condense for s in kept}
+    assert all(s.id in by_id and by_id[s.id].emotion is None for s in abstained)
+    assert {by_id[s.id].emotion for s in emotional if s.id in by_id} == {"happy", "sad", "neutral"}
     assert {s.reason for s in dropped} == {"balance"} and len(dropped) == 3   # happy and neutral cut to sad's one
     assert all(NO_CLEAR_EMOTION not in s.detail and "None" not in s.detail for s in dropped)
     assert counters["emotion_after/happy"] == counters["emotion_after/sad"] == counters["emotion_after/neutral"] == 1

@@ -98,35 +98,35 @@ def test_windows_labels_and_provenance(annotated):
         assert seg.windows and seg.windows[0].start == seg.start and seg.windows[-1].end == seg.end
         for w in seg.windows:
             emotion = w.emotion
-            assert emotion["abstained"] is (emotion["label"] is None) and 0 <= emotion["score"] <= 1
-            assert emotion["abstained"] or (emotion["label"] in emotion["probs"]
-                                            and emotion["score"] >= emotion["min_confidence"])
+            assert emotion.abstained is (emotion.label is None) and 0 <= emotion.score <= 1
+            assert emotion.abstained or (emotion.label in emotion.probs
+                                            and emotion.score >= emotion.min_confidence)
             assert 0 <= w.valence <= 1 and 0 <= w.arousal <= 1 and 0 <= w.dominance <= 1
-            assert w.gender["label"] in ("female", "male")
+            assert w.gender.label in ("female", "male")
         labels = seg.labels
         for key in ("emotion", "valence", "arousal", "dominance", "gender", "pitch_mean_hz",
                     "pitch_std_hz", "loudness_lufs", "speaking_rate_wps", "syllable_rate", "snr_db",
                     "clipping_ratio", "text_sentiment", "jitter_local", "shimmer_local", "hnr_db"):
             assert key in labels, key
-            assert labels[key]["model"], key
-            assert "score" in labels[key], key
-        assert labels["emotion"]["model"].startswith("whisper-base-probe-emotion")
-        assert sum(labels["emotion"]["probs"].values()) == pytest.approx(1.0, abs=1e-3)
-        assert labels["valence"]["derived"] is False and labels["valence"]["model"].startswith("ge2e-ridge")
-        assert ("sentiment" in labels) is not labels["emotion"]["abstained"]
+            assert labels[key].model, key
+            assert "score" in labels[key].model_fields_set, key
+        assert labels["emotion"].model.startswith("whisper-base-probe-emotion")
+        assert sum(labels["emotion"].probs.values()) == pytest.approx(1.0, abs=1e-3)
+        assert labels["valence"].extra("derived") is False and labels["valence"].model.startswith("ge2e-ridge")
+        assert ("sentiment" in labels) is not labels["emotion"].abstained
         if "sentiment" in labels:
-            assert labels["sentiment"]["label"] in ("positive", "negative", "neutral", "ambiguous")
-        assert 100 < labels["pitch_mean_hz"]["value"] < 450
-        assert 0 < labels["jitter_local"]["value"] < 0.1 and 0 < labels["shimmer_local"]["value"] < 0.3
-        assert 0 < labels["hnr_db"]["value"] < 40 and labels["hnr_db"]["model"] == "cpqa-voice-v1"
+            assert labels["sentiment"].label in ("positive", "negative", "neutral", "ambiguous")
+        assert 100 < labels["pitch_mean_hz"].value < 450
+        assert 0 < labels["jitter_local"].value < 0.1 and 0 < labels["shimmer_local"].value < 0.3
+        assert 0 < labels["hnr_db"].value < 40 and labels["hnr_db"].model == "cpqa-voice-v1"
         json.dumps(seg.model_dump(mode="json"))
 
 
 def test_actor_10_is_heard_as_female_once_for_the_speaker(annotated):
     stage, out = annotated
     genders = [s.labels["gender"] for s in out[:-1]]
-    assert {g["label"] for g in genders} == {"female"} and {g["pooled_over"] for g in genders} == {"speaker"}
-    assert len({g["score"] for g in genders}) == 1  # one pooled label for speaker S1
+    assert {g.label for g in genders} == {"female"} and {g.extra("pooled_over") for g in genders} == {"speaker"}
+    assert len({g.score for g in genders}) == 1  # one pooled label for speaker S1
     assert stage.context.counters["within_speaker_gender_changes"] == 0
 
 
@@ -136,18 +136,18 @@ def test_words_are_tagged_with_their_decided_window_and_speaker_gender(annotated
         for word in seg.words:
             mid = (word.start + word.end) / 2
             window = next((w for w in seg.windows if w.start <= mid < w.end), seg.windows[-1])
-            assert (word.emotion, word.gender, word.speaker) == (window.emotion["label"] or NO_CLEAR_EMOTION,
-                                                                 seg.labels["gender"]["label"] or UNKNOWN_GENDER,
+            assert (word.emotion, word.gender, word.speaker) == (window.emotion.label or NO_CLEAR_EMOTION,
+                                                                 seg.labels["gender"].label or UNKNOWN_GENDER,
                                                                  "S1")
 
 
 def test_speaker_zscores_compare_segments_of_one_speaker(annotated):
     _, out = annotated
     segs = out[:-1]
-    z = [s.labels["pitch_z"]["value"] for s in segs]
-    means = [s.labels["pitch_mean_hz"]["value"] for s in segs]
+    z = [s.labels["pitch_z"].value for s in segs]
+    means = [s.labels["pitch_mean_hz"].value for s in segs]
     assert np.mean(z) == pytest.approx(0.0, abs=1e-6)
-    assert np.argmax(z) == np.argmax(means) and segs[0].labels["pitch_z"]["n_segments"] == 4
+    assert np.argmax(z) == np.argmax(means) and segs[0].labels["pitch_z"].extra("n_segments") == 4
 
 
 def test_zscores_need_three_segments_of_the_speaker():
@@ -156,7 +156,7 @@ def test_zscores_need_three_segments_of_the_speaker():
             for i, (spk, v) in enumerate([("A", 100.0), ("A", 120.0), ("B", 200.0), ("A", 140.0)])]
     add_speaker_zscores(segs)
     assert "pitch_z" not in segs[2].labels
-    assert segs[3].labels["pitch_z"]["value"] == pytest.approx(1.2247, abs=1e-3)
+    assert segs[3].labels["pitch_z"].value == pytest.approx(1.2247, abs=1e-3)
 
 
 def test_unreadable_audio_is_a_skip(tmp_path):
@@ -176,10 +176,10 @@ def test_speaker_normalised_head_for_speakers_with_enough_windows(recording_and_
                                                recording_lookup=lambda rid: rec))
     stage.setup()
     out = list(stage.process_batch(segments[:4]))
-    assert {s.labels["emotion"]["model"] for s in out} == {"whisper-base-probe-emotion-spknorm-v1@embedded:base"}
+    assert {s.labels["emotion"].model for s in out} == {"whisper-base-probe-emotion-spknorm-v1@embedded:base"}
     assert "gender" not in out[0].labels and out[0].words[0].gender is None
     (alone,) = stage.process_batch(segments[:1])  # one window of the speaker: the plain head (for a short,
-    assert alone.labels["emotion"]["model"] == "whisper-base-probe-emotion-short-v2@embedded:base"  # looped recording)
+    assert alone.labels["emotion"].model == "whisper-base-probe-emotion-short-v2@embedded:base"  # looped recording)
 
 
 def test_config_validates_backends_before_any_model_loads():
@@ -246,7 +246,7 @@ def test_abstention_and_smoothing_apply_to_any_emotion_backend(recording_and_seg
     stage.setup()
     out = [s for s in stage.process_batch(segments[:2]) if isinstance(s, Segment)]
     first = out[0].windows[0].emotion
-    assert first["abstained"] and first["reason"] == "low-confidence" and first["min_confidence"] == 0.5
-    assert all(w.emotion["label"] == "neutral" for w in out[0].windows[1:])
+    assert first.abstained and first.reason == "low-confidence" and first.min_confidence == 0.5
+    assert all(w.emotion.label == "neutral" for w in out[0].windows[1:])
     assert NO_CLEAR_EMOTION in {w.emotion for w in out[0].words}
     assert stage.context.counters["windows_emotion_abstained"] == 1

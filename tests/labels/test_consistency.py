@@ -10,8 +10,8 @@ from cpqa.labels.consistency import (
     pool_genders,
     segment_emotion,
     smooth,
-    window_emotion_tag,
 )
+from cpqa.record_parts import Label, word_emotion
 from cpqa.records import Segment, Window, Word
 from cpqa.vocabulary import ABSTAIN_LOW_CONFIDENCE, ABSTAIN_OUT_OF_DISTRIBUTION, NO_CLEAR_EMOTION
 
@@ -20,10 +20,10 @@ DECISION = Decision(emotion_min_confidence=None, gender_min_confidence=0.75, sta
 
 def _window(start, probs, ood=False, gender=None, min_confidence=0.4):
     w = Window(start=start, end=start + 2.0)
-    w.emotion = {"label": max(probs, key=probs.get), "probs": probs, "model": "m", "out_of_distribution": ood,
-                 "min_confidence": min_confidence}
+    w.emotion = Label(label=max(probs, key=probs.get), probs=probs, model="m", out_of_distribution=ood,
+                      min_confidence=min_confidence)
     if gender:
-        w.gender = {"label": max(gender, key=gender.get), "probs": gender}
+        w.gender = Label(label=max(gender, key=gender.get), probs=gender)
     return w
 
 
@@ -37,11 +37,11 @@ def test_one_odd_window_inside_a_run_is_smoothed_away():
     odd = {"neutral": 0.4, "sad": 0.6}
     seg = _segment([_window(0, calm), _window(2, calm), _window(4, odd), _window(6, calm), _window(8, calm)])
     decide_emotions(seg, DECISION)
-    assert [w.emotion["label"] for w in seg.windows] == ["neutral"] * 5
+    assert [w.emotion.label for w in seg.windows] == ["neutral"] * 5
     # without smoothing the odd window keeps its class
     seg = _segment([_window(0, calm), _window(2, calm), _window(4, odd), _window(6, calm), _window(8, calm)])
     decide_emotions(seg, Decision(None, 0.75, None))
-    assert seg.windows[2].emotion["label"] == "sad"
+    assert seg.windows[2].emotion.label == "sad"
 
 
 def test_smoothing_keeps_a_sustained_change():
@@ -56,13 +56,13 @@ def test_low_confidence_and_out_of_distribution_abstain():
     seg = _segment([_window(0, flat), _window(2, {"neutral": 0.9, "sad": 0.05, "happy": 0.05}, ood=True)])
     decide_emotions(seg, Decision(None, 0.75, None))
     low, far = seg.windows
-    assert low.emotion["label"] is None and low.emotion["abstained"] and low.emotion["reason"] == ABSTAIN_LOW_CONFIDENCE
-    assert far.emotion["reason"] == ABSTAIN_OUT_OF_DISTRIBUTION and far.emotion["probs"]["neutral"] == 0.9
-    assert window_emotion_tag(low) == NO_CLEAR_EMOTION
+    assert low.emotion.label is None and low.emotion.abstained and low.emotion.reason == ABSTAIN_LOW_CONFIDENCE
+    assert far.emotion.reason == ABSTAIN_OUT_OF_DISTRIBUTION and far.emotion.probs["neutral"] == 0.9
+    assert word_emotion(low.emotion) == NO_CLEAR_EMOTION
     # a configured threshold overrides the model's advice
     seg = _segment([_window(0, flat)])
     decide_emotions(seg, Decision(0.3, 0.75, None))
-    assert seg.windows[0].emotion["label"] == "neutral" and seg.windows[0].emotion["min_confidence"] == 0.3
+    assert seg.windows[0].emotion.label == "neutral" and seg.windows[0].emotion.min_confidence == 0.3
 
 
 def test_segment_abstains_when_most_of_it_is_out_of_distribution():
@@ -70,10 +70,10 @@ def test_segment_abstains_when_most_of_it_is_out_of_distribution():
     seg = _segment([_window(0, sure, ood=True), _window(2, sure, ood=True), _window(4, sure)])
     decide_emotions(seg, DECISION)
     emotion = segment_emotion(seg, DECISION)
-    assert emotion["abstained"] and emotion["reason"] == ABSTAIN_OUT_OF_DISTRIBUTION
+    assert emotion.abstained and emotion.reason == ABSTAIN_OUT_OF_DISTRIBUTION
     seg = _segment([_window(0, sure), _window(2, sure)])
     decide_emotions(seg, DECISION)
-    assert segment_emotion(seg, DECISION)["label"] == "neutral"
+    assert segment_emotion(seg, DECISION).label == "neutral"
 
 
 def test_gender_is_pooled_per_speaker_and_abstains_when_unclear():
@@ -83,9 +83,9 @@ def test_gender_is_pooled_per_speaker_and_abstains_when_unclear():
     a2 = _segment([_window(10, neutral, gender=m)], "A", sid="r-2")  # one odd window of speaker A
     b = _segment([_window(20, neutral, gender={"female": 0.55, "male": 0.45})], "B", sid="r-3")
     pooled = pool_genders([a1, a2, b], "g", DECISION)
-    assert pooled["A"]["label"] == "female" and pooled["A"]["windows"] == 5
-    assert pooled["A"]["score"] == pytest.approx((0.9 * 8 + 0.3 * 2) / 10, abs=1e-4)
-    assert pooled["B"]["label"] is None and pooled["B"]["reason"] == ABSTAIN_LOW_CONFIDENCE
+    assert pooled["A"].label == "female" and pooled["A"].extra("windows") == 5
+    assert pooled["A"].score == pytest.approx((0.9 * 8 + 0.3 * 2) / 10, abs=1e-4)
+    assert pooled["B"].label is None and pooled["B"].reason == ABSTAIN_LOW_CONFIDENCE
 
 
 def test_changes_are_counted_within_each_speaker():

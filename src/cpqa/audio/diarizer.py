@@ -6,8 +6,8 @@ from typing import Protocol
 
 from pydantic import Field, model_validator
 
-from .speakers import Turn
 from ..stage import Config as BackendConfig
+from .speakers import Turn
 
 
 class Diarizer(Protocol):
@@ -42,5 +42,5 @@ def named_by_first_appearance(turns: list[Turn]) -> list[Turn]:
     names: dict[str, str] = {}
     for t in turns:
         names.setdefault(t.speaker, f"SPK{len(names)}")
-    return [Turn(t.start, t.end, names[t.speaker]) for t in turns]
+    return [Turn(start=t.start, end=t.end, speaker=names[t.speaker]) for t in turns]
 

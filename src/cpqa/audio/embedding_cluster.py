@@ -46,12 +46,12 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from ..errors import require
-from .speaker_embedding import EMBED_BATCH, GE2EEncoder, ge2e_mel, louder
-from .speakers import Turn
 from ..registry import backend_registry
 from .clustering import centroids
 from .diarizer import SpeakerBounds, named_by_first_appearance
 from .io import SAMPLE_RATE, read_range
+from .speaker_embedding import EMBED_BATCH, GE2EEncoder, ge2e_mel, louder
+from .speakers import Turn
 from .vad import SileroVAD
 
 VAD_CONTEXT_S = 1.0
@@ -175,10 +175,10 @@ def assign_speakers(speech: SpeechEmbeddings, config: EmbeddingClusterDiarizer.C
     for span, start, end in speech.pieces:
         speaker = str(labels[span_row[span]])
         if turns and turns[-1].speaker == speaker and turns[-1].end >= start - 1e-6:
-            turns[-1] = Turn(turns[-1].start, end, speaker)
+            turns[-1] = Turn(start=turns[-1].start, end=end, speaker=speaker)
         else:
-            turns.append(Turn(start, end, speaker))
-    return named_by_first_appearance([Turn(round(t.start, 3), round(t.end, 3), t.speaker) for t in turns])
+            turns.append(Turn(start=start, end=end, speaker=speaker))
+    return named_by_first_appearance([Turn(start=round(t.start, 3), end=round(t.end, 3), speaker=t.speaker) for t in turns])
 
 
 def _cluster(embeddings: np.ndarray, config: EmbeddingClusterDiarizer.Config) -> np.ndarray:

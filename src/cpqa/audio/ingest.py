@@ -10,7 +10,7 @@ the same audio with start/end are ONE recording whose `metadata["given_segments"
 {start, end, text?, speaker?, gender?, emotion?, language?, row_id?} (row_id = the row's id).
 Given segments are clipped to the decoded duration; those starting after its end are dropped.
 Speaker turns, when the input gives them (an RTTM, speakers on given segments, or one speaker for
-the whole file), go to `metadata["speaker_turns"]` ({start, end, speaker}) for later stages.
+the whole file), go to `Recording.speaker_turns` ({start, end, speaker}) for later stages.
 
 A source that is already 16 kHz mono PCM/float WAV or FLAC (and holds no NaN/inf) is used in
 place; anything else is decoded to `STAGE/audio/<id>.flac`, written whole or not at all, and a
@@ -48,7 +48,7 @@ from .decode import (
 )
 from .io import SAMPLE_RATE
 from .sources import SourceItem, discover_sources
-from .speakers import TURNS_KEY, Turn, read_rttm
+from .speakers import Turn, read_rttm
 
 logger = logging.getLogger(__name__)
 
@@ -136,11 +136,11 @@ class IngestStage(SourceStage[SourceItem, Recording]):
             metadata["given_segments"] = segments
         turns = _given_turns(rttm_turns, segments, metadata.get("speaker"), duration_s)
         if turns:
-            metadata[TURNS_KEY] = turns
             self.count("recordings_with_speaker_turns")
         return Recording(id=item.id, audio=str(Path(os.path.abspath(audio))), duration=duration_s,
                          sample_rate=SAMPLE_RATE, channels=1, source=item.audio,
-                         source_sample_rate=info.sample_rate, source_channels=info.channels, metadata=metadata)
+                         source_sample_rate=info.sample_rate, source_channels=info.channels, metadata=metadata,
+                         **({"speaker_turns": turns} if turns else {}))
 
     def _given_segments(self, segments: list[dict[str, Any]], duration_s: float) -> list[dict[str, Any]]:
         """Whole-file segments get the decoded end; segments are kept within the audio."""
@@ -164,7 +164,7 @@ def _rttm_turns(rttm: str, audio: str) -> list[Turn]:
 
 
 def _given_turns(rttm_turns: list[Turn] | None, segments: list[dict[str, Any]], speaker: Any,
-                 duration_s: float) -> list[dict[str, Any]]:
+                 duration_s: float) -> list[Turn]:
     """Speaker turns from, in order of preference: the RTTM, the given segments' speakers, the
     whole file's speaker; clipped to the audio."""
     if rttm_turns:
@@ -175,7 +175,7 @@ def _given_turns(rttm_turns: list[Turn] | None, segments: list[dict[str, Any]], 
         turns = [(0.0, duration_s, speaker)]
     else:
         return []
-    return [{"start": round(start, 3), "end": round(min(end, duration_s), 3), "speaker": str(who)}
+    return [Turn(start=round(start, 3), end=round(min(end, duration_s), 3), speaker=str(who))
             for start, end, who in turns if start < duration_s and end > start]
 
 

@@ -9,10 +9,10 @@ from typing import ClassVar
 from pydantic import Field
 
 from ..errors import CPQAError, require
-from .speakers import Turn
 from ..requirements import EnvVar, Package, Requirement, unmet
 from .diarizer import SpeakerBounds, named_by_first_appearance
 from .io import SAMPLE_RATE, read_range
+from .speakers import Turn
 
 
 class PyannoteDiarizer:
@@ -62,7 +62,7 @@ class PyannoteDiarizer:
                                     ("max_speakers", cfg.max_speakers)) if v is not None}
         output = self.pipeline({"waveform": waveform, "sample_rate": SAMPLE_RATE}, **bounds)
         annotation = getattr(output, "speaker_diarization", output)  # 4.x wraps the Annotation
-        return named_by_first_appearance([Turn(round(seg.start, 3), round(seg.end, 3), str(label))
+        return named_by_first_appearance([Turn(start=round(seg.start, 3), end=round(seg.end, 3), speaker=str(label))
                                           for seg, _, label in annotation.itertracks(yield_label=True)])
 
 

@@ -1,28 +1,19 @@
 """Speaker turns given with a recording (an RTTM file or a manifest's speaker column) onto
 segments and words.
 
-Ingest stores turns as `Recording.metadata["speaker_turns"] = [{start, end, speaker}, ...]`; the
+Ingest stores turns as `Recording.speaker_turns` (`record_parts.SpeakerTurn`: start, end, speaker); the
 annotate stage then gives every word the speaker whose turn overlaps it most, a segment without a
 speaker its main speaker, and each segment a speaker count.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from ..errors import CPQAError
+from ..record_parts import SpeakerTurn as Turn
 
-TURNS_KEY = "speaker_turns"
 TURNS_MODEL = "given-turns"
-
-
-@dataclass(frozen=True)
-class Turn:
-    start: float
-    end: float
-    speaker: str
 
 
 def read_rttm(path: str | Path, file_id: str | None = None) -> list[Turn]:
@@ -35,14 +26,10 @@ def read_rttm(path: str | Path, file_id: str | None = None) -> list[Turn]:
         try:
             if file_id is None or fields[1] == file_id:
                 start, duration = float(fields[3]), float(fields[4])
-                turns.append(Turn(start, start + duration, fields[7]))
+                turns.append(Turn(start=start, end=start + duration, speaker=fields[7]))
         except (IndexError, ValueError) as exc:
             raise CPQAError(f"{path}:{lineno}: not an RTTM SPEAKER line: {line.strip()!r}") from exc
     return sorted(turns, key=lambda t: (t.start, t.end))
-
-
-def turns_from_metadata(metadata: dict[str, Any]) -> list[Turn]:
-    return [Turn(float(t["start"]), float(t["end"]), str(t["speaker"])) for t in metadata.get(TURNS_KEY) or []]
 
 
 def overlaps(turns: list[Turn], start: float, end: float) -> dict[str, float]:

@@ -1,7 +1,6 @@
 """Condensation: keep the speech that carries clear, reliable paralinguistic information.
 
 - `rules`: the paper's sentiment mapping, emotion–valence consistency and occurrence filter (pure);
-- `accessors`: tolerant readers for the label shapes the annotate stage writes;
 - `scorers`, `selection`: optional selection scores, quality gates, caps, balance and budget;
 - `condense`: the `condense` stage (Segment → Segment); `clips`: the `clips` stage (Segment → Clip);
 - `calibrate` (+ `cli`): grid search of the thresholds on a human-labelled dev set.

@@ -26,9 +26,8 @@ from ..reasons import (
     NO_WINDOWS,
     TOO_SHORT,
 )
+from ..record_parts import DroppedWindow, Label, label_of
 from ..records import Segment, Window
-from . import accessors
-from .accessors import EmotionPrediction
 from .config import CondenseConfig
 from .reliability import gender_of, reliable_for, speaker_of
 from .rules import EMOTION_ABSTAINED, Occurrence, attribute
@@ -37,13 +36,21 @@ from .rules import EMOTION_ABSTAINED, Occurrence, attribute
 @dataclass(frozen=True)
 class WindowVerdict:
     window: Window
-    prediction: EmotionPrediction
     reason: str | None
     """Why the window is dropped; None when it is kept."""
 
-    def as_dropped(self) -> dict:
-        return {"start": self.window.start, "end": self.window.end, "emotion": self.prediction.label,
-                "score": self.prediction.score, "valence": self.window.valence, "reason": self.reason}
+    @property
+    def label(self) -> str | None:
+        """The window's emotion; None when the model abstained or gave none."""
+        return self.window.emotion.category if self.window.emotion else None
+
+    @property
+    def score(self) -> float | None:
+        return self.window.emotion.score if self.window.emotion else None
+
+    def as_dropped(self) -> DroppedWindow:
+        return DroppedWindow(start=self.window.start, end=self.window.end, emotion=self.label, score=self.score,
+                             valence=self.window.valence, reason=self.reason or "")
 
 
 @dataclass
@@ -70,9 +77,10 @@ def analyse(segment: Segment, config: CondenseConfig) -> SegmentAnalysis:
     rule = config.rule()
     verdicts = []
     for window in segment.windows:
-        p = accessors.emotion(window.emotion)
-        verdicts.append(WindowVerdict(window, p, rule.drop_reason(p.label, p.score, window.valence, p.abstained)))
-    kept = [(v.prediction.label, v.prediction.score) for v in verdicts if v.reason is None]
+        emotion = window.emotion or Label()
+        reason = rule.drop_reason(emotion.category, emotion.score, window.valence, emotion.is_abstained)
+        verdicts.append(WindowVerdict(window, reason))
+    kept = [(v.label, v.score) for v in verdicts if v.reason is None]
     occurrence = attribute(kept, len(verdicts), config.min_windows, config.min_window_share)
     analysis = SegmentAnalysis(verdicts, occurrence)
     others = reliable_for(segment, config.without_emotion)
@@ -97,10 +105,12 @@ def analyse(segment: Segment, config: CondenseConfig) -> SegmentAnalysis:
 def _gate_failure(segment: Segment, config: CondenseConfig) -> tuple[str | None, str]:
     if segment.duration < config.min_segment_duration_s:
         return TOO_SHORT, f"duration {segment.duration:.2f} s < {config.min_segment_duration_s} s"
-    snr_db = accessors.label_number(segment.labels, "snr_db")
+    snr = label_of(segment.labels, "snr_db")
+    snr_db = snr.value if snr else None
     if config.min_snr_db is not None and snr_db is not None and snr_db < config.min_snr_db:
         return LOW_SNR, f"snr {snr_db:.1f} dB < {config.min_snr_db} dB"
-    dnsmos = accessors.dnsmos_overall(segment.labels)
+    dnsmos_label = label_of(segment.labels, "dnsmos")
+    dnsmos = dnsmos_label.extra("ovrl_mos") if dnsmos_label else None
     if config.min_dnsmos is not None and dnsmos is not None and dnsmos < config.min_dnsmos:
         return LOW_DNSMOS, f"dnsmos {dnsmos:.2f} < {config.min_dnsmos}"
     return None, ""
@@ -163,24 +173,27 @@ class SegmentSummary:
 
 def summarise(segment: Segment, analysis: SegmentAnalysis, order: int, config: CondenseConfig) -> SegmentSummary:
     emotion = analysis.occurrence.emotion
-    carrying = [v.prediction for v in analysis.kept if v.prediction.label == emotion]
+    carrying = [v.window.emotion for v in analysis.kept if v.label == emotion and v.window.emotion]
     confidence = sum(p.score or 0.0 for p in carrying) / len(carrying) if carrying else 0.0
     agreement = (sum(_member_agreement(p) for p in carrying) / len(carrying)) if carrying else 0.0
-    numbers = {k: n for k in segment.labels if (n := accessors.label_number(segment.labels, k)) is not None}
+    numbers = {k: float(label.value) for k, label in segment.labels.items()
+               if isinstance(label, Label) and label.value is not None}
+    labelled = label_of(segment.labels, "emotion")
+    text = label_of(segment.labels, "text_sentiment")
     return SegmentSummary(
         id=segment.id, recording_id=segment.recording_id, order=order, start=segment.start, end=segment.end,
         speaker=f"{segment.recording_id}/{speaker_of(segment)}", gender=gender_of(segment),
-        label_emotion=accessors.emotion(segment.labels.get("emotion")).label,
+        label_emotion=labelled.category if labelled else None,
         emotion=emotion, reliable_for=tuple(analysis.reliable_for), kept_for=tuple(analysis.kept_for),
         no_emotion_reason=analysis.no_emotion_reason,
         sentiment=config.sentiment_map.get(emotion) if emotion else None,
         confidence=confidence, agreement=agreement, numbers=numbers,
-        text_sentiment=accessors.text_sentiment(segment.labels),
+        text_sentiment=text.compound if text else None,
         drop_reason=analysis.drop_reason, drop_detail=analysis.drop_detail,
     )
 
 
-def _member_agreement(prediction: EmotionPrediction) -> float:
-    if not prediction.member_labels:
-        return 1.0
-    return sum(m == prediction.label for m in prediction.member_labels) / len(prediction.member_labels)
+def _member_agreement(prediction: Label) -> float:
+    """The share of an ensemble's members that predicted its class (1 for a single model)."""
+    members = [m.category for m in prediction.members or [] if m.category]
+    return sum(m == prediction.category for m in members) / len(members) if members else 1.0

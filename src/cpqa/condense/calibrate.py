@@ -43,9 +43,9 @@ from ..emotions import EMOTIONS, SENTIMENT_OF, Sentiment
 from ..errors import CPQAError, require
 from ..io_atomic import atomic_path, write_atomic
 from ..labels.protocols import EMOTION2VEC_MAP
+from ..record_parts import Label, label_of
 from ..records import Recording, Segment
 from ..rundir import iter_stage_records, read_run_info
-from . import accessors
 from .rules import ConsistencyRule, attribute
 
 logger = logging.getLogger(__name__)
@@ -368,14 +368,14 @@ def items_from_segments(segments: Iterable[Segment], labels: Mapping[str, str],
             continue
         if models is not None:
             for key in ("emotion", "valence"):
-                label = seg.labels.get(key)
-                if isinstance(label, dict) and label.get("model"):
-                    models.setdefault(key, set()).add(str(label["model"]))
-                    if key == "valence" and label.get("derived"):
-                        models.setdefault("derived valence", set()).add(str(label["model"]))
+                label = label_of(seg.labels, key)
+                if label is not None and label.model:
+                    models.setdefault(key, set()).add(label.model)
+                    if key == "valence" and (label.model_extra or {}).get("derived"):
+                        models.setdefault("derived valence", set()).add(label.model)
         for w in seg.windows:
-            prediction = accessors.emotion(w.emotion)
-            windows[seg.recording_id].append(WindowPrediction(prediction.label, prediction.score, w.valence))
+            emotion = w.emotion or Label()
+            windows[seg.recording_id].append(WindowPrediction(emotion.category, emotion.score, w.valence))
     return [LabelledItem(rid, labels[rid], tuple(windows[rid])) for rid in sorted(windows)]
 
 

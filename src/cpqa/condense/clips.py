@@ -49,6 +49,7 @@ from pydantic import Field, model_validator
 from ..audio.io import SAMPLE_RATE, read_range, write_flac_16k
 from ..ordering import stable_hash
 from ..reasons import AUDIO_UNREADABLE, CLIP_BUDGET
+from ..record_parts import ClipSelection
 from ..records import Clip, ClipWord, Drop, Segment, Skip
 from ..rundir import relative_to_run
 from ..stage import Stage, StageConfig
@@ -169,12 +170,11 @@ class ClipsStage(Stage[Segment, Clip]):
         by_recording: dict[str, list[_Kept]] = defaultdict(list)
         for order, segment in enumerate(items):
             words, interpolated = tag_words(segment)
-            selection = segment.metadata.get("selection") or {}
-            condense = segment.metadata.get("condense") or {}
+            selection, condense = segment.selection, segment.condense
             by_recording[segment.recording_id].append(_Kept(
                 segment.id, order, segment.start, segment.end, segment.text.strip(), words, interpolated,
-                condense.get("emotion"), float(selection.get("score") or 0.0), list(selection.get("reasons") or []),
-                tuple(condense.get("reliable_for") or ())))
+                condense.emotion if condense else None, selection.score if selection else 0.0,
+                list(selection.reasons) if selection else [], tuple(condense.reliable_for) if condense else ()))
         self._recordings = {rid: sorted(kept, key=lambda k: (k.start, k.end, k.id)) for rid, kept in by_recording.items()}
         self._transcripts = self._all_segments(set(by_recording)) if self.config.transcript_stage else self._recordings
         plans = []
@@ -273,16 +273,16 @@ class ClipsStage(Stage[Segment, Clip]):
             tagged_transcript=tagged_transcript(words, aliases, self.config.min_word_prob),
             context={"before": " ".join(k.text for k in everything[max(0, first - n):first] if k.text),
                      "after": " ".join(k.text for k in everything[last + 1:last + 1 + n] if k.text)},
-            selection={
-                "score": self._score(rid, plan),
-                "reasons": list(dict.fromkeys(r for k in segs for r in k.reasons)),
-                "emotions": dict(sorted(Counter(k.emotion for k in segs if k.emotion).items())),
-                "reliable_for_any": sorted(set().union(*(k.reliable_for for k in segs))),
-                "reliable_for_all": sorted(set.intersection(*(set(k.reliable_for) for k in segs))),
-                "short": plan.short,
-                "padded_s": plan.padded_s,
-                "untranscribed_s": round(max(0.0, (end - plan.start) - _covered_s(inside, plan.start, end)), 3),
-            },
+            selection=ClipSelection(
+                score=self._score(rid, plan),
+                reasons=list(dict.fromkeys(r for k in segs for r in k.reasons)),
+                emotions=dict(sorted(Counter(k.emotion for k in segs if k.emotion).items())),
+                reliable_for_any=sorted(set().union(*(k.reliable_for for k in segs))),
+                reliable_for_all=sorted(set.intersection(*(set(k.reliable_for) for k in segs))),
+                short=plan.short,
+                padded_s=plan.padded_s,
+                untranscribed_s=round(max(0.0, (end - plan.start) - _covered_s(inside, plan.start, end)), 3),
+            ),
             metadata={"speakers": {alias: speaker for speaker, alias in aliases.items()},
                       "kept_segments": [k.id for k in segs],
                       "interpolated_word_times": [k.id for k in inside if k.interpolated]},

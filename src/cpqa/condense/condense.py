@@ -36,6 +36,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterator
 
 from ..errors import CPQAError
+from ..record_parts import Condensation, CondenseRule, Selection
 from ..records import Drop, Segment
 from ..stage import Filter
 from .analysis import SegmentAnalysis, SegmentSummary, analyse, counts_text, summarise
@@ -117,22 +118,21 @@ class CondenseStage(Filter[Segment]):
 
     def _condensed(self, segment: Segment, analysis: SegmentAnalysis, summary: SegmentSummary) -> Segment:
         c = self.config
-        metadata = dict(segment.metadata)
-        metadata["condense"] = {
-            "emotion": summary.emotion,
-            "sentiment": summary.sentiment,
-            "reliable_for": list(summary.reliable_for),
-            "kept_for": list(summary.kept_for),
+        condense = Condensation(
+            emotion=summary.emotion,
+            sentiment=summary.sentiment,
+            reliable_for=list(summary.reliable_for),
+            kept_for=list(summary.kept_for),
             **({"no_emotion_reason": analysis.no_emotion_reason, "no_emotion_detail": analysis.no_emotion_detail}
                if analysis.no_emotion_reason else {}),
-            "recording_has_reliable_emotion": segment.recording_id not in self._recordings_without_emotion,
-            "qualifying": analysis.occurrence.qualifying,
-            "window_counts": analysis.occurrence.counts,
-            "windows_total": len(analysis.verdicts),
-            "windows_kept": len(analysis.kept),
-            "dropped_windows": [v.as_dropped() for v in analysis.verdicts if v.reason is not None],
-            "rule": {"x": c.x, "y": c.y, "ambiguous_min_score": c.ambiguous_min_score,
-                     "min_windows": c.min_windows, "min_window_share": c.min_window_share},
-        }
-        metadata["selection"] = {"score": summary.score, "reasons": list(summary.reasons)}
-        return segment.model_copy(update={"windows": [v.window for v in analysis.kept], "metadata": metadata})
+            recording_has_reliable_emotion=segment.recording_id not in self._recordings_without_emotion,
+            qualifying=analysis.occurrence.qualifying,
+            window_counts=analysis.occurrence.counts,
+            windows_total=len(analysis.verdicts),
+            windows_kept=len(analysis.kept),
+            dropped_windows=[v.as_dropped() for v in analysis.verdicts if v.reason is not None],
+            rule=CondenseRule(x=c.x, y=c.y, ambiguous_min_score=c.ambiguous_min_score, min_windows=c.min_windows,
+                              min_window_share=c.min_window_share),
+        )
+        return segment.model_copy(update={"windows": [v.window for v in analysis.kept], "condense": condense,
+                                          "selection": Selection(score=summary.score, reasons=list(summary.reasons))})

@@ -17,9 +17,9 @@ from __future__ import annotations
 from collections import Counter
 from typing import get_args
 
+from ..record_parts import label_of
 from ..records import Segment
 from ..vocabulary import UNKNOWN
-from . import accessors
 from .config import OtherLabel, WithoutEmotionConfig
 
 RELIABLE_LABELS = tuple(sorted(("emotion", *get_args(OtherLabel))))
@@ -34,13 +34,16 @@ def speaker_of(segment: Segment) -> str:
 def segment_gender(segment: Segment) -> str | None:
     """The gender the segment's own labels give: its (speaker-pooled) gender label, else the
     manifest's; None when neither gives one — an abstained label gives none."""
-    return accessors.label_category(segment.labels, "gender") or accessors.category(segment.metadata.get("gender"))
+    label = label_of(segment.labels, "gender")
+    given = segment.metadata.get("gender")
+    return (label.category if label else None) or (given if isinstance(given, str) and given else None)
 
 
 def gender_of(segment: Segment) -> str:
     """`segment_gender`, else (only where no gender label exists, abstained or not) its words'
     most common gender tag, else 'unknown'."""
-    abstained = accessors.abstained(segment.labels.get("gender"))
+    label = label_of(segment.labels, "gender")
+    abstained = label is not None and label.is_abstained
     words = None if abstained else _most_common(w.gender for w in segment.words)
     return segment_gender(segment) or words or UNKNOWN
 

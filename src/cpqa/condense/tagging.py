@@ -3,7 +3,7 @@
 Every word gets an emotion, a gender and a speaker, and a tag never shows a class no label
 vouches for:
 - emotion: only in a segment condensation kept as reliable for emotion
-  (`metadata["condense"]["reliable_for"]` holds 'emotion'): the label of the kept (consistent)
+  (`Segment.condense.reliable_for` holds 'emotion'): the label of the kept (consistent)
   window holding the word's midpoint, else 'no clear emotion' where the emotion model abstained
   on the word's window, else the emotion condense attributed to the segment. Every other word —
   in a segment kept for other labels, or in speech condensation did not keep — says
@@ -27,19 +27,18 @@ from __future__ import annotations
 
 from ..records import ClipWord, Segment
 from ..vocabulary import NO_CLEAR_EMOTION, UNKNOWN_GENDER
-from . import accessors
 from .reliability import segment_gender, speaker_of
 from .rules import EMOTION_ABSTAINED
 
 
 def tag_words(segment: Segment) -> tuple[list[ClipWord], bool]:
     """The segment's words with all three tags; True when the times were interpolated."""
-    condense = segment.metadata.get("condense") or {}
-    reliable = "emotion" in (condense.get("reliable_for") or ())
-    attributed = condense.get("emotion") if reliable else None
-    windows = [(w.start, w.end, accessors.emotion(w.emotion).label) for w in segment.windows] if reliable else []
-    abstained = [(w["start"], w["end"]) for w in condense.get("dropped_windows") or ()
-                 if w.get("reason") == EMOTION_ABSTAINED] if reliable else []
+    condense = segment.condense
+    reliable = condense is not None and "emotion" in condense.reliable_for
+    attributed = condense.emotion if reliable else None
+    windows = [(w.start, w.end, w.emotion.category if w.emotion else None) for w in segment.windows] if reliable else []
+    abstained = [(w.start, w.end) for w in condense.dropped_windows
+                 if w.reason == EMOTION_ABSTAINED] if reliable else []
     gender = segment_gender(segment)
     speaker = speaker_of(segment)
     words = segment.words

@@ -27,6 +27,7 @@ from ..audio import speakers
 from ..audio.io import read_range
 from ..errors import require
 from ..reasons import AUDIO_UNREADABLE, EMPTY_SEGMENT
+from ..record_parts import LABELS, Label, word_emotion
 from ..records import Segment, Skip, Window
 from ..stage import BackendSpec, Stage, StageConfig, backend_field
 from ..vocabulary import ABSTAIN_OUT_OF_DISTRIBUTION, UNKNOWN_GENDER
@@ -135,21 +136,20 @@ class AnnotateStage(Stage[Segment, Segment]):
             emotion = consistency.segment_emotion(seg, decision)
             if emotion:
                 seg.labels["emotion"] = emotion
-                self.count("segments_emotion_abstained", int(emotion["abstained"]))
-                if not emotion["abstained"]:
+                self.count("segments_emotion_abstained", int(emotion.is_abstained))
+                if not emotion.is_abstained:
                     seg.labels["sentiment"] = sentiment_label(emotion)
             gender = genders.get(seg.speaker or seg.id)
             if gender:
-                seg.labels["gender"] = {**gender, "speaker": seg.speaker}
+                seg.labels["gender"] = Label(**gender.model_dump(), speaker=seg.speaker)
             windows = seg.windows
             seg.words = [w.model_copy(update={
-                "emotion": consistency.window_emotion_tag(windows[window_of((w.start + w.end) / 2, windows)]
-                                                          if windows else None),
+                "emotion": word_emotion(windows[window_of((w.start + w.end) / 2, windows)].emotion if windows else None),
                 "gender": _gender_tag(genders.get(w.speaker or seg.speaker or seg.id)),
             }) for w in seg.words]
-            self.count("windows_emotion_abstained", sum(1 for w in windows if w.emotion and w.emotion.get("abstained")))
+            self.count("windows_emotion_abstained", sum(1 for w in windows if w.emotion and w.emotion.is_abstained))
             self.count("windows_out_of_distribution",
-                       sum(1 for w in windows if w.emotion and w.emotion.get("reason") == ABSTAIN_OUT_OF_DISTRIBUTION))
+                       sum(1 for w in windows if w.emotion and w.emotion.reason == ABSTAIN_OUT_OF_DISTRIBUTION))
         gender_changes, minutes = consistency.changes_per_speaker(segments, "gender")
         emotion_changes, _ = consistency.changes_per_speaker(segments, "emotion")
         self.count("within_speaker_gender_changes", gender_changes)
@@ -161,8 +161,8 @@ class AnnotateStage(Stage[Segment, Segment]):
         recording = self.context.recording(recording_id)
         out: dict[str, Segment | Skip] = {}
         todo: list[tuple[Segment, list[WindowSpan], np.ndarray]] = []
-        turns = speakers.turns_from_metadata(recording.metadata)
-        turns_model = (recording.metadata.get("diarization") or {}).get("model", speakers.TURNS_MODEL)
+        turns = recording.speaker_turns or []
+        turns_model = recording.diarization.model if recording.diarization else speakers.TURNS_MODEL
         for seg in segments:
             if turns:
                 seg = _with_turns(seg, turns, turns_model)
@@ -212,14 +212,14 @@ class AnnotateStage(Stage[Segment, Segment]):
             window = Window(start=span.start, end=span.end, context_start=span.context_start,
                             context_end=span.context_end)
             if not emo.skipped:  # raw posteriors: decided per recording (_decide_recording)
-                window.emotion = {"label": emo.label, "score": round(emo.score, 4), "probs": emo.probs,
-                                  "model": emo.model or self.emotion.model_name,
-                                  "out_of_distribution": emo.out_of_distribution, "min_confidence": emo.min_confidence}
+                window.emotion = Label(label=emo.label, score=round(emo.score, 4), probs=emo.probs,
+                                       model=emo.model or self.emotion.model_name,
+                                       out_of_distribution=emo.out_of_distribution, min_confidence=emo.min_confidence)
             if dim is not None and not dim.skipped:
                 window.valence, window.arousal, window.dominance = dim.valence, dim.arousal, dim.dominance
             if gender is not None:
-                window.gender = {"label": gender.label, "score": round(gender.score, 4),  # type: ignore[attr-defined]
-                                 "probs": gender.probs}
+                window.gender = Label(label=gender.label, score=round(gender.score, 4),  # type: ignore[attr-defined]
+                                      probs=gender.probs)
             windows.append(window)
 
         if self.dimensions is not None:
@@ -245,7 +245,7 @@ class AnnotateStage(Stage[Segment, Segment]):
             self._put_events(labels, events)
 
         words = [w if w.speaker else w.model_copy(update={"speaker": seg.speaker}) for w in seg.words]
-        return seg.model_copy(update={"windows": windows, "labels": labels, "words": words})
+        return seg.model_copy(update={"windows": windows, "labels": LABELS.validate_python(labels), "words": words})
 
     def _put_events(self, labels: dict[str, Any], result: EventResult) -> None:
         """`labels["events"]`: every event heard (an empty list: none); a segment the tagger could
@@ -254,7 +254,7 @@ class AnnotateStage(Stage[Segment, Segment]):
             self.count("events_skipped")
             return
         model = self.events.model_name  # type: ignore[union-attr]
-        labels["events"] = [{"label": e.label, "start": e.start, "end": e.end, "score": e.score, "model": model}
+        labels["events"] = [Label(label=e.label, start=e.start, end=e.end, score=e.score, model=model)
                             for e in result.events]
         self.count("events", len(result.events))
         for event in result.events:
@@ -269,14 +269,14 @@ def _with_turns(seg: Segment, turns: list[speakers.Turn], model: str) -> Segment
     main = seg.speaker or (max(shares, key=shares.get) if shares else None)
     words = [w if w.speaker else w.model_copy(update={"speaker": speakers.speaker_at(turns, w.start, w.end) or main})
              for w in seg.words]
-    labels = {**seg.labels, "speaker_count": {"value": len(shares), "speakers": sorted(shares),
-                                              "recording_value": len({t.speaker for t in turns}),
-                                              "score": 1.0, "model": model}}
+    labels = {**seg.labels, "speaker_count": Label(value=len(shares), speakers=sorted(shares),
+                                                   recording_value=len({t.speaker for t in turns}),
+                                                   score=1.0, model=model)}
     return seg.model_copy(update={"speaker": main, "words": words, "labels": labels})
 
 
-def _gender_tag(gender: dict | None) -> str | None:
+def _gender_tag(gender: Label | None) -> str | None:
     """A word's gender tag: its speaker's pooled label, UNKNOWN_GENDER where that abstained."""
     if not gender:
         return None
-    return gender.get("label") or UNKNOWN_GENDER
+    return gender.category or UNKNOWN_GENDER

@@ -18,8 +18,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..record_parts import Label
 from ..records import Segment, Window
-from ..vocabulary import ABSTAIN_LOW_CONFIDENCE, ABSTAIN_OUT_OF_DISTRIBUTION, NO_CLEAR_EMOTION
+from ..vocabulary import ABSTAIN_LOW_CONFIDENCE, ABSTAIN_OUT_OF_DISTRIBUTION
 
 SMOOTHING_MODEL = "hmm-forward-backward"
 DEFAULT_MIN_CONFIDENCE = 0.5
@@ -35,11 +36,10 @@ class Decision:
     gender_min_confidence: float
     stay: float | None
 
-    def emotion_threshold(self, raw: dict) -> float:
+    def emotion_threshold(self, raw: Label) -> float:
         if self.emotion_min_confidence is not None:
             return self.emotion_min_confidence
-        advised = raw.get("min_confidence")
-        return DEFAULT_MIN_CONFIDENCE if advised is None else float(advised)
+        return DEFAULT_MIN_CONFIDENCE if raw.min_confidence is None else raw.min_confidence
 
 
 def smooth(probs: np.ndarray, stay: float) -> np.ndarray:
@@ -65,17 +65,17 @@ def smooth(probs: np.ndarray, stay: float) -> np.ndarray:
 
 
 def decided(probs: dict[str, float], model: str, min_confidence: float, out_of_distribution: bool = False,
-            **extra) -> dict:
-    """A categorical label dict: the argmax class, or an abstention with its reason."""
+            **extra) -> Label:
+    """A categorical label: the argmax class, or an abstention with its reason."""
     label = max(probs, key=probs.get)
     score = round(float(probs[label]), 4)
     base = {"score": score, "probs": {k: round(float(v), 4) for k, v in probs.items()}, "model": model,
             "min_confidence": min_confidence, **extra}
     if out_of_distribution:
-        return {"label": None, "abstained": True, "reason": ABSTAIN_OUT_OF_DISTRIBUTION, **base}
+        return Label(label=None, abstained=True, reason=ABSTAIN_OUT_OF_DISTRIBUTION, **base)
     if score < min_confidence:
-        return {"label": None, "abstained": True, "reason": ABSTAIN_LOW_CONFIDENCE, **base}
-    return {"label": label, "abstained": False, **base}
+        return Label(label=None, abstained=True, reason=ABSTAIN_LOW_CONFIDENCE, **base)
+    return Label(label=label, abstained=False, **base)
 
 
 def _speaker_at(seg: Segment, window: Window) -> str | None:
@@ -102,64 +102,56 @@ def _runs(seg: Segment) -> list[list[int]]:
 def decide_emotions(seg: Segment, decision: Decision) -> None:
     """Smooth the segment's window emotions within each speaker run and decide each window (in
     place); the windows' `emotion` must hold raw posteriors and an `out_of_distribution` flag."""
-    windows = [w for w in seg.windows if w.emotion and w.emotion.get("probs")]
+    windows = [w for w in seg.windows if w.emotion and w.emotion.probs]
     if not windows:
         return
-    classes = sorted(windows[0].emotion["probs"])
+    classes = sorted(windows[0].emotion.probs)
     for run in _runs(seg):
-        members = [seg.windows[i] for i in run if seg.windows[i].emotion and seg.windows[i].emotion.get("probs")]
+        members = [seg.windows[i] for i in run if seg.windows[i].emotion and seg.windows[i].emotion.probs]
         if not members:
             continue
-        raw = np.array([[w.emotion["probs"].get(c, 0.0) for c in classes] for w in members])
-        ood = np.array([bool(w.emotion.get("out_of_distribution")) for w in members])
+        raw = np.array([[w.emotion.probs.get(c, 0.0) for c in classes] for w in members])
+        ood = np.array([bool(w.emotion.extra("out_of_distribution")) for w in members])
         evidence = np.where(ood[:, None], np.nan, raw)  # an OOD window tells the smoother nothing
         smoothed = smooth(evidence, decision.stay) if decision.stay else raw
         for window, row, raw_row, far in zip(members, smoothed, raw, ood):
             probs = dict(zip(classes, raw_row if far else row))
             extra = {"smoothing": f"{SMOOTHING_MODEL}(stay={decision.stay})"} if decision.stay and not far else {}
-            window.emotion = decided(probs, window.emotion["model"], decision.emotion_threshold(window.emotion),
+            window.emotion = decided(probs, window.emotion.model, decision.emotion_threshold(window.emotion),
                                      bool(far), **extra)
 
 
-def segment_emotion(seg: Segment, decision: Decision) -> dict | None:
+def segment_emotion(seg: Segment, decision: Decision) -> Label | None:
     """The segment's emotion from its decided windows: duration-weighted mean of the in-distribution
     windows' (smoothed) posteriors; it abstains as out of distribution when most of its speech is."""
-    rated = [w for w in seg.windows if w.emotion and w.emotion.get("probs")]
+    rated = [w for w in seg.windows if w.emotion and w.emotion.probs]
     if not rated:
         return None
-    ood = [w for w in rated if w.emotion.get("reason") == ABSTAIN_OUT_OF_DISTRIBUTION]
+    ood = [w for w in rated if w.emotion.reason == ABSTAIN_OUT_OF_DISTRIBUTION]
     inside = [w for w in rated if w not in ood]
     ood_s = sum(w.end - w.start for w in ood)
-    models = ",".join(sorted({w.emotion["model"] for w in rated}))
+    models = ",".join(sorted({w.emotion.model for w in rated}))
     pool = inside or rated
     weights = np.array([w.end - w.start for w in pool])
-    classes = sorted(pool[0].emotion["probs"])
-    mean = np.average([[w.emotion["probs"].get(c, 0.0) for c in classes] for w in pool], axis=0, weights=weights)
+    classes = sorted(pool[0].emotion.probs)
+    mean = np.average([[w.emotion.probs.get(c, 0.0) for c in classes] for w in pool], axis=0, weights=weights)
     threshold = max(decision.emotion_threshold(w.emotion) for w in pool)
     return decided(dict(zip(classes, mean)), models, threshold,
                    ood_s > 0.5 * sum(w.end - w.start for w in rated),
-                   windows_abstained=sum(1 for w in rated if w.emotion.get("abstained")), windows=len(rated))
+                   windows_abstained=sum(1 for w in rated if w.emotion.is_abstained), windows=len(rated))
 
 
-def window_emotion_tag(window: Window | None) -> str | None:
-    """The word tag a decided window gives: its class, or NO_CLEAR_EMOTION where it abstained."""
-    if window is None or not window.emotion:
-        return None
-    return window.emotion.get("label") or NO_CLEAR_EMOTION
-
-
-def pool_genders(segments: list[Segment], model: str, decision: Decision) -> dict[str | None, dict]:
+def pool_genders(segments: list[Segment], model: str, decision: Decision) -> dict[str | None, Label]:
     """One gender per speaker of the recording, pooled over all its windows (duration-weighted mean
     posterior). Windows of segments without a speaker are pooled per segment (key: the segment id)."""
     sums: dict[str | None, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     counts: dict[str | None, int] = defaultdict(int)
     for seg in segments:
         for window in seg.windows:
-            gender = getattr(window, "gender", None)
-            if not gender or not gender.get("probs"):
+            if not window.gender or not window.gender.probs:
                 continue
             key = _speaker_at(seg, window) or seg.id
-            for label, p in gender["probs"].items():
+            for label, p in window.gender.probs.items():
                 sums[key][label] += p * (window.end - window.start)
             counts[key] += 1
     pooled = {}

@@ -2,7 +2,8 @@
 quality, signal quality), aggregated from its windows (valence/arousal/dominance), mapped from its
 decided emotion (sentiment), or compared within its speaker (z-scores).
 
-Every value is a dict carrying `model` and a confidence `score` in 0..1 (labels.annotate).
+Every value carries `model` and a confidence `score` in 0..1: a `record_parts.Label`, or its JSON
+shape, which the annotate stage reads into one.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from ..emotions import SENTIMENT_OF
+from ..record_parts import Label, label_of
 from ..records import Segment
 from . import prosody, quality, voice
 from .protocols import DimensionResult
@@ -21,14 +23,14 @@ from .windows import aggregate_values
 SENTIMENT_MODEL = "sentiment-map-v1"
 
 
-def sentiment_label(emotion: dict) -> dict:
+def sentiment_label(emotion: Label) -> Label:
     probs: dict[str, float] = defaultdict(float)
-    for label, p in emotion["probs"].items():
+    for label, p in (emotion.probs or {}).items():
         if label in SENTIMENT_OF:
             probs[SENTIMENT_OF[label]] += p
     label = max(probs, key=probs.get)
-    return {"label": label, "score": round(probs[label], 4), "probs": {k: round(v, 4) for k, v in probs.items()},
-            "model": f"{SENTIMENT_MODEL}({emotion['model']})"}
+    return Label(label=label, score=round(probs[label], 4), probs={k: round(v, 4) for k, v in probs.items()},
+                 model=f"{SENTIMENT_MODEL}({emotion.model})")
 
 
 def dimension_labels(dims: list[DimensionResult | None], weights: list[float], backend) -> dict:
@@ -89,11 +91,12 @@ def add_speaker_zscores(segments: list[Segment]) -> None:
         groups[(seg.recording_id, seg.speaker)].append(seg)
     for group in groups.values():
         for key, z_key in Z_KEYS.items():
-            values = [s.labels[key]["value"] for s in group if key in s.labels]
+            values = [label.value for s in group if (label := label_of(s.labels, key))]
             for seg in group:
-                if key not in seg.labels:
+                label = label_of(seg.labels, key)
+                if label is None:
                     continue
-                z = prosody.zscore(seg.labels[key]["value"], values)
+                z = prosody.zscore(label.value, values)
                 if z is not None:
-                    seg.labels[z_key] = {"value": z, "score": round(min(1.0, len(values) / 10), 3),
-                                         "n_segments": len(values), "model": "speaker-baseline-v1"}
+                    seg.labels[z_key] = Label(value=z, score=round(min(1.0, len(values) / 10), 3),
+                                              n_segments=len(values), model="speaker-baseline-v1")
