@@ -188,8 +188,8 @@ class Generator(Part):
     backend: str | None = None
     prompt_version: str | None = None
     raw_output: str | None = None
-    attempt: int | None = None
-    attempts: list[dict[str, Any]] | None = None
     temperature: float | None = None
     seed: int | None = None
+    attempt: int | None = None
+    attempts: list[dict[str, Any]] | None = None
     reviewer: str | None = None

@@ -6,7 +6,18 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_serializer, model_validator
 
-from .record_parts import ClipSelection, Condensation, Diarization, Label, Labels, Part, Selection, SpeakerTurn
+from .record_parts import (
+    ClipSelection,
+    Condensation,
+    Diarization,
+    Generator,
+    Label,
+    Labels,
+    Part,
+    QAFilters,
+    Selection,
+    SpeakerTurn,
+)
 
 
 class Record(BaseModel):
@@ -156,8 +167,8 @@ class QAItem(Record):
     type: QAType
     turns: list[Turn]
     evidence: str | None = None
-    generator: dict[str, Any] = Field(default_factory=dict)
-    filters: dict[str, Any] = Field(default_factory=dict)
+    generator: Generator = Field(default_factory=Generator)
+    filters: QAFilters = Field(default_factory=QAFilters)
 
 
 class LeftOut(BaseModel):

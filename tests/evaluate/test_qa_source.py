@@ -9,6 +9,7 @@ from cpqa.errors import CPQAError
 from cpqa.manifest import write_jsonl
 from cpqa.qa.filters import outcome
 from cpqa.qa_source import dominant_emotion, load_items, run_qa_records
+from cpqa.record_parts import QAFilters
 from cpqa.records import Clip, ClipWord
 
 
@@ -23,14 +24,14 @@ def test_run_exported_file_and_human_set(qa_set):
     assert bare[0].audio == str(qa_set["qa"].parent / "audio" / "clip0.flac")
     human = load_items(qa_set["human"])
     assert [i.qa.type for i in human] == ["DE"] * 3 and human[0].qa.clip_id == "clip0"
-    assert human[0].qa.generator == {"model": "human"} and human[0].qa.id.startswith("human-")
+    assert human[0].qa.generator.model_dump() == {"model": "human"} and human[0].qa.id.startswith("human-")
 
 
 def test_a_run_gives_its_final_qa_stage_items_and_its_drops_on_request(qa_set, tmp_path):
     items = [i.qa for i in load_items(qa_set["run"])]
     clips = [i.clip for i in load_items(qa_set["run"])]
-    dropped = items[0].model_copy(update={"filters": {"passed": False, "reasons": ["type_cap"], "flags": [],
-                                                      "details": {"type_cap": "over the cap"}}})
+    dropped = items[0].model_copy(update={"filters": QAFilters(passed=False, reasons=["type_cap"], flags=[],
+                                                               details={"type_cap": "over the cap"})})
     run = make_run(tmp_path / "run", list({c.id: c for c in clips}.values()), items[1:], qa_stages=("qa", "qa_dataset"))
     (run / "06-qa-0000000000" / "records.jsonl").write_text("")  # the qa_dataset stage is the one read
     write_jsonl(run / "07-qa_dataset-0000000000" / "excluded.jsonl", [outcome(dropped)])

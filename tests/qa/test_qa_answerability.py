@@ -61,9 +61,9 @@ def run(action: str) -> tuple[list[QAItem], dict]:
 
 def test_flag_keeps_text_answerable_items_and_counts_them_per_type():
     out, counts = run("flag")
-    assert [i.filters["flags"] for i in out] == [["text_answerable"], [], ["text_answerable"], []]
-    assert all(i.filters["passed"] for i in out)
-    assert out[1].filters["text_only"] == {"error": "timeout"}  # the answerer failed: asked, not answered
+    assert [i.filters.flags for i in out] == [["text_answerable"], [], ["text_answerable"], []]
+    assert all(i.filters.passed for i in out)
+    assert out[1].filters.text_only == {"error": "timeout"}  # the answerer failed: asked, not answered
     assert {k: v for k, v in counts.items() if k.count("/") == 2} == {
         "text_only/asked/DE": 2, "text_only/answered/DE": 1, "text_only/kept/DE": 2, "text_only/kept_answered/DE": 1,
         "text_only/asked/CE": 1, "text_only/answered/CE": 1, "text_only/kept/CE": 1, "text_only/kept_answered/CE": 1,
@@ -76,9 +76,9 @@ def test_flag_keeps_text_answerable_items_and_counts_them_per_type():
 
 def test_drop_fails_them_and_the_share_after_the_filter_falls_to_zero():
     out, counts = run("drop")
-    assert [i.filters["passed"] for i in out] == [False, True, False, True]
-    assert out[0].filters["reasons"] == ["text_answerable"]
-    assert "rated 5/5" in out[0].filters["details"]["text_answerable"]
+    assert [i.filters.passed for i in out] == [False, True, False, True]
+    assert out[0].filters.reasons == ["text_answerable"]
+    assert "rated 5/5" in out[0].filters.details["text_answerable"]
     rows = {r["type"]: r for r in answerability_rows(counts)}
     assert (rows["DE"]["answered_share"], rows["DE"]["kept"], rows["DE"]["kept_answered_share"]) == (0.5, 1, 0.0)
     assert (rows["CE"]["answered_share"], rows["CE"]["kept"], rows["CE"]["kept_answered_share"]) == (1.0, 0, None)
@@ -88,9 +88,9 @@ def test_drop_fails_them_and_the_share_after_the_filter_falls_to_zero():
 def test_retype_keeps_them_as_content_items_with_their_written_type():
     out, counts = run("retype")
     assert [i.type for i in out] == ["C", "DE", "C", "DS"]
-    assert [i.filters.get("retyped_from") for i in out] == ["DE", None, "CE", None]
-    assert all(i.filters["passed"] for i in out) and out[0].filters["flags"] == ["text_answerable"]
-    assert "re-typed DE → C" in out[0].filters["details"]["text_answerable"]
+    assert [i.filters.retyped_from for i in out] == ["DE", None, "CE", None]
+    assert all(i.filters.passed for i in out) and out[0].filters.flags == ["text_answerable"]
+    assert "re-typed DE → C" in out[0].filters.details["text_answerable"]
     rows = {r["type"]: r for r in answerability_rows(counts)}
     assert (rows["C"]["asked"], rows["C"]["kept"], rows["C"]["kept_answered"]) == (0, 2, 2)
     assert rows["C"]["answered_share"] is None  # before the filter, a C item is never asked

@@ -193,11 +193,11 @@ def test_schema_problems(turns, expected, problem):
 def test_record_drops_or_flags():
     item = qa("DE", ("How does she sound?", "Angry."))
     record(item, "leakage", "flag", "x")
-    assert item.filters["passed"] and item.filters["flags"] == ["leakage"]
+    assert item.filters.passed and item.filters.flags == ["leakage"]
     record(item, "label_mismatch", "drop", "y")
     record(item, "schema", "off", "z")
-    assert not item.filters["passed"] and item.filters["reasons"] == ["label_mismatch"]
-    assert item.filters["details"] == {"leakage": "x", "label_mismatch": "y"}
+    assert not item.filters.passed and item.filters.reasons == ["label_mismatch"]
+    assert item.filters.details == {"leakage": "x", "label_mismatch": "y"}
 
 
 @pytest.mark.parametrize("text, rating", [

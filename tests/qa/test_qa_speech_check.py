@@ -74,14 +74,14 @@ def test_agreement_and_disagreement_are_noted_per_item_and_counted_per_type(tmp_
     pairs = targets(tmp_path)
     counts = check(tmp_path).run(pairs)
     de, dg, ds, c, vague = (qa for qa, _ in pairs)
-    assert de.filters["speech_llm"]["verdict"] == "agreed" and de.filters["flags"] == []
-    assert de.filters["speech_llm"]["heard"] == {"cut": "none", "heard_s": 3.0, "start": 0.0, "end": 3.0}
-    assert dg.filters["speech_llm"] | {"heard": None} == {
+    assert de.filters.speech_llm["verdict"] == "agreed" and de.filters.flags == []
+    assert de.filters.speech_llm["heard"] == {"cut": "none", "heard_s": 3.0, "start": 0.0, "end": 3.0}
+    assert dg.filters.speech_llm | {"heard": None} == {
         "model": "ear-1", "answer": "That is a woman speaking.", "verdict": "disagreed", "labels": ["female"],
         "heard": None}
-    assert dg.filters["flags"] == ["speech_llm_disagrees"] and dg.filters["passed"]
-    assert "ear-1 heard female: 'That is a woman speaking.'" == dg.filters["details"]["speech_llm_disagrees"]
-    assert ds.filters["speech_llm"]["verdict"] == "unclear" and ds.filters["flags"] == []
+    assert dg.filters.flags == ["speech_llm_disagrees"] and dg.filters.passed
+    assert "ear-1 heard female: 'That is a woman speaking.'" == dg.filters.details["speech_llm_disagrees"]
+    assert ds.filters.speech_llm["verdict"] == "unclear" and ds.filters.flags == []
     assert "speech_llm" not in c.filters and "speech_llm" not in vague.filters  # not direct; no reference label
     assert len(ScriptedEar.log) == 3
     assert {k: v for k, v in counts.items()} == {
@@ -95,8 +95,8 @@ def test_agreement_and_disagreement_are_noted_per_item_and_counted_per_type(tmp_
 def test_drop_fails_the_item_it_disagrees_with(tmp_path):
     pairs = targets(tmp_path)
     check(tmp_path, action="drop", types=["DG"]).run(pairs)
-    assert [qa.filters["passed"] for qa, _ in pairs] == [True, False, True, True, True]
-    assert pairs[1][0].filters["reasons"] == ["speech_llm_disagrees"]
+    assert [qa.filters.passed for qa, _ in pairs] == [True, False, True, True, True]
+    assert pairs[1][0].filters.reasons == ["speech_llm_disagrees"]
     assert len(ScriptedEar.log) == 1  # only the configured type is asked
 
 
@@ -122,10 +122,10 @@ def test_failures_and_unplaceable_evidence_become_counters(tmp_path):
     lost = item(1, "DG", "Is the person a man or a woman?", "A woman.", "L", evidence="somewhere in the middle")
     unread = item(0, "DE", "How does she feel now?", "She sounds sad.", "m")
     counts = check(tmp_path).run([(placed, long), (lost, long), (unread, missing)])
-    assert placed.filters["speech_llm"]["heard"]["cut"] == "window" and placed.filters["speech_llm"]["heard"]["end"] > 50
+    assert placed.filters.speech_llm["heard"]["cut"] == "window" and placed.filters.speech_llm["heard"]["end"] > 50
     assert ScriptedEar.log[0].audio[0].size == 30 * 16000
-    assert lost.filters["speech_llm"] == {"not_heard": "evidence_not_placed"}
-    assert unread.filters["speech_llm"]["error"].startswith("audio_")
+    assert lost.filters.speech_llm == {"not_heard": "evidence_not_placed"}
+    assert unread.filters.speech_llm["error"].startswith("audio_")
     assert counts["speech_llm/not_heard/evidence_not_placed"] == 1 and counts["speech_llm/disagreed/DE"] == 1
     assert sum(v for k, v in counts.items() if k.startswith("speech_llm/failed/audio_")) == 1
     assert len(ScriptedEar.log) == 1
@@ -224,7 +224,7 @@ def test_the_cascade_adapter_answers_through_the_check(tmp_path):
         spec = {"name": "cascade", "llm": llm_options(server)}
         counts = SpeechCheck(SpeechCheckConfig.model_validate({"model": spec}), tmp_path, load_vocabulary("v1")).run(
             [(de, clip)])
-    assert de.filters["speech_llm"]["verdict"] == "disagreed" and de.filters["speech_llm"]["labels"] == ["happy"]
-    assert de.filters["speech_llm"]["model"].startswith("cascade(transcript")
+    assert de.filters.speech_llm["verdict"] == "disagreed" and de.filters.speech_llm["labels"] == ["happy"]
+    assert de.filters.speech_llm["model"].startswith("cascade(transcript")
     assert "garage tomorrow" in seen[0]  # the cascade read the clip's words
     assert counts["speech_llm/disagreed/DE"] == 1

@@ -214,7 +214,7 @@ def test_export_and_stats_cli(review_run, client_for, tmp_path):
     assert list(items) == ["trn00-c000-qa0", "trn00-c000-qa2", "trn01-c005-qa1", "ravdess-angry-qa0"]
     edited = items["trn00-c000-qa0"]
     assert edited.turns[0].question == "What is planned?"
-    assert edited.generator["model"] == "test-llm"
+    assert edited.generator.model == "test-llm"
     assert edited.metadata["review"]["status"] == "edited"
     assert edited.metadata["review"]["original"]["turns"][0]["question"] == "What are they planning?"
     for item in items.values():
@@ -223,7 +223,7 @@ def test_export_and_stats_cli(review_run, client_for, tmp_path):
     human_out = tmp_path / "human.jsonl.gz"
     assert export(review_run, "human", human_out) == 1
     (human,) = [QAItem.model_validate(o) for o in iter_jsonl(human_out)]
-    assert human.generator == {"model": "human", "reviewer": "bob"}
+    assert human.generator.model_dump() == {"model": "human", "reviewer": "bob"}
     assert (human.clip_id, human.type, human.id) == ("trn01-c005", "CG", "trn01-c005-human-001")
 
     r = runner.invoke(review_app, ["export", str(review_run), "--what", "everything", "-o", str(out)])

@@ -169,5 +169,5 @@ def test_review_in_a_real_browser(review_run, live_server, page, tmp_path):
     assert reviewed["trn00-c000-qa1"].turns[0].answer == "Yes, and she sounds cheerful."
     assert export(review_run, "human", tmp_path / "human.jsonl") == 1
     (human,) = [QAItem.model_validate(o) for o in iter_jsonl(tmp_path / "human.jsonl")]
-    assert human.generator == {"model": "human", "reviewer": "alice"} and human.type == "CS"
+    assert human.generator.model_dump() == {"model": "human", "reviewer": "alice"} and human.type == "CS"
     assert Path(human.metadata["audio"]).is_file()

@@ -78,7 +78,7 @@ def load_examples(source: str | Path, clips: str | Path | None = None, include_f
     else:
         raise CPQAError(f"{source} is neither a cpqa run directory nor a QA JSONL file")
     for qa, audio in pairs:
-        if not include_failed and not qa.filters.get("passed", True):  # a QA file may hold failed items
+        if not include_failed and not qa.filters.passed:  # a QA file may hold failed items
             loaded.skipped[FILTERED] += 1
             continue
         example = _example(qa, clip_index.get(qa.clip_id), audio, loaded.skipped)

@@ -66,14 +66,14 @@ class TextOnlyCheck:
             if answer.ok:
                 answered.append((item, answer.text.strip()))
             else:
-                item.filters["text_only"] = {"error": answer.skip_reason}
+                item.filters.text_only = {"error": answer.skip_reason}
                 counts["text_only/answer_failed"] += 1
         verdicts = self.judge.generate_many_sync(
             [judge_request(item.turns[-1].question, item.turns[-1].answer, text, self.qa_types)
              for item, text in answered])
         for (item, text), verdict in zip(answered, verdicts):
             rating = parse_rating(verdict.text) if verdict.ok else None
-            item.filters["text_only"] = {"answer": text, "rating": rating}
+            item.filters.text_only = {"answer": text, "rating": rating}
             if rating is None:
                 counts["text_only/unrated"] += 1
                 logger.debug("QA %s: judge gave no rating (%s): %r", item.id, verdict.skip_reason, verdict.text[:200])
@@ -82,9 +82,9 @@ class TextOnlyCheck:
                 counts[ANSWERED + item.type] += 1
                 self._apply(item, f"a model reading only the transcript answered it (rated {rating}/5)")
         for item, _ in targets:
-            if item.filters.get("passed", True):
+            if item.filters.passed:
                 counts[KEPT + item.type] += 1
-                counts[KEPT_ANSWERED + item.type] += int(TEXT_ANSWERABLE in item.filters.get("flags", []))
+                counts[KEPT_ANSWERED + item.type] += int(TEXT_ANSWERABLE in item.filters.flags)
         return counts
 
     def _apply(self, item: QAItem, detail: str) -> None:
@@ -92,7 +92,7 @@ class TextOnlyCheck:
             record(item, TEXT_ANSWERABLE, self.action, detail)
             return
         record(item, TEXT_ANSWERABLE, "flag", f"{detail}; re-typed {item.type} → {RETYPED_TO}")
-        item.filters["retyped_from"] = item.type
+        item.filters.retyped_from = item.type
         item.type = RETYPED_TO
 
 

@@ -31,6 +31,7 @@ from ..reasons import (
     LABEL_MISMATCH,
     LABEL_UNVERIFIABLE,
 )
+from ..record_parts import QAFilters
 from ..records import Drop, QAItem
 from .facts import ClipFacts
 from .types import load_yaml
@@ -41,31 +42,32 @@ FilterAction = Literal["drop", "flag", "off"]
 _WORD = re.compile(r"[a-z0-9]+(?:['’-][a-z0-9]+)*")
 
 
-def new_filters() -> dict:
-    return {"passed": True, "reasons": [], "flags": [], "details": {}}
+def new_filters() -> QAFilters:
+    """The verdicts of an item no filter has judged yet (all four fields written)."""
+    return QAFilters(passed=True, reasons=[], flags=[], details={})
 
 
 def record(item: QAItem, reason: str, action: FilterAction, detail: str) -> None:
     """Note one filter verdict on `item` according to `action`."""
     if action == "off":
         return
+    if not item.filters.model_fields_set:
+        item.filters = new_filters()
     filters = item.filters
-    for key, value in new_filters().items():
-        filters.setdefault(key, value)
     if action == "drop":
-        filters["passed"] = False
-        filters["reasons"].append(reason)
+        filters.passed = False
+        filters.reasons.append(reason)
     else:
-        filters["flags"].append(reason)
-    filters["details"][reason] = detail
+        filters.flags.append(reason)
+    filters.details[reason] = detail
 
 
 def outcome(item: QAItem) -> QAItem | Drop:
     """The item when it passed the filters; else a `Drop` carrying it, under its first failed filter."""
-    if item.filters.get("passed", True):
+    if item.filters.passed:
         return item
-    reasons = item.filters["reasons"]
-    detail = "; ".join(f"{reason}: {item.filters['details'].get(reason, '')}" for reason in reasons)
+    reasons = item.filters.reasons
+    detail = "; ".join(f"{reason}: {item.filters.details.get(reason, '')}" for reason in reasons)
     return Drop(id=item.id, reason=reasons[0], detail=detail, item=item.model_dump(mode="json"))
 
 
@@ -75,9 +77,9 @@ def verdict_counts(items: Iterable[QAItem]) -> Counter:
     counts: Counter = Counter()
     for item in items:
         counts[f"qa/type/{item.type}"] += 1
-        counts[f"qa/passed/{item.type}"] += int(item.filters.get("passed", True))
-        counts.update(f"qa/dropped/{reason}" for reason in item.filters.get("reasons", []))
-        counts.update(f"qa/flagged/{reason}" for reason in item.filters.get("flags", []))
+        counts[f"qa/passed/{item.type}"] += int(item.filters.passed)
+        counts.update(f"qa/dropped/{reason}" for reason in item.filters.reasons)
+        counts.update(f"qa/flagged/{reason}" for reason in item.filters.flags)
     return counts
 
 

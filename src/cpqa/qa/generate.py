@@ -9,7 +9,7 @@ The planned slots (`counts` per type, then `multi_turn` items of `follow_up_turn
 types rotating over the allowed `multi_turn_types`) become one request whose JSON schema fixes
 every slot's type and turn count. Items failing a check of their own go back to the generator in
 the same conversation, up to `max_attempts` per slot, every attempt kept in
-`generator["attempts"]` (see `cpqa.qa.regenerate`). The batch's requests of each attempt go to the
+`generator.attempts` (see `cpqa.qa.regenerate`). The batch's requests of each attempt go to the
 backend at once, through the run's request cache (`RUN/cache/llm.sqlite`); follow-up requests are
 built from the cached replies only, so a rerun of finished generation makes no LLM call. Item ids
 are `f"{clip_id}-qa{n:03d}"`, n the slot.
@@ -47,6 +47,7 @@ from ..reasons import (
     UNSUPPORTED_CLAIM,
     WRONG_TYPE,
 )
+from ..record_parts import Generator
 from ..records import Clip, Drop, QAItem, Skip, Turn
 from ..registry import backend_registry
 from ..stage import BackendSpec, Stage
@@ -206,12 +207,12 @@ class QAStage(Stage[Clip, QAItem]):
                 out[plan.clip.id] = [plan.items[n] for n in sorted(plan.items)]
                 checked.extend((item, plan.facts) for item in out[plan.clip.id])
         self._add(attempt_counts(item for item, _ in checked))
-        self._near_duplicates([item for item, _ in checked if item.filters["passed"]])
+        self._near_duplicates([item for item, _ in checked if item.filters.passed])
         if c.filters.text_only.action != "off":
-            self._add(self.text_only.run([(item, facts) for item, facts in checked if item.filters["passed"]
+            self._add(self.text_only.run([(item, facts) for item, facts in checked if item.filters.passed
                                           and self.qa_types.types[item.type].needs_audio_cues]))
         clips = {clip.id: clip for clip in items}
-        self._add(self.speech_check.run([(item, clips[item.clip_id]) for item, _ in checked if item.filters["passed"]]))
+        self._add(self.speech_check.run([(item, clips[item.clip_id]) for item, _ in checked if item.filters.passed]))
         self._add(verdict_counts(item for item, _ in checked))
         records: list[QAItem | Drop | Skip] = []
         for clip in items:
@@ -247,7 +248,7 @@ class QAStage(Stage[Clip, QAItem]):
                               turns=[Turn(question=t["question"].strip(), answer=t["answer"].strip())
                                      for t in entry["turns"]],
                               evidence=(entry.get("evidence") or "").strip() or None,
-                              generator=dict(generator), filters=new_filters(),
+                              generator=Generator(**generator), filters=new_filters(),
                               metadata={"audio": clip.audio, "recording_id": clip.recording_id,
                                         "start": clip.start, "end": clip.end})
                     for n, entry in zip(slots, entries)}

@@ -8,11 +8,11 @@ for the failed slots only. This repeats until every slot passes or the stage's `
 reached. Checks over several items (near-duplicates) and the text-only answerability check run on
 the final items only.
 
-Every attempt is kept in the final item's `generator["attempts"]`, oldest first:
+Every attempt is kept in the final item's `generator.attempts`, oldest first:
 `{"attempt": k, "turns": [...], "evidence", "passed", "reasons", "details"}`, or
 `{"attempt": k, "error": <skip reason>, "detail"}` when the follow-up request failed (the item of
-the last good attempt is kept). `generator["attempt"]` is the attempt the item comes from and
-`generator["raw_output"]` that attempt's reply. A slot still failing after the last attempt is
+the last good attempt is kept). `generator.attempt` is the attempt the item comes from and
+`generator.raw_output` that attempt's reply. A slot still failing after the last attempt is
 written dropped, its reasons saying why the clip has no passing item of that type.
 """
 
@@ -60,16 +60,16 @@ class ClipPlan:
 
     def take(self, n: int, item: QAItem, attempt: int) -> None:
         """Keep `item` (already checked) as slot n's latest, with every earlier attempt."""
-        previous = self.items[n].generator["attempts"] if n in self.items else []
-        item.generator["attempt"] = attempt
-        item.generator["attempts"] = [*previous, attempt_record(item, attempt)]
+        previous = self.items[n].generator.attempts if n in self.items else []
+        item.generator.attempt = attempt
+        item.generator.attempts = [*previous, attempt_record(item, attempt)]
         self.items[n] = item
 
     def failed_request(self, attempt: int, reason: str, detail: str) -> None:
         """A follow-up request failed: note it on the pending items and stop asking."""
         for n in self.pending:
             if n in self.items:
-                self.items[n].generator["attempts"].append({"attempt": attempt, "error": reason, "detail": detail})
+                self.items[n].generator.attempts.append({"attempt": attempt, "error": reason, "detail": detail})
         self.pending = []
 
     def next_attempt(self, reply: str, qa_types: QATypes, max_tokens_per_turn: int) -> None:
@@ -86,20 +86,20 @@ class ClipPlan:
 
 
 def needs_another(item: QAItem) -> bool:
-    return bool(REGENERABLE & set(item.filters.get("reasons", [])))
+    return bool(REGENERABLE & set(item.filters.reasons))
 
 
 def attempt_record(item: QAItem, attempt: int) -> dict:
     filters = item.filters
     return {"attempt": attempt, "turns": [t.model_dump() for t in item.turns], "evidence": item.evidence,
-            "passed": filters["passed"], "reasons": list(filters["reasons"]),
-            "details": {r: filters["details"][r] for r in filters["reasons"]}}
+            "passed": filters.passed, "reasons": list(filters.reasons),
+            "details": {r: filters.details[r] for r in filters.reasons}}
 
 
 def failure(item: QAItem, instruction: str) -> dict[str, str]:
     """What the regeneration prompt says of a failed item (and the instruction it was written to)."""
     first = item.turns[0]
-    problems = "; ".join(f"{r}: {item.filters['details'][r]}" for r in item.filters["reasons"] if r in REGENERABLE)
+    problems = "; ".join(f"{r}: {item.filters.details[r]}" for r in item.filters.reasons if r in REGENERABLE)
     return {"code": item.type, "question": first.question, "answer": first.answer, "problems": problems,
             "instruction": instruction}
 
@@ -109,9 +109,9 @@ def attempt_counts(items: Iterable[QAItem]) -> Counter:
     `qa/recovered/T` (of those, passing in the end) and `qa/unrecovered/T` (still failing)."""
     counts: Counter = Counter()
     for item in items:
-        made = len(item.generator.get("attempts", []))
+        made = len(item.generator.attempts or [])
         counts[f"qa/attempts/{item.type}"] += made
         if made > 1:
             counts[f"qa/regenerated/{item.type}"] += 1
-            counts[f"qa/{'recovered' if item.filters['passed'] else 'unrecovered'}/{item.type}"] += 1
+            counts[f"qa/{'recovered' if item.filters.passed else 'unrecovered'}/{item.type}"] += 1
     return counts

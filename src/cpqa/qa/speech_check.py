@@ -5,7 +5,7 @@ audio alone, and its answer's label is compared with the reference answer's.
 Off unless the recipe names a model (`qa.filters.speech_llm.model`). Only items still passing the
 other filters are asked, and only their first turn. The labels are read with the versioned word
 lists of `cpqa.qa.filters` (`named_labels`, `speaker_counts`): an emotion or gender word names its
-labels, a speaker count its number. The verdict, in `item.filters["speech_llm"]` with the model's
+labels, a speaker count its number. The verdict, in `item.filters.speech_llm` with the model's
 answer and what it heard:
 
 - `agreed`: the model names a label and every label word it uses fits one the reference names
@@ -137,7 +137,7 @@ class SpeechCheck:
             placement = place(clip.end - clip.start, evidence_span(item, clip), self.config.max_audio_s,
                               self.config.long_audio)
             if placement.dropped:
-                item.filters["speech_llm"] = {"not_heard": placement.dropped}
+                item.filters.speech_llm = {"not_heard": placement.dropped}
                 counts[f"{PREFIX}not_heard/{placement.dropped}"] += 1
                 continue
             asked.append((item, clip, reference, placement, self._key(item, clip, placement)))
@@ -148,19 +148,19 @@ class SpeechCheck:
 
     def _judge(self, item: QAItem, reference: list[frozenset], answer: LLMResult, counts: Counter) -> None:
         if not answer.ok:
-            item.filters["speech_llm"] = {"model": answer.model, "error": answer.skip_reason}
+            item.filters.speech_llm = {"model": answer.model, "error": answer.skip_reason}
             counts[f"{PREFIX}failed/{answer.skip_reason}"] += 1
             return
         said = reference_labels(item.type, answer.text, self.vocab)
         outcome = verdict(reference, said)
-        item.filters["speech_llm"] = {"model": answer.model, "answer": answer.text, "verdict": outcome,
+        item.filters.speech_llm = {"model": answer.model, "answer": answer.text, "verdict": outcome,
                                       "labels": sorted({str(label) for labels in said for label in labels}),
                                       "heard": answer.parsed}
         counts[ASKED + item.type] += 1
         counts[f"{PREFIX}{outcome}/{item.type}"] += 1
         if outcome == "disagreed":
             record(item, SPEECH_LLM_DISAGREES, self.config.action,
-                   f"{answer.model} heard {', '.join(item.filters['speech_llm']['labels'])}: {answer.text!r}")
+                   f"{answer.model} heard {', '.join(item.filters.speech_llm['labels'])}: {answer.text!r}")
 
     def _key(self, item: QAItem, clip: Clip, placement: Placement) -> str:
         window = placement.window

@@ -30,7 +30,7 @@ class TypeJudge:
         """Rate the passing items of the judged types, each (item, its clip's facts, the
         instruction its generator had), noting each verdict on the item."""
         counts: Counter = Counter()
-        targets = [t for t in targets if t[0].type in self.types and t[0].filters["passed"]]
+        targets = [t for t in targets if t[0].type in self.types and t[0].filters.passed]
         if self.action == "off" or not targets:
             return counts
         verdicts = self.judge.generate_many_sync([
@@ -38,7 +38,7 @@ class TypeJudge:
             for item, facts, instruction in targets])
         for (item, _, _), verdict in zip(targets, verdicts):
             rating = parse_rating(verdict.text) if verdict.ok else None
-            item.filters["type_judge"] = {"rating": rating}
+            item.filters.type_judge = {"rating": rating}
             counts[f"type_judge/{'unrated' if rating is None else 'rated'}"] += 1
             if rating is not None and rating < self.threshold:
                 counts["type_judge/below_threshold"] += 1

@@ -188,8 +188,8 @@ def create_app(run_dir: str | Path, token: str | None = None, allowed_hosts: tup
             qa.append({
                 "id": qa_id, "type": s.current.type, "generated_type": s.generated.type,
                 "turns": [t.model_dump() for t in s.current.turns],
-                "generator": {k: v for k, v in s.generated.generator.items() if k != "raw_output"},
-                "filters": s.generated.filters,
+                "generator": s.generated.generator.model_dump(mode="json", exclude={"raw_output"}),
+                "filters": s.generated.filters.model_dump(mode="json"),
                 "edited": {"by": s.edit["reviewer"], "at": s.edit["created"]} if s.edit else None,
                 "mine": {k: mine[k] for k in ("action", "reason", "created")} if mine else None,
                 "reviewers": len(s.verdicts),
