@@ -14,16 +14,9 @@ from condense_synth import RAVDESS_TO_VOCAB, SENTIMENT, make_recipe
 from typer.testing import CliRunner
 
 from cpqa.cli.calibrate import app
-from cpqa.condense.calibrate import (
-    LabelledItem,
-    WindowPrediction,
-    calibrate,
-    human_labels,
-    items_from_segments,
-    load_label_mapping,
-    map_labels,
-    write_recipe_thresholds,
-)
+from cpqa.condense.calibrate import LabelledItem, WindowPrediction, calibrate
+from cpqa.condense.calibrate_run import items_from_segments, write_recipe_thresholds
+from cpqa.condense.calibration_labels import human_labels, load_label_mapping, map_labels
 from cpqa.errors import CPQAError
 from cpqa.executors.local import LocalExecutor
 from cpqa.manifest import iter_jsonl

@@ -30,7 +30,7 @@ def calibrate_command(
     scores 0); the best setting is the highest UA among those keeping --min-kept-share of the items.
     Tables on stderr show, for each (x, y), the UA of the kept windows vs all windows (abstentions
     count as errors) and the share kept, and per class the recall and coverage at the best setting."""
-    from ..condense.calibrate import calibrate_run, write_recipe_thresholds
+    from ..condense.calibrate_run import calibrate_run, write_recipe_thresholds
     from ..run import build
     from .ui import console, run_or_exit
 
