@@ -15,13 +15,11 @@ every (re)start — keeps the before/after distributions in stats.json exact aft
 per-segment analysis is cheap and pure, so `process_batch` recomputes it instead of holding
 windows in memory.
 
-Output: each kept segment with `windows` reduced to its consistent windows and
-`metadata["condense"]` = {emotion (None: no reliable emotion), sentiment, reliable_for (of content,
-emotion, gender, speakers), kept_for (['emotion'] or the other labels it is kept for),
-no_emotion_reason and no_emotion_detail (when it holds no reliable emotion),
-recording_has_reliable_emotion, qualifying, window_counts, windows_total, windows_kept,
-dropped_windows: [{start, end, emotion, score, valence, reason}], rule{...}} and
-`metadata["selection"]` = {score, reasons}. Each dropped segment is a `Drop(id, reason, detail)`.
+Output: each kept segment with `windows` reduced to its consistent windows, `Segment.condense`
+(`record_parts.Condensation`: the attributed emotion or None, sentiment, what it is reliable for and
+kept for, why it holds no reliable emotion, the window counts, the dropped windows with reasons and
+the rule) and `Segment.selection` (score, reasons). Each dropped segment is a `Drop(id, reason,
+detail)` (excluded.jsonl).
 
 The yield (stats.json counters, see `stats`): before/after distributions, `reliable_<when>/<label>`,
 `recordings_<when>/{with,without}_reliable_emotion`, `no_reliable_emotion/<reason>` (input segments

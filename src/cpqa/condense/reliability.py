@@ -1,6 +1,6 @@
 """Who speaks in a segment, with which voice, and which of its labels can be trusted.
 
-A kept segment records what it is reliable for (`metadata["condense"]["reliable_for"]`):
+A kept segment records what it is reliable for (`Segment.condense.reliable_for`):
 - 'emotion': condensation attributed an emotion to it (its windows passed the emotion–valence
   agreement check and recur, see `rules`); decided by `analysis`, not here;
 - 'gender': a gender that did not abstain — the speaker-pooled label the annotate stage writes

@@ -1,7 +1,7 @@
 """Optional selection scorers: beyond the paper, they rank the segments worth most for CPQA.
 
 Each scorer returns a score in 0..1 and a reason; the stage adds `weight × score` into the
-segment's `metadata["selection"] = {"score": float, "reasons": [str, ...]}`, and the score orders
+segment's `Segment.selection` (score, reasons), and the score orders
 segments wherever something must be cut (caps, balance, budget). `prepare()` sees every input
 segment first (dropped ones included), for baselines and neighbours. Registered in `cpqa.catalog`
 under the capability 'selection-scorer'; a recipe lists them as `scorers: [{name: confidence, weight: 1}]`.
