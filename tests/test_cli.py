@@ -66,6 +66,8 @@ def test_a_clean_build_with_drops_prints_no_warning(tmp_path, audio_dir):
     assert status["recordings"]["silent"] == {"state": "dropped", "stage": "segment", "reason": "no_speech",
                                               "detail": status["recordings"]["silent"]["detail"]}
     assert {s["name"]: s["dropped"] for s in status["stages"]}["segment"] == {"no_speech": 1}
+    dropped = [json.loads(line) for line in cli("inspect", tmp_path / "run", "-s", "segment", "--dropped").stdout.splitlines()]
+    assert [(d["id"], d["reason"]) for d in dropped] == [("silent", "no_speech")]
 
 
 def test_override_reruns_changed_stage_only(tmp_path, audio_dir):

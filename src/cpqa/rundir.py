@@ -84,9 +84,9 @@ def count_lines(path: Path) -> int:
         return sum(1 for _ in f)
 
 
-def iter_stage_records(run_dir: str | Path, stage: str, skipped: bool = False) -> Iterator[dict[str, Any]]:
-    """The records (or skipped items) a stage wrote, in the docs/design.md §2 schema."""
-    yield from iter_stage_file(run_dir, stage, SKIPPED if skipped else RECORDS)
+def iter_stage_records(run_dir: str | Path, stage: str) -> Iterator[dict[str, Any]]:
+    """The records a stage wrote, in the docs/design.md §2 schema."""
+    yield from iter_stage_file(run_dir, stage, RECORDS)
 
 
 def iter_stage_file(run_dir: str | Path, stage: str, name: str) -> Iterator[dict[str, Any]]:

@@ -148,13 +148,16 @@ def _print_label_trust(stages: list[dict]) -> None:
 
 def inspect(run: Path = typer.Argument(..., help="A run directory."),
             stage: str = typer.Option(..., "--stage", "-s", help="The stage whose records to print."),
-            skipped: bool = typer.Option(False, "--skipped", help="Print the skipped items instead."),
+            skipped: bool = typer.Option(False, "--skipped", help="Print the failed (skipped) items instead."),
+            dropped: bool = typer.Option(False, "--dropped", help="Print the items its filters dropped instead."),
             limit: int | None = typer.Option(None, "--limit", "-n", help="At most this many records.")):
     """Print a stage's records as JSON lines (the docs/design.md §2 schema)."""
-    from ..rundir import iter_stage_records
+    from ..rundir import EXCLUDED, RECORDS, SKIPPED, iter_stage_file
+
+    name = SKIPPED if skipped else EXCLUDED if dropped else RECORDS
 
     def emit():
-        for i, record in enumerate(iter_stage_records(run, stage, skipped)):
+        for i, record in enumerate(iter_stage_file(run, stage, name)):
             if limit is not None and i >= limit:
                 break
             sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
