@@ -21,9 +21,28 @@ BAD_GIVEN_SEGMENTS = "bad_given_segments"
 EMPTY_SEGMENT = "empty_segment"
 """A segment holding no samples of its recording (it lies past the end)."""
 
-# Failures: QA generation (an LLM reply cpqa cannot use; the backends' own reasons, such as
-# `http_500`, come from `cpqa.outcome.Outcome.skip_reason`).
+# Failures of a backend request (an LLM, a speech-LLM), carried as `Outcome.skip_reason` and
+# written as the Skip of the item that needed it.
 UNPARSEABLE = "unparseable"
+"""A reply that does not hold the items asked for."""
+INVALID_OUTPUT = "invalid_output"
+"""A reply that breaks its JSON schema (after one correction round)."""
+TIMEOUT = "timeout"
+CONNECTION = "connection"
+BAD_RESPONSE = "bad_response"
+BAD_REQUEST = "bad_request"
+CONTEXT_LENGTH = "context_length"
+REFUSED = "refused"
+EMPTY_REPLY = "empty"
+GENERATION_ERROR = "generation_error"
+MODEL_ERROR = "model_error"
+"""A model's runtime failed on the input (its message goes to the log)."""
+ALL_MEMBERS_SKIPPED = "all_members_skipped"
+"""No member of an ensemble gave a prediction."""
+NO_LABELS = "no_labels"
+"""A cascade baseline asked about a clip without its labels."""
+BACKEND_FAILED = "failed"
+"""A backend failure that gave no reason of its own."""
 
 # Drops: nothing to work on.
 NO_SPEECH = "no_speech"
@@ -73,5 +92,16 @@ UNSUPPORTED_CLAIM = "unsupported_claim"
 WRONG_TYPE = "wrong_type"
 SPEECH_LLM_DISAGREES = "speech_llm_disagrees"
 
+
+def http_error(status: int) -> str:
+    """The reason of a request an HTTP server refused: `http_<status>`."""
+    return f"http_{status}"
+
+
+def audio_error(decode_reason: str) -> str:
+    """The reason of a request whose audio could not be read: `audio_<decode reason>`."""
+    return f"audio_{decode_reason}"
+
+
 ALL = frozenset(value for name, value in dict(globals()).items() if name.isupper() and isinstance(value, str))
-"""Every reason above."""
+"""Every fixed reason above (`http_error` and `audio_error` make the two families)."""

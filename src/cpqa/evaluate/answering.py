@@ -10,7 +10,7 @@ from typing import Any
 from ..audio.decode import DecodeError, load_16k_mono
 from ..llm.cache import RequestCache
 from ..llm.protocol import LLMResult
-from ..reasons import MISSING_FILE
+from ..reasons import MISSING_FILE, audio_error
 from ..records import ClipWord
 from ..stage import BackendSpec, ProgressHook
 from .audio import Heard, hear
@@ -76,8 +76,7 @@ class Answering:
             try:
                 heard = self._heard(unit)
             except DecodeError as exc:
-                reason = "audio_" + exc.reason.replace("-", "_")
-                outcomes[unit] = Outcome(SpeechAnswer.failure(reason, str(exc), model=self.model_name), None, keys[unit])
+                outcomes[unit] = Outcome(SpeechAnswer.failure(audio_error(exc.reason), str(exc), model=self.model_name), None, keys[unit])
                 continue
             audio = {"duration_s": round(heard.duration_s, 3), "heard_s": round(heard.heard_s, 3), "cut": heard.cut,
                      "pieces": len(heard.pieces)}

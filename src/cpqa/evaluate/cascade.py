@@ -17,6 +17,7 @@ from pydantic import Field
 
 from ..condense.tagging import speaker_aliases, tagged_transcript
 from ..llm.protocol import LLMRequest
+from ..reasons import BACKEND_FAILED, NO_LABELS
 from ..records import ClipWord
 from ..stage import BackendSpec, backend_field
 from .judge import template_module
@@ -63,7 +64,7 @@ class Cascade(SpeechLLM):
             text = self._transcript(query)
             if text is None:
                 answers[i] = SpeechAnswer.failure(
-                    "no_labels", "cascade-labels needs clip records (evaluate a run, or pass clips=RUN)",
+                    NO_LABELS, "cascade-labels needs clip records (evaluate a run, or pass clips=RUN)",
                     model=self.model_name)
             else:
                 requests[i] = self._request(query, text)
@@ -73,7 +74,7 @@ class Cascade(SpeechLLM):
             results = self._llm_backend.generate_many_sync(list(requests.values()))
             for i, result in zip(requests, results):
                 answers[i] = (SpeechAnswer(text=result.text.strip(), model=self.model_name, latency_s=result.latency_s)
-                              if result.ok else SpeechAnswer.failure(result.skip_reason or "llm_failed",
+                              if result.ok else SpeechAnswer.failure(result.skip_reason or BACKEND_FAILED,
                                                                      result.error or "", model=self.model_name))
         return [answers[i] for i in range(len(queries))]
 

@@ -17,6 +17,7 @@ from pydantic import Field
 
 from ..llm.openai_compatible import OpenAIBackend, OpenAIConfig
 from ..llm.protocol import LLMRequest
+from ..reasons import BACKEND_FAILED
 from .audio import wav_bytes
 from .protocol import SpeechAnswer, SpeechLLM, SpeechLLMConfig, SpeechQuery
 
@@ -66,7 +67,7 @@ class OpenAIAudio(SpeechLLM):
         requests = [self._request(q) for q in queries]
         results = self._client.generate_many_sync(requests)
         return [SpeechAnswer(text=r.text.strip(), model=r.model or self.config.model, latency_s=r.latency_s) if r.ok
-                else SpeechAnswer.failure(r.skip_reason or "failed", r.error or "", model=self.config.model,
+                else SpeechAnswer.failure(r.skip_reason or BACKEND_FAILED, r.error or "", model=self.config.model,
                                           latency_s=r.latency_s)
                 for r in results]
 

@@ -17,6 +17,7 @@ from pydantic import Field
 
 from ..audio.io import SAMPLE_RATE
 from ..errors import CPQAError, require
+from ..reasons import GENERATION_ERROR
 from ..requirements import Package, Requirement
 from .protocol import SpeechAnswer, SpeechLLM, SpeechLLMConfig, SpeechQuery
 
@@ -128,7 +129,7 @@ class Qwen2AudioTransformers(SpeechLLM):
                 if self.device.startswith("cuda"):
                     self._torch.cuda.empty_cache()
                 return [answer for q in queries for answer in self._answer_batch([q])]
-            return [SpeechAnswer.failure("generation_error", f"{type(exc).__name__}: {exc}", model=self.config.model,
+            return [SpeechAnswer.failure(GENERATION_ERROR, f"{type(exc).__name__}: {exc}", model=self.config.model,
                                          latency_s=time.perf_counter() - started)]
         latency_s = time.perf_counter() - started  # the batch finishes together
         return [SpeechAnswer(text=t.strip(), model=self.config.model, latency_s=latency_s) for t in texts]

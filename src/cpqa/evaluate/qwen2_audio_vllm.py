@@ -14,6 +14,7 @@ from pydantic import Field
 
 from ..audio.io import SAMPLE_RATE
 from ..llm.vllm_offline import VLLM, VLLMEngine
+from ..reasons import BAD_REQUEST
 from ..requirements import Requirement
 from .protocol import SpeechAnswer, SpeechLLM, SpeechLLMConfig, SpeechQuery
 from .qwen2_audio import QWEN2_AUDIO_INSTRUCT, conversation
@@ -86,7 +87,7 @@ class Qwen2AudioVLLM(SpeechLLM):
             outputs = llm.generate(inputs, sampling_params=sampling, use_tqdm=False)
         except ValueError as exc:
             if len(queries) == 1:
-                return [SpeechAnswer.failure("bad_request", str(exc), model=self.config.model,
+                return [SpeechAnswer.failure(BAD_REQUEST, str(exc), model=self.config.model,
                                              latency_s=time.perf_counter() - started)]
             logger.warning("vLLM rejected a batch of %d (%s); retrying one by one", len(queries), exc)
             return [answer for q in queries for answer in self._answer_batch(llm, [q])]

@@ -10,14 +10,18 @@ dropped by default (`drop_labels`).
 
 from __future__ import annotations
 
+import logging
 from typing import ClassVar
 
 import numpy as np
 from pydantic import Field
 
 from ..audio.io import SAMPLE_RATE
+from ..reasons import MODEL_ERROR, TOO_SHORT
 from ..stage import Config
 from .protocols import AudioWindow, EventResult, SoundEvent
+
+logger = logging.getLogger(__name__)
 
 
 class EventsConfig(Config):
@@ -106,12 +110,14 @@ class FrameTagger:
         for window in windows:
             samples = window.samples()
             if len(samples) < self.min_samples:
-                out.append(EventResult(skipped=True, skip_reason=f"too-short ({len(samples)} samples)"))
+                out.append(EventResult(skipped=True, skip_reason=TOO_SHORT))
                 continue
             try:
                 frames = self.frame_scores(samples)
             except RuntimeError as exc:  # the runtime's own error on odd audio: a skip, not a crash
-                out.append(EventResult(skipped=True, skip_reason=f"tagger-error: {exc}"))
+                logger.warning("%s: the event tagger failed on %s %.2f-%.2f s: %s", self.model_name, window.audio,
+                               window.start, window.end, exc)
+                out.append(EventResult(skipped=True, skip_reason=MODEL_ERROR))
                 continue
             out.append(EventResult(frame_events(frames, self.config, window.start, len(samples) / SAMPLE_RATE)))
         return out

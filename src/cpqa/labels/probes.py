@@ -16,14 +16,15 @@ from typing import Any, ClassVar
 import numpy as np
 from pydantic import Field
 
+from ..audio.speaker_embedding import GE2EEncoder
 from ..models import sha256_file
+from ..reasons import NO_EMOTION
 from ..stage import Config
 from .acoustic import acoustic_features
 from .encoder import RecordingFeatures, WhisperEncoder
 from .heads import ProbeHead, RegressionHead, resolve_head, speaker_normalize
 from .protocols import AudioWindow, CategoricalResult, DimensionResult, SpeakerResult
 from .regression import GOLD_VAD
-from ..audio.speaker_embedding import GE2EEncoder
 
 _ENCODERS: dict[tuple[str, str, str], WhisperEncoder] = {}
 _FEATURES: OrderedDict[tuple, RecordingFeatures] = OrderedDict()
@@ -260,7 +261,7 @@ class CircumplexDimensions:
         out = []
         for emotion in emotions:
             if emotion.skipped or not emotion.probs:
-                out.append(DimensionResult(skipped=True, skip_reason="no emotion posterior"))
+                out.append(DimensionResult(skipped=True, skip_reason=NO_EMOTION))
                 continue
             total = sum(p for label, p in emotion.probs.items() if label in CIRCUMPLEX_VAD) or 1.0
             vad = [sum(p * CIRCUMPLEX_VAD[label][d] for label, p in emotion.probs.items() if label in CIRCUMPLEX_VAD)

@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 
 from pydantic import Field
 
+from ..reasons import INVALID_OUTPUT
 from ..stage import Config
 from .cache import RequestCache, request_key
 from .jsonout import check_output, check_schema
@@ -85,7 +86,7 @@ class LLMBackend:
 
     async def _generate_validated(self, requests: list[LLMRequest], concurrency: int) -> list[LLMResult]:
         results = [self._validated(r, res) for r, res in zip(requests, await self._complete_many(requests, concurrency))]
-        invalid = [i for i, res in enumerate(results) if res.skip_reason == "invalid_output"]
+        invalid = [i for i, res in enumerate(results) if res.skip_reason == INVALID_OUTPUT]
         if invalid:
             self.stats.retries += len(invalid)
             second = await self._complete_many([_correction(requests[i], results[i]) for i in invalid], concurrency)
@@ -103,7 +104,7 @@ class LLMBackend:
             return result
         checked = check_output(result.text, request.json_schema)
         if checked.error is not None:
-            result.skipped, result.skip_reason, result.error = True, "invalid_output", checked.error
+            result.skipped, result.skip_reason, result.error = True, INVALID_OUTPUT, checked.error
         else:
             result.parsed, result.repaired = checked.parsed, checked.repaired
         return result

@@ -27,6 +27,7 @@ from typing import ClassVar
 from pydantic import Field
 
 from ..errors import require
+from ..reasons import BAD_REQUEST, CONTEXT_LENGTH
 from ..requirements import Package, Requirement
 from .base import LLMBackend, LLMConfig
 from .embedded import resolve_gguf
@@ -120,7 +121,7 @@ class LlamaCppBackend(LLMBackend):
         try:
             out = llama.create_chat_completion(**kwargs)
         except ValueError as exc:  # llama-cpp's error for a prompt longer than the context
-            reason = "context_length" if "context" in str(exc) else "bad_request"
+            reason = CONTEXT_LENGTH if "context" in str(exc) else BAD_REQUEST
             return LLMResult.failure(reason, str(exc), model=self.config.model, attempts=1,
                                      latency_s=time.perf_counter() - started)
         choice, usage = out["choices"][0], out.get("usage") or {}

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 from pydantic import Field
 
 from ..errors import CPQAError, require
+from ..reasons import BAD_RESPONSE, CONNECTION, EMPTY_REPLY, REFUSED, TIMEOUT, http_error
 from ..requirements import EnvVar, Package, Requirement
 from .base import LLMBackend, LLMConfig
 from .protocol import LLMRequest, LLMResult
@@ -152,16 +153,16 @@ class OpenAIBackend(LLMBackend):
             try:
                 response = await client.post(self._url, json=body)
             except httpx.TimeoutException as exc:
-                reason, error = "timeout", f"no response within {self.config.timeout_s:g} s ({type(exc).__name__})"
+                reason, error = TIMEOUT, f"no response within {self.config.timeout_s:g} s ({type(exc).__name__})"
             except httpx.TransportError as exc:
-                reason, error = "connection", f"{type(exc).__name__}: {exc}"
+                reason, error = CONNECTION, f"{type(exc).__name__}: {exc}"
             else:
                 status = response.status_code
                 if status == 200:
                     try:
                         result = self._parse(response.json())
                     except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
-                        reason, error = "bad_response", f"malformed response body ({exc!r:.120}): {response.text[:200]!r}"
+                        reason, error = BAD_RESPONSE, f"malformed response body ({exc!r:.120}): {response.text[:200]!r}"
                     else:
                         result.attempts, result.latency_s = attempt, time.perf_counter() - started
                         return result
@@ -171,7 +172,7 @@ class OpenAIBackend(LLMBackend):
                         f"key in ${self.config.api_key_env} (config `api_key_env`) and its access to "
                         f"'{self.config.model}'."))
                 else:
-                    reason, error = f"http_{status}", f"HTTP {status}: {response.text[:300]!r}"
+                    reason, error = http_error(status), f"HTTP {status}: {response.text[:300]!r}"
                     if status < 500 and status not in RETRYABLE_STATUS:  # a request the server will always refuse
                         return self._failure(reason, error, attempt, started)
                     retry_after = _retry_after_s(response.headers)
@@ -194,7 +195,7 @@ class OpenAIBackend(LLMBackend):
             completion_tokens=int(usage.get("completion_tokens") or 0),
         )
         if message.get("content") is None:
-            result.skipped, result.skip_reason = True, "refused" if message.get("refusal") else "empty"
+            result.skipped, result.skip_reason = True, REFUSED if message.get("refusal") else EMPTY_REPLY
             result.error = self._redact(str(message.get("refusal") or "the reply has no content"))
         return result
 

@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 from pydantic import Field
 
 from ..errors import require
+from ..reasons import BAD_REQUEST
 from ..requirements import Package, Requirement
 from .base import LLMBackend, LLMConfig
 from .protocol import LLMRequest, LLMResult
@@ -108,7 +109,7 @@ class VLLMBackend(LLMBackend):
                                    sampling_params=[self._sampling(r) for r in requests], use_tqdm=False)
             except ValueError as exc:
                 if len(requests) == 1:
-                    return [LLMResult.failure("bad_request", str(exc), model=self.config.model, attempts=1,
+                    return [LLMResult.failure(BAD_REQUEST, str(exc), model=self.config.model, attempts=1,
                                               latency_s=time.perf_counter() - started)]
                 logger.warning("vLLM rejected a batch of %d (%s); retrying one by one", len(requests), exc)
             else:

@@ -45,7 +45,7 @@ from ..evaluate.heard import LongAudio, Placement, evidence_span, place, words_i
 from ..evaluate.protocol import SpeechAnswer, SpeechLLM, SpeechQuery
 from ..llm import LLMResult
 from ..llm.cache import RequestCache
-from ..reasons import SPEECH_LLM_DISAGREES
+from ..reasons import BACKEND_FAILED, SPEECH_LLM_DISAGREES, audio_error
 from ..records import Clip, QAItem, QAType
 from ..registry import backend_registry
 from ..rundir import resolve_path
@@ -185,7 +185,7 @@ class SpeechCheck:
                 heard = hear(self._audio(str(resolve_path(clip.audio, self.run_dir))), placement,
                              self.config.max_audio_s)
             except DecodeError as exc:
-                found[key] = LLMResult.failure("audio_" + exc.reason, str(exc))
+                found[key] = LLMResult.failure(audio_error(exc.reason), str(exc))
                 continue
             words = words_in(clip, placement.window) if placement.cut == "window" else clip.words
             queries.append((key, SpeechQuery(unit_id=item.id, audio=heard.pieces, question=item.turns[0].question,
@@ -210,7 +210,7 @@ class SpeechCheck:
 
 def _result(answer: SpeechAnswer, heard: dict[str, Any]) -> LLMResult:
     if not answer.ok:
-        return LLMResult.failure(answer.skip_reason or "failed", answer.error or "", model=answer.model)
+        return LLMResult.failure(answer.skip_reason or BACKEND_FAILED, answer.error or "", model=answer.model)
     return LLMResult(text=answer.text.strip(), model=answer.model, parsed=heard)
 
 

@@ -10,6 +10,7 @@ from pydantic import Field, field_validator
 
 from ...emotions import EMOTIONS
 from ...errors import CPQAError, require
+from ...reasons import ALL_MEMBERS_SKIPPED
 from ...requirements import Package, Requirement
 from ...stage import BackendSpec, Config
 from ..protocols import AudioWindow, CategoricalResult
@@ -99,7 +100,7 @@ class EnsembleEmotion:
         for results in zip(*per_member):
             kept = [(r, w) for r, w in zip(results, self.weights) if not r.skipped and r.probs]
             if not kept:
-                out.append(CategoricalResult(skipped=True, skip_reason="every ensemble member skipped"))
+                out.append(CategoricalResult(skipped=True, skip_reason=ALL_MEMBERS_SKIPPED))
                 continue
             total = sum(w for _, w in kept)
             probs: dict[str, float] = {}
