@@ -3,33 +3,14 @@ count as dropped/<reason>; failures stay Skips in skipped.jsonl; a resume treats
 
 from pathlib import Path
 
-from pydantic import BaseModel
-
 from cpqa.executors.local import LocalExecutor
 from cpqa.manifest import iter_jsonl
 from cpqa.reasons import AUDIO_UNREADABLE, TOO_SHORT
 from cpqa.recipe import Recipe, StageSpec
 from cpqa.records import Drop, Recording, Skip
-from cpqa.stage import Filter, SourceStage, StageConfig
+from cpqa.stage import Filter, StageConfig
 from cpqa.status import run_status
-
-
-class Seconds(BaseModel):
-    id: str
-    value: float
-
-
-class SecondsSource(SourceStage[Seconds, Recording]):
-    name = "seconds"
-    input_type = Seconds
-    output_type = Recording
-
-    def discover(self, input_path: Path):
-        for n, line in enumerate(input_path.read_text().split()):
-            yield Seconds(id=f"r{n}", value=float(line))
-
-    def process_batch(self, items):
-        return [Recording(id=i.id, audio="-", duration=i.value, sample_rate=16000, channels=1) for i in items]
+from test_executor import NumberSource
 
 
 class LongEnough(Filter[Recording]):
@@ -49,20 +30,20 @@ class LongEnough(Filter[Recording]):
 
 def build(input_path: Path, run: Path):
     recipe = Recipe(name="filter", documentation="", source="test", stages=[
-        StageSpec("seconds", "seconds", SecondsSource, StageConfig(batch_size=2)),
+        StageSpec("numbers", "numbers", NumberSource, StageConfig(batch_size=2)),
         StageSpec("long_enough", "long_enough", LongEnough, StageConfig(batch_size=2))])
     return LocalExecutor().build(input_path, run, recipe)
 
 
 def test_drops_and_failures_are_written_apart_counted_and_resumed(tmp_path):
-    numbers = tmp_path / "seconds.txt"
+    numbers = tmp_path / "numbers.txt"
     numbers.write_text("1 5 2 13 8\n")
     result = build(numbers, tmp_path / "run")
     stage = result.stages[-1]
-    assert [r["id"] for r in iter_jsonl(stage.dir / "records.jsonl")] == ["r1", "r4"]
-    assert [(d["id"], d["reason"]) for d in iter_jsonl(stage.dir / "excluded.jsonl")] == [("r0", "too_short"),
-                                                                                            ("r2", "too_short")]
-    assert [(s["id"], s["reason"]) for s in iter_jsonl(stage.dir / "skipped.jsonl")] == [("r3", "audio_unreadable")]
+    assert [r["id"] for r in iter_jsonl(stage.dir / "records.jsonl")] == ["n5", "n8"]
+    assert [(d["id"], d["reason"]) for d in iter_jsonl(stage.dir / "excluded.jsonl")] == [("n1", "too_short"),
+                                                                                            ("n2", "too_short")]
+    assert [(s["id"], s["reason"]) for s in iter_jsonl(stage.dir / "skipped.jsonl")] == [("n13", "audio_unreadable")]
     assert stage.stats["dropped"] == {"too_short": 2} and stage.stats["skipped"] == {"audio_unreadable": 1}
     assert stage.stats["counters"]["dropped/too_short"] == 2 and result.skipped_total == 1
     status = {s["name"]: s for s in run_status(tmp_path / "run")["stages"]}["long_enough"]

@@ -77,6 +77,7 @@ class Word(BaseModel):
     start: float
     end: float
     prob: float | None = None
+    """The ASR's probability for the word (None where it gave none)."""
     emotion: str | None = None
     gender: str | None = None
     speaker: str | None = None
@@ -123,17 +124,8 @@ class Segment(Record):
         return f"{recording_id}-{n:06d}"
 
 
-class ClipWord(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    word: str
-    start: float
-    end: float
-    prob: float | None = None
-    """The ASR's probability for the word (None where it gave none)."""
-    emotion: str | None = None
-    gender: str | None = None
-    speaker: str | None = None
+class ClipWord(Word):
+    """A word of a clip, its emotion, gender and speaker tags all set (`condense.tagging`)."""
 
 
 class Clip(Record):
