@@ -31,8 +31,7 @@ def test_gender_and_emotion_items_name_a_confident_speaker_and_the_answer():
         ("S1", "the first speaker", "female", "neutral"), ("S3", "the third speaker", "female", "happy"),
         ("S1", "the first speaker", "female", "neutral"), None, None]
     dg, _, de, ds, _ = slot_instructions(facts, slots, targets, load_qa_types("v2"))
-    assert 'tagged S1' in dg and '"the first speaker" or by what they say' in dg
-    assert "The answer: the voice is female." in dg
+    assert "the voice of the first speaker sounds male or female" in dg and "The answer: the voice is female." in dg
     assert "without naming any emotion in the question" in de and de.endswith("their voice sounds neutral.")
     assert "(3)" in ds
 
@@ -45,7 +44,7 @@ def test_speakers_past_the_ordinals_are_pointed_to_by_what_they_say_and_no_speec
     assert [t.ordinal for t in targets] == [f"the {n} speaker" for n in ("first", "second", "third", "fourth",
                                                                          "fifth")] + [None]
     instructions = slot_instructions(facts, slots, targets, load_qa_types("v2"))
-    assert "tagged S6 sounds male or female, pointing to them by what they say," in instructions[5]
+    assert "the speaker S6 of the summary (point to them by what they say, never by the code)" in instructions[5]
     assert not any("HACKED" in text or "Ignore" in text for text in instructions)
 
 
@@ -71,7 +70,7 @@ def test_a_contextual_speakers_item_names_the_two_speakers_it_tells_apart():
     assert (first.alias, first.partner.alias) == ("S1", "S3")
     assert (second.alias, second.partner.alias) == ("S2", "S3")
     cs = slot_instructions(facts, slots, [first, second], v2)[0]
-    assert "tagged S1 and the speaker tagged S3 apart" in cs and '"the first speaker" and "the third speaker"' in cs
+    assert "Ask which of the two, the first speaker or the third speaker, says" in cs
     alone = clip_facts(make_clip("alone-clip0000", MEETING[:1]))
     assert slot_targets(alone, [Slot("CS")], v2, ORDINALS) == [None]
     assert "besides the single speaker" in slot_instructions(alone, [Slot("CS")], [None], v2)[0]

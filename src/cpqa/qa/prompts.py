@@ -60,6 +60,11 @@ def nonce(*parts: str) -> str:
         salt += 1
 
 
+EVIDENCE_CHARS = 160
+"""The evidence is a short phrase; bounded in the schema, a small model cannot spend a hundred
+tokens quoting the clip back."""
+
+
 def output_schema(slots: list[Slot]) -> dict[str, Any]:
     """The JSON schema of a generation reply: `{"items": [...]}` with one entry per slot, its type
     and turn count fixed, so constrained decoding cannot drift from the plan."""
@@ -72,7 +77,7 @@ def output_schema(slots: list[Slot]) -> dict[str, Any]:
                 "properties": {"type": {"const": slot.code},
                                "turns": {"type": "array", "prefixItems": [turn] * slot.turns, "items": False,
                                          "minItems": slot.turns},
-                               "evidence": {"type": "string"}},
+                               "evidence": {"type": "string", "maxLength": EVIDENCE_CHARS}},
                 "required": ["type", "turns", "evidence"], "additionalProperties": False}
 
     # `items: false` + `minItems` pin the length for validators; llama.cpp's grammar reads prefixItems.

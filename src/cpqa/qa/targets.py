@@ -34,6 +34,12 @@ class Target:
     partner: Target | None = None
     """The other speaker of a pair (a type whose `target` is `pair`: told apart from this one)."""
 
+    @property
+    def who(self) -> str:
+        """The speaker as an instruction names them: by order, else by their code, which the item
+        must not repeat (a small model copies a code it is given as a name: "the speaker tagged S1")."""
+        return self.ordinal or f"the speaker {self.alias} of the summary (point to them by what they say, never by the code)"
+
 
 def slot_targets(facts: ClipFacts, slots: list[Slot], qa_types: QATypes,
                  ordinals: dict[str, int]) -> list[Target | None]:
