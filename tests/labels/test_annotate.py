@@ -179,7 +179,7 @@ def test_speaker_normalised_head_for_speakers_with_enough_windows(recording_and_
     assert {s.labels["emotion"].model for s in out} == {"whisper-base-probe-emotion-spknorm-v1@embedded:base"}
     assert "gender" not in out[0].labels and out[0].words[0].gender is None
     (alone,) = stage.process_batch(segments[:1])  # one window of the speaker: the plain head (for a short,
-    assert alone.labels["emotion"].model == "whisper-base-probe-emotion-short-v2@embedded:base"  # looped recording)
+    assert alone.labels["emotion"].model == "whisper-base-probe-emotion-short-v3@embedded:base"  # looped recording)
 
 
 def test_config_validates_backends_before_any_model_loads():
@@ -210,7 +210,7 @@ def test_short_recordings_get_the_head_trained_on_clips_heard_alone(tmp_path):
     backend = WhisperProbeEmotion(WhisperProbeEmotion.Config())
     short, long = backend.predict([AudioWindow("short", str(tmp_path / "short.wav"), 0.0, 4.0, "short/?"),
                                    AudioWindow("long", str(tmp_path / "long.wav"), 0.0, 4.0, "long/?")])
-    assert short.model == "whisper-base-probe-emotion-short-v2@embedded:base"
+    assert short.model == "whisper-base-probe-emotion-short-v3@embedded:base"
     assert long.model is None and backend.model_name == "whisper-base-probe-emotion-v3@embedded:base"
     assert set(short.probs) == set(long.probs)
     unpaired = WhisperProbeEmotion(WhisperProbeEmotion.Config(short_head=None))

@@ -44,7 +44,7 @@ def test_bad_heads_are_user_errors(tmp_path):
 EMOTIONS = {"angry", "disgusted", "fearful", "happy", "neutral", "sad", "surprised"}
 
 
-@pytest.mark.parametrize("name, ua_floor", [("emotion", 0.65), ("emotion-short", 0.55)])
+@pytest.mark.parametrize("name, ua_floor", [("emotion", 0.65), ("emotion-short", 0.60)])
 def test_shipped_emotion_heads_are_calibrated_and_carry_their_held_out_figures(name, ua_floor):
     head = ProbeHead.load(resolve_head(f"builtin:{name}"))
     assert set(head.labels) == EMOTIONS and head.encoder == "embedded:base" and head.acoustic
@@ -53,6 +53,8 @@ def test_shipped_emotion_heads_are_calibrated_and_carry_their_held_out_figures(n
     assert head.ood_axes.shape[1] == head.mean.shape[0] and head.meta["ood_threshold"] > 1
     validation = head.meta["validation"]  # held-out speakers: RAVDESS actors, natural speakers, AMI meetings
     assert validation["ravdess"]["ua_abstain_as_error"] >= ua_floor
+    if name == "emotion-short":  # every setting chosen inside the training folds: the figure saw no choice
+        assert validation["method"] == "nested 8-fold" and len(head.meta["nested"]["outer_fold_choices"]) == 8
     for natural in ("natural", "ami"):
         assert validation[natural]["negative"] <= 0.15 and validation[natural]["neutral"] >= 0.8
     assert builtin_head(name).stat().st_size < 100_000
