@@ -2,6 +2,10 @@
 
 Regenerate the committed snapshots (from the code on PYTHONPATH) with
     python tests/golden/records.py [dummy|local|qa ...]
+They are made with the code of 9438b64 (`git worktree add --detach /tmp/golden-base 9438b64`, then
+`PYTHONPATH=/tmp/golden-base/src`). A shipped model that changes (a head in labels/heads/) changes
+the local records by design: copy the new file into that worktree and rebuild `local`. The local
+snapshot has the emotion-short head of 5c82e72.
 A snapshot is, per stage, its kept records (run paths as RUN without stage signatures, the input's as TMP, sorted by id,
 floats rounded) and its excluded and skipped inputs as (id, reason)."""
 
