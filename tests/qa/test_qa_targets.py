@@ -10,6 +10,7 @@ from cpqa.qa.facts import clip_facts
 from cpqa.qa.prompts import generation_request, slot_instructions
 from cpqa.qa.targets import slot_targets
 from cpqa.qa.types import Slot, load_qa_types
+from cpqa.records import QAItem, Turn
 from cpqa.vocabulary import NO_CLEAR_EMOTION, UNKNOWN_GENDER
 
 ORDINALS = load_claim_words("v1").ordinals
@@ -70,15 +71,27 @@ def test_a_contextual_speakers_item_names_the_two_speakers_it_tells_apart():
     assert (first.alias, first.partner.alias) == ("S1", "S3")
     assert (second.alias, second.partner.alias) == ("S2", "S3")
     cs = slot_instructions(facts, slots, [first, second], v2)[0]
-    assert "Ask which of the two, the first speaker or the third speaker, says" in cs
+    assert "Ask who says a particular thing in the clip, the first speaker or the third speaker," in cs
     alone = clip_facts(make_clip("alone-clip0000", MEETING[:1]))
     assert slot_targets(alone, [Slot("CS")], v2, ORDINALS) == [None]
     assert "besides the single speaker" in slot_instructions(alone, [Slot("CS")], [None], v2)[0]
 
 
 def test_a_question_copying_its_instruction_is_caught():
-    instruction = ("Ask a question that needs telling the speakers apart: who said what, who answers whom, or how "
-                   "the speakers' attitudes to the topic differ.")
-    copied = "Who said what, who answers whom, or how the speakers' attitudes to the topic differ?"
-    assert "repeats its instruction" in repeated_instruction(copied, instruction)
-    assert repeated_instruction("Which of the two suggests putting a display on the remote?", instruction) is None
+    words = load_claim_words("v1")
+
+    def echo(code: str, question: str, instruction: str) -> str | None:
+        item = QAItem(id="q", clip_id="c", type=code, turns=[Turn(question=question, answer="The first speaker.")])
+        return repeated_instruction(item, instruction, words)
+
+    v1_cs = ("Ask a question that needs telling the speakers apart: who said what, who answers whom, or how "
+             "the speakers' attitudes to the topic differ.")
+    assert "repeats its instruction" in echo(
+        "CS", "Who said what, who answers whom, or how the speakers' attitudes to the topic differ?", v1_cs)
+    cs = ("Ask who says a particular thing in the clip, the first speaker or the third speaker, naming in the question "
+          "what is said, in your own words (who suggests an idea, who asks about something, who agrees or objects).")
+    assert echo("CS", "Who says a particular thing in the clip, the first or the third speaker?", cs)
+    # naming the speakers the instruction names is no copy; a stock EMP or direct question is its form
+    assert echo("CS", "Who suggests a menu display for the remote, the first speaker or the third speaker?", cs) is None
+    emp = "Ask what a caring listener could say back to the first speaker, who sounds sad."
+    assert echo("EMP", "What could a caring listener say back to the first speaker?", emp) is None

@@ -230,19 +230,32 @@ def type_problem(item: QAItem, facts: ClipFacts, cw: ClaimWords) -> str | None:
     return None
 
 
-ECHO_WORDS = 6
+ECHO_WORDS = 5
 """A question sharing a run of this many words with its instruction copies it."""
+ECHO_CHECKED = frozenset({"C", "CE", "CG", "CS"})
+"""Types whose question must be about the clip's content. Direct types (DE, DG, DS) and EMP ("what
+could a listener say back?") have a stock question as their right form."""
+_SPEAKER_REFERENCE = frozenset({"the", "a", "an", "or", "and"})
 
 
-def repeated_instruction(question: str, instruction: str) -> str | None:
-    """Why a question that should ask about the clip's content only repeats the instruction it
-    was written to ("Who said what, who answers whom, or how the speakers' attitudes differ?"),
-    or None. Direct types (DE, DG, DS) are not checked: a stock question is their right form."""
-    runs = {tuple(ws[i:i + ECHO_WORDS]) for ws in [words(instruction)] for i in range(len(ws) - ECHO_WORDS + 1)}
-    tokens = words(question)
-    for i in range(len(tokens) - ECHO_WORDS + 1):
-        if tuple(tokens[i:i + ECHO_WORDS]) in runs:
-            return f'the question repeats its instruction ("{" ".join(tokens[i:i + ECHO_WORDS])} …")'
+def repeated_instruction(item: QAItem, instruction: str, cw: ClaimWords) -> str | None:
+    """Why the item's question repeats the instruction it was written to instead of asking about
+    the clip ("Which of the two says, asks or suggests a thing they talk about?"), or None. Words
+    that point to speakers (order words, "speaker", articles) are skipped: naming the speakers
+    the instruction names is right."""
+    if item.type not in ECHO_CHECKED:
+        return None
+
+    def tokens(text: str) -> list[str]:
+        return [t for t in words(text) if t not in cw.ordinals and t not in cw.vocab.speaker_nouns
+                and t not in _SPEAKER_REFERENCE]
+
+    told = tokens(instruction)
+    runs = {tuple(told[i:i + ECHO_WORDS]) for i in range(len(told) - ECHO_WORDS + 1)}
+    asked = tokens(item.turns[0].question)
+    for i in range(len(asked) - ECHO_WORDS + 1):
+        if tuple(asked[i:i + ECHO_WORDS]) in runs:
+            return f'the question repeats its instruction ("{" ".join(asked[i:i + ECHO_WORDS])}")'
     return None
 
 

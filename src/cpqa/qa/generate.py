@@ -265,8 +265,8 @@ class QAStage(Stage[Clip, QAItem]):
             record(item, problem[0], f.label_consistency, problem[1])
         if unsupported := unsupported_claims(item, facts, self.claim_words):
             record(item, UNSUPPORTED_CLAIM, f.claims, "; ".join(unsupported))
-        if problem := type_problem(item, facts, self.claim_words) or (
-                self.qa_types.types[item.type].needs_context and repeated_instruction(item.turns[0].question, instruction)):
+        if problem := type_problem(item, facts, self.claim_words) or repeated_instruction(
+                item, instruction, self.claim_words):
             record(item, WRONG_TYPE, f.type_check, problem)
 
     def _near_duplicates(self, items: list[QAItem]) -> None:
