@@ -112,3 +112,19 @@ def test_what_a_speaker_is_said_to_say_must_be_in_their_words():
     assert unsupported_claims(wrong, ARGUMENT_FACTS, WORDS) == ['"bicycle, buying, new, suggest" (not in what S1 says)']
     voice = item("DE", "What emotion does the second speaker convey?", "The second speaker's voice conveys a sad emotion.")
     assert unsupported_claims(voice, ARGUMENT_FACTS, WORDS) == []  # how they sound, not what they said
+
+
+def test_a_quote_in_the_question_belongs_to_the_speaker_the_answer_names():
+    # The demo kept CS "Who says 'But you know on a mobile phone...'" → "The third speaker says this.":
+    # the words are the first speaker's; the answer alone names no content to check.
+    quoted = "Who says 'Tomorrow? I need it tonight for my shift...'"
+    assert unsupported_claims(item("CS", quoted, "The first speaker says this."), ARGUMENT_FACTS, WORDS) == []
+    assert unsupported_claims(item("CS", quoted, "The second speaker says this."), ARGUMENT_FACTS, WORDS) == [
+        '"Tomorrow? I need it tonight for my shift" (said by S1, not S2 (male))']
+    assert unsupported_claims(item("CG", quoted, "The man says it."), ARGUMENT_FACTS, WORDS) == [
+        '"Tomorrow? I need it tonight for my shift" (said by S1, not S2 (male))']
+    # an apostrophe inside the quote does not end it; a paraphrase found nowhere is not judged
+    inner = "Who says 'I'm sorry. I should have checked the brakes'?"
+    assert unsupported_claims(item("CS", inner, "The second speaker."), ARGUMENT_FACTS, WORDS) == []
+    loose = "Who says 'we could fix the car ourselves'?"
+    assert unsupported_claims(item("CS", loose, "The first speaker."), ARGUMENT_FACTS, WORDS) == []

@@ -16,6 +16,8 @@ sentence by sentence,
 - each gender noun ("the woman", "a male voice") needs a speaker of that confident gender;
 - each stated speaker count ("two people", "one man and one woman") must be the clip's, and an
   ordinal speaker ("the third speaker") must exist.
+- what a speaker named by order is said to say must be in their words, and a quote in a question
+  ("Who says 'but on a mobile phone'?") must be the words of the speaker its answer names.
 Words in a question's choice ("calm or angry", "a man or a woman") and negated words ("not
 angry") are no claims. Each unsupported claim is named in the detail: `"confused" (no label
 supports it)`.
@@ -43,6 +45,9 @@ from .types import load_yaml
 
 _SENTENCE = re.compile(r"[.!?;:]+(?:\s+|$)")
 _CODE = re.compile(r"^s(\d{1,2})$")
+_QUOTE = re.compile(r"""(?:^|(?<=\s))['"‘“](.+?)['"’”](?=[\s?.,!;:]|$)""")
+QUOTE_WORDS = 4
+"""The words of a quote matched against who says them."""
 CHOICE_SPAN = 2
 """A label word within this many words of 'or' in a question is one of the offered choices."""
 
@@ -151,7 +156,31 @@ def unsupported_claims(item: QAItem, facts: ClipFacts, cw: ClaimWords) -> list[s
         for text, question in ((turn.question, True), (turn.answer, False)):
             for tokens in _sentences(text):
                 found.extend(_sentence_problems(tokens, facts, cw, question))
+        if misquoted := _quote_attribution(turn.question, turn.answer, facts, cw):
+            found.append(misquoted)
     return list(dict.fromkeys(found))
+
+
+def _quote_attribution(question: str, answer: str, facts: ClipFacts, cw: ClaimWords) -> str | None:
+    """A question quoting the clip ("Who says 'But you know on a mobile phone'?") answered with a
+    speaker ("The third speaker says this.") must name one who says those words; the detail when
+    the words are someone else's. Quotes of fewer than QUOTE_WORDS words, or found nowhere (a
+    paraphrase), are not judged."""
+    first = _sentences(answer)[:1]
+    named = _about(first[0], facts, cw) if first else []
+    if not named or len(named) == len(facts.speakers):
+        return None
+    spoken = {s.alias: " ".join(words(" ".join(st.text for st in facts.stretches if st.alias == s.alias)))
+              for s in facts.speakers}
+    for quote in _QUOTE.findall(question):
+        piece = max(re.split(r"…|\.\.\.", quote), key=len)
+        quoted = " ".join(words(piece)[:QUOTE_WORDS])
+        if len(quoted.split()) < QUOTE_WORDS:
+            continue
+        sayers = sorted(alias for alias, text in spoken.items() if f" {quoted} " in f" {text} ")
+        if sayers and not {s.alias for s in named} & set(sayers):
+            return f'"{piece.strip()[:60]}" (said by {" and ".join(sayers)}, not {_who(named, facts)})'
+    return None
 
 
 def _sentence_problems(tokens: list[str], facts: ClipFacts, cw: ClaimWords, question: bool) -> list[str]:
