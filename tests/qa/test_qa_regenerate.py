@@ -129,3 +129,16 @@ def test_a_configured_type_judge_rates_what_the_rules_passed(tmp_path, rating, p
     else:   # the judge's verdict went back to the generator like any wrong type
         assert generated == 2 and emp["filters"]["details"]["wrong_type"] == "the judge rated it 1/5 as Empathetic response"
         assert [a["reasons"] for a in emp["generator"]["attempts"]] == [["wrong_type"], ["wrong_type"]]
+
+
+def test_regeneration_samples_at_the_retry_temperature(tmp_path):
+    """A greedy first attempt, then follow-ups sampled (greedy decoding tends to write a refused item
+    again word for word); each attempt's item records the temperature it was written at."""
+    clips = write_clips(tmp_path / "clips.jsonl", [make_clip("rec-clip0000", ARGUMENT)])
+    with OpenAITestServer(responder=confused_until_told) as server:
+        result = LocalExecutor().build(clips, tmp_path / "run",
+                                       make_recipe(server, temperature=0, retry_temperature=0.9, **QUIET))
+        sent = [r.body for r in server.received if is_generation(r.body)]
+    assert [body["temperature"] for body in sent] == [0, 0.9]
+    records, _ = outputs(result.stages[-1].dir)
+    assert [r["generator"]["temperature"] for r in records] == [0.9, 0]  # CE rewritten, CG passed at once

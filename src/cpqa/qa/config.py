@@ -89,6 +89,10 @@ class QAConfig(StageConfig):
     multi_turn_types: list[QAType] = Field(default_factory=lambda: ["CE", "EMP", "C"],
                                            description="Types multi-turn items rotate over (per clip).")
     temperature: float = Field(0.7, ge=0, le=2)
+    retry_temperature: float | None = Field(
+        0.7, ge=0, le=2, description="Sampling temperature of the regeneration attempts (None: `temperature`): "
+                                     "decoding greedily, a small model given the reasons often writes the refused "
+                                     "item again word for word.")
     seed: int = 0
     max_tokens_per_turn: int = Field(150, ge=16, description="Reply budget per requested turn.")
     max_attempts: int = Field(

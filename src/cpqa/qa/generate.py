@@ -198,7 +198,8 @@ class QAStage(Stage[Clip, QAItem]):
                 for n, item in fresh[plan.clip.id].items():
                     plan.take(n, item, attempt)
                 if fresh[plan.clip.id] and attempt < c.max_attempts:
-                    plan.next_attempt(result.text, self.qa_types, c.max_tokens_per_turn)
+                    plan.next_attempt(result.text, self.qa_types, c.max_tokens_per_turn,
+                                      c.temperature if c.retry_temperature is None else c.retry_temperature)
                 else:
                     plan.stop()
         checked: list[tuple[QAItem, ClipFacts]] = []
@@ -224,7 +225,7 @@ class QAStage(Stage[Clip, QAItem]):
     def _attempt(self, plan: ClipPlan, result: LLMResult, attempt: int,
                  out: dict[str, list[QAItem] | Drop | Skip]) -> dict[int, QAItem]:
         """One attempt's items for the plan's pending slots, checked by the rules (none when it failed)."""
-        parsed = self._parse(plan.clip, {n: plan.slots[n] for n in plan.pending}, result)
+        parsed = self._parse(plan.clip, {n: plan.slots[n] for n in plan.pending}, result, plan.request.temperature)
         if isinstance(parsed, Skip):
             logger.warning("clip %s: generation attempt %d failed (%s)", plan.clip.id, attempt, parsed.reason)
             if attempt == 1:
@@ -235,13 +236,14 @@ class QAStage(Stage[Clip, QAItem]):
             self._check(item, plan.slots[n], plan.facts, plan.instructions[n])
         return parsed
 
-    def _parse(self, clip: Clip, slots: dict[int, Slot], result: LLMResult) -> dict[int, QAItem] | Skip:
+    def _parse(self, clip: Clip, slots: dict[int, Slot], result: LLMResult,
+               temperature: float) -> dict[int, QAItem] | Skip:
         """Slot number → item, for the requested `slots` in order."""
         if result.skipped:
             return Skip(id=clip.id, reason=result.skip_reason or UNPARSEABLE, detail=_excerpt(result))
         generator = {"model": result.model or self.llm.model_name, "backend": self.config.llm.name,
                      "prompt_version": self.config.prompt_version, "raw_output": result.text,
-                     "temperature": self.config.temperature, "seed": self.config.seed}
+                     "temperature": temperature, "seed": self.config.seed}
         try:
             entries = result.parsed["items"]
             return {n: QAItem(id=f"{clip.id}-qa{n:03d}", clip_id=clip.id, type=entry["type"],

@@ -72,14 +72,15 @@ class ClipPlan:
                 self.items[n].generator.attempts.append({"attempt": attempt, "error": reason, "detail": detail})
         self.pending = []
 
-    def next_attempt(self, reply: str, qa_types: QATypes, max_tokens_per_turn: int) -> None:
-        """Ask again for the slots whose item failed a regenerable check, in this conversation."""
+    def next_attempt(self, reply: str, qa_types: QATypes, max_tokens_per_turn: int, temperature: float) -> None:
+        """Ask again for the slots whose item failed a regenerable check, in this conversation,
+        sampling at `temperature`."""
         self.pending = [n for n in self.pending if n in self.items and needs_another(self.items[n])]
         if self.pending:
             slots = [self.slots[n] for n in self.pending]
             self.request = regeneration_request(
                 self.request, reply, [failure(self.items[n], self.instructions[n]) for n in self.pending], slots,
-                qa_types, max_tokens=reply_budget(slots, max_tokens_per_turn))
+                qa_types, max_tokens=reply_budget(slots, max_tokens_per_turn), temperature=temperature)
 
     def stop(self) -> None:
         self.pending = []
