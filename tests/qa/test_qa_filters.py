@@ -53,6 +53,9 @@ def good_news():
     ("What mood is shown in the text?", "Anger."),
     ("What does the passage say the woman needs?", "A car for her shift."),
     ("Who speaks first in the clip?", "The speaker labeled as female speaks first."),
+    # the demo's DS retry: the words cpqa writes where a label abstained
+    ("How many people speak?", "Three: the female speaker, the unknown gender speaker, and the female speaker."),
+    ("Who agrees?", "The second speaker, whose gender is unclear, agrees."),
 ])
 def test_leakage_is_caught(question, answer):
     assert leaks(qa("C", (question, answer)), VOCAB)

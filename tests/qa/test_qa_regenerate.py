@@ -139,6 +139,7 @@ def test_regeneration_samples_at_the_retry_temperature(tmp_path):
         result = LocalExecutor().build(clips, tmp_path / "run",
                                        make_recipe(server, temperature=0, retry_temperature=0.9, **QUIET))
         sent = [r.body for r in server.received if is_generation(r.body)]
-    assert [body["temperature"] for body in sent] == [0, 0.9]
+    assert [(body["temperature"], body["seed"]) for body in sent] == [(0, 0), (0.9, 1)]
     records, _ = outputs(result.stages[-1].dir)
-    assert [r["generator"]["temperature"] for r in records] == [0.9, 0]  # CE rewritten, CG passed at once
+    # CE rewritten, CG passed at once
+    assert [(r["generator"]["temperature"], r["generator"]["seed"]) for r in records] == [(0.9, 1), (0, 0)]

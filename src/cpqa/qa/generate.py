@@ -35,7 +35,7 @@ from collections.abc import Iterable
 
 from pydantic import ValidationError
 
-from ..llm import LLMBackend, LLMConfig, LLMResult
+from ..llm import LLMBackend, LLMConfig, LLMRequest, LLMResult
 from ..ordering import stable_hash
 from ..reasons import (
     DUPLICATE_IN_CLIP,
@@ -225,7 +225,7 @@ class QAStage(Stage[Clip, QAItem]):
     def _attempt(self, plan: ClipPlan, result: LLMResult, attempt: int,
                  out: dict[str, list[QAItem] | Drop | Skip]) -> dict[int, QAItem]:
         """One attempt's items for the plan's pending slots, checked by the rules (none when it failed)."""
-        parsed = self._parse(plan.clip, {n: plan.slots[n] for n in plan.pending}, result, plan.request.temperature)
+        parsed = self._parse(plan.clip, {n: plan.slots[n] for n in plan.pending}, result, plan.request)
         if isinstance(parsed, Skip):
             logger.warning("clip %s: generation attempt %d failed (%s)", plan.clip.id, attempt, parsed.reason)
             if attempt == 1:
@@ -237,13 +237,13 @@ class QAStage(Stage[Clip, QAItem]):
         return parsed
 
     def _parse(self, clip: Clip, slots: dict[int, Slot], result: LLMResult,
-               temperature: float) -> dict[int, QAItem] | Skip:
+               request: LLMRequest) -> dict[int, QAItem] | Skip:
         """Slot number → item, for the requested `slots` in order."""
         if result.skipped:
             return Skip(id=clip.id, reason=result.skip_reason or UNPARSEABLE, detail=_excerpt(result))
         generator = {"model": result.model or self.llm.model_name, "backend": self.config.llm.name,
                      "prompt_version": self.config.prompt_version, "raw_output": result.text,
-                     "temperature": temperature, "seed": self.config.seed}
+                     "temperature": request.temperature, "seed": request.seed}
         try:
             entries = result.parsed["items"]
             return {n: QAItem(id=f"{clip.id}-qa{n:03d}", clip_id=clip.id, type=entry["type"],

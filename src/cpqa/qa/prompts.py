@@ -119,11 +119,12 @@ def generation_request(facts: ClipFacts, context: dict[str, str], slots: list[Sl
 def regeneration_request(previous: LLMRequest, reply: str, failures: list[dict[str, str]], slots: list[Slot],
                          qa_types: QATypes, max_tokens: int, temperature: float) -> LLMRequest:
     """The conversation of `previous` continued: its `reply`, then the failed items (`code`,
-    `question`, `answer`, `problems`, `instruction` each) to write again as `slots`. Built only
-    from the earlier request and reply, so a rerun sends the same request and hits the cache."""
+    `question`, `answer`, `problems`, `instruction` each) to write again as `slots`, sampled at
+    `temperature` with the next seed (the same seed drew the refused reply). Built only from the
+    earlier request and reply, so a rerun sends the same request and hits the cache."""
     message = render(qa_types.template("regenerate.user"), failures=failures)
     return replace(previous.follow_up(reply, message, max_tokens), json_schema=output_schema(slots),
-                   temperature=temperature)
+                   temperature=temperature, seed=None if previous.seed is None else previous.seed + 1)
 
 
 def text_only_request(facts: ClipFacts, turns: list[Turn], qa_types: QATypes, max_tokens: int) -> LLMRequest:
