@@ -82,7 +82,7 @@ class QAStage(Stage[Clip, QAItem]):
     """Generate contextual paralinguistic QA per clip with an LLM, and filter it."""
 
     name = "qa"
-    version = "1"
+    version = "2"  # 2: quote attribution, retry sampling, leakage of abstention words
     Config = QAConfig
     input_type = Clip
     output_type = QAItem
