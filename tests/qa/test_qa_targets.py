@@ -71,7 +71,7 @@ def test_a_contextual_speakers_item_names_the_two_speakers_it_tells_apart():
     assert (first.alias, first.partner.alias) == ("S1", "S3")
     assert (second.alias, second.partner.alias) == ("S2", "S3")
     cs = slot_instructions(facts, slots, [first, second], v2)[0]
-    assert "Ask who says a particular thing in the clip, the first speaker or the third speaker," in cs
+    assert "Pick one thing the first speaker says" in cs and "The answer: the first speaker says it" in cs
     alone = clip_facts(make_clip("alone-clip0000", MEETING[:1]))
     assert slot_targets(alone, [Slot("CS")], v2, ORDINALS) == [None]
     assert "besides the single speaker" in slot_instructions(alone, [Slot("CS")], [None], v2)[0]
