@@ -72,16 +72,35 @@ def test_an_invented_tone_word_is_dropped_named_and_regenerated_and_a_rerun_is_f
     assert outputs(rerun.stages[-1].dir)[0] == records
 
 
+def confused_anew(body) -> str:
+    """A CE answer inventing 'confused' each time, in other words each time."""
+    reply = json.loads(responder(body))
+    for entry in reply["items"]:
+        if entry["type"] == "CE":
+            entry["turns"][0]["answer"] = f"{CONFUSED} ({len(body['messages'])})"
+    return json.dumps(reply)
+
+
 def test_attempts_are_bounded_and_each_is_kept(tmp_path):
     clips = write_clips(tmp_path / "clips.jsonl", [make_clip("rec-clip0000", ARGUMENT)])
-    with OpenAITestServer(responder=always_confused) as server:
-        result = LocalExecutor().build(clips, tmp_path / "run", make_recipe(server, max_attempts=2, **QUIET))
-        assert sum(is_generation(r.body) for r in server.received) == 2
+    with OpenAITestServer(responder=confused_anew) as server:
+        result = LocalExecutor().build(clips, tmp_path / "run", make_recipe(server, max_attempts=3, **QUIET))
+        assert sum(is_generation(r.body) for r in server.received) == 3
     ce = outputs(result.stages[-1].dir)[0][0]
     assert not ce["filters"]["passed"] and ce["filters"]["reasons"] == ["unsupported_claim"]
-    assert [(a["attempt"], a["reasons"]) for a in ce["generator"]["attempts"]] == [(1, ["unsupported_claim"]),
-                                                                                  (2, ["unsupported_claim"])]
+    assert [(a["attempt"], a["reasons"]) for a in ce["generator"]["attempts"]] == [
+        (1, ["unsupported_claim"]), (2, ["unsupported_claim"]), (3, ["unsupported_claim"])]
     assert result.stages[-1].stats["counters"]["qa/unrecovered/CE"] == 1
+
+
+def test_a_word_for_word_repeat_ends_the_slot_before_the_bound(tmp_path):
+    clips = write_clips(tmp_path / "clips.jsonl", [make_clip("rec-clip0000", ARGUMENT)])
+    with OpenAITestServer(responder=always_confused) as server:
+        result = LocalExecutor().build(clips, tmp_path / "run", make_recipe(server, max_attempts=3, **QUIET))
+        assert sum(is_generation(r.body) for r in server.received) == 2
+    ce = outputs(result.stages[-1].dir)[0][0]
+    assert [a["turns"] for a in ce["generator"]["attempts"]] == [[{"question": ce["turns"][0]["question"],
+                                                                  "answer": CONFUSED}]] * 2
 
 
 def test_a_clip_whose_labels_abstain_keeps_no_item_claiming_an_emotion(tmp_path):
@@ -101,7 +120,7 @@ def test_a_clip_whose_labels_abstain_keeps_no_item_claiming_an_emotion(tmp_path)
         assert claimed <= ({"neutral"} if r["clip_id"] == "mix-clip0000" else set()), (r["id"], claimed)
     # The stand-in's emotion items were asked again, and dropped with the words that no label supports.
     de = next(r for r in records if r["clip_id"] == "mix-clip0000" and r["type"] == "DE")
-    assert not de["filters"]["passed"] and len(de["generator"]["attempts"]) == 3
+    assert not de["filters"]["passed"] and len(de["generator"]["attempts"]) == 2  # the repeat ends it
     assert '"angry" (not heard from S1 (female): no clear emotion)' in de["filters"]["details"]["unsupported_claim"]
     assert not any(r["type"] in ("DE", "CE", "EMP") for r in records if r["clip_id"] == "calm-clip0000")
 

@@ -4,8 +4,9 @@ Attempt 1 asks for every slot of the clip in one request. An item that fails a c
 alone with action `drop` (schema, leakage, label consistency, unsupported claims, wrong type:
 `REGENERABLE`) goes back to the generator: the same conversation continued with the model's reply
 and a message naming each failed item and its reasons (`regenerate_*.user.j2`), whose schema asks
-for the failed slots only. This repeats until every slot passes or the stage's `max_attempts` is
-reached. Checks over several items (near-duplicates) and the text-only answerability check run on
+for the failed slots only. This repeats until every slot passes, the stage's `max_attempts` is
+reached, or the generator writes a refused item again word for word (a small model that repeats
+itself once, told why, repeats itself again: the attempt would cost a call and change nothing). Checks over several items (near-duplicates) and the text-only answerability check run on
 the final items only.
 
 Every attempt is kept in the final item's `generator.attempts`, oldest first:
@@ -75,7 +76,8 @@ class ClipPlan:
     def next_attempt(self, reply: str, qa_types: QATypes, max_tokens_per_turn: int, temperature: float) -> None:
         """Ask again for the slots whose item failed a regenerable check, in this conversation,
         sampling at `temperature`."""
-        self.pending = [n for n in self.pending if n in self.items and needs_another(self.items[n])]
+        self.pending = [n for n in self.pending
+                        if n in self.items and needs_another(self.items[n]) and not repeated(self.items[n])]
         if self.pending:
             slots = [self.slots[n] for n in self.pending]
             self.request = regeneration_request(
@@ -88,6 +90,12 @@ class ClipPlan:
 
 def needs_another(item: QAItem) -> bool:
     return bool(REGENERABLE & set(item.filters.reasons))
+
+
+def repeated(item: QAItem) -> bool:
+    """The item's latest attempt wrote the same turns as an earlier one."""
+    *earlier, latest = item.generator.attempts or [{}]
+    return any(a.get("turns") == latest.get("turns") for a in earlier)
 
 
 def attempt_record(item: QAItem, attempt: int) -> dict:
