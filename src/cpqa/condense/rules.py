@@ -34,8 +34,6 @@ from ..reasons import (
     VALENCE_OUTSIDE_NEUTRAL_BAND,
 )
 
-# Window drop reasons (machine-readable; they appear in metadata and stats).
-
 
 @dataclass(frozen=True)
 class ConsistencyRule:
