@@ -50,8 +50,9 @@ from cpqa.audio.decode import decode_to_flac
 from cpqa.audio.io import SAMPLE_RATE
 from cpqa.audio.protocols import SpeechRegion
 from cpqa.audio.segment import SegmentStage, cut_speech, quietest_time
-from cpqa.audio.vad import SileroVAD
 from cpqa.audio.speakers import read_rttm
+from cpqa.audio.vad import SileroVAD
+from cpqa.labels.event_frames import true_runs
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "real"
 FRAME_S = 0.01
@@ -94,21 +95,15 @@ def frames(intervals, n: int) -> np.ndarray:
     return mask
 
 
-def runs(mask: np.ndarray, value: bool) -> list[tuple[int, int]]:
-    """(first, stop) frame indices of each run of `value`."""
-    edges = np.flatnonzero(np.diff(np.concatenate([[False], mask == value, [False]]).astype(np.int8)))
-    return [(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2])]
-
-
 def energy_reference(samples: np.ndarray) -> np.ndarray:
     frame = round(FRAME_S * SAMPLE_RATE)
     n = len(samples) // frame
     level = 10 * np.log10(np.mean(samples[: n * frame].reshape(n, frame) ** 2, axis=1) + 1e-12)
     speech = level >= max(np.percentile(level, 10) + REF_MARGIN_DB, level.max() - REF_RANGE_DB)
-    for a, b in runs(speech, False):
+    for a, b in true_runs(~speech):
         if 0 < a and b < n and (b - a) * FRAME_S < REF_BRIDGE_S:
             speech[a:b] = True
-    for a, b in runs(speech, True):
+    for a, b in true_runs(speech):
         if (b - a) * FRAME_S < REF_MIN_S:
             speech[a:b] = False
     return speech

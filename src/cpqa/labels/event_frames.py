@@ -48,7 +48,7 @@ class FrameScores:
         self.labels, self.scores, self.hop_s, self.frame_s = labels, scores, hop_s, frame_s
 
 
-def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
+def true_runs(mask: np.ndarray) -> list[tuple[int, int]]:
     """[start, stop) index pairs of the True runs of `mask`."""
     edges = np.flatnonzero(np.diff(np.concatenate([[False], mask, [False]]).astype(np.int8)))
     return list(zip(edges[::2].tolist(), edges[1::2].tolist()))
@@ -74,7 +74,7 @@ def frame_events(frames: FrameScores, config: EventsConfig, offset_s: float, dur
         column = scores[:, k]
         on = config.thresholds.get(label, config.threshold)
         merged: list[list[float]] = []  # [start, end, score] in seconds of the scored audio
-        for i0, i1 in _runs(column >= on * config.off_ratio):
+        for i0, i1 in true_runs(column >= on * config.off_ratio):
             peak = float(column[i0:i1].max())
             if peak < on:
                 continue
