@@ -166,17 +166,18 @@ def _quote_attribution(question: str, answer: str, facts: ClipFacts, cw: ClaimWo
     speaker ("The third speaker says this.") must name one who says those words; the detail when
     the words are someone else's. Quotes of fewer than QUOTE_WORDS words, or found nowhere (a
     paraphrase), are not judged."""
-    first = _sentences(answer)[:1]
+    quotes = _QUOTE.findall(question)
+    first = _sentences(answer)[:1] if quotes else []  # most questions quote nothing: no speech to read
     named = _about(first[0], facts, cw) if first else []
     if not named or len(named) == len(facts.speakers):
         return None
     spoken = {s.alias: " ".join(words(" ".join(st.text for st in facts.stretches if st.alias == s.alias)))
               for s in facts.speakers}
-    for quote in _QUOTE.findall(question):
+    for quote in quotes:
         piece = max(re.split(r"…|\.\.\.", quote), key=len)
-        quoted = " ".join(words(piece)[:QUOTE_WORDS])
-        if len(quoted.split()) < QUOTE_WORDS:
+        if len(tokens := words(piece)[:QUOTE_WORDS]) < QUOTE_WORDS:
             continue
+        quoted = " ".join(tokens)
         sayers = sorted(alias for alias, text in spoken.items() if f" {quoted} " in f" {text} ")
         if sayers and not {s.alias for s in named} & set(sayers):
             return f'"{piece.strip()[:60]}" (said by {" and ".join(sayers)}, not {_who(named, facts)})'
