@@ -126,5 +126,7 @@ def test_a_quote_in_the_question_belongs_to_the_speaker_the_answer_names():
     # an apostrophe inside the quote does not end it; a paraphrase found nowhere is not judged
     inner = "Who says 'I'm sorry. I should have checked the brakes'?"
     assert unsupported_claims(item("CS", inner, "The second speaker."), ARGUMENT_FACTS, WORDS) == []
+    assert unsupported_claims(item("CS", inner, "The first speaker."), ARGUMENT_FACTS, WORDS) == [
+        '"I\'m sorry. I should have checked the brakes" (said by S2, not S1 (female))']
     loose = "Who says 'we could fix the car ourselves'?"
     assert unsupported_claims(item("CS", loose, "The first speaker."), ARGUMENT_FACTS, WORDS) == []
