@@ -30,7 +30,7 @@ from pydantic import ValidationError
 from .errors import CPQAError
 from .manifest import iter_jsonl
 from .records import Clip, QAItem, QAType, Turn
-from .rundir import EXCLUDED, iter_stage_file, iter_stage_records, read_run_info, resolve_path
+from .rundir import EXCLUDED, RUN_INFO, iter_stage_file, iter_stage_records, read_run_info, resolve_path
 from .vocabulary import NOT_A_LABEL, UNKNOWN
 
 logger = logging.getLogger(__name__)
@@ -52,7 +52,7 @@ class EvalItem:
 
 
 def is_run(path: Path) -> bool:
-    return path.is_dir() and (path / "run.json").is_file()
+    return path.is_dir() and (path / RUN_INFO).is_file()
 
 
 def load_items(source: str | Path, clips: str | Path | None = None) -> list[EvalItem]:

@@ -22,6 +22,7 @@ from .manifest import iter_jsonl
 from .records import Drop, Record, Recording, Skip
 from .registry import backend_registry
 from .requirements import Requirement
+from .rundir import RECORDS, SUCCESS
 
 In = TypeVar("In", bound=BaseModel)
 Out = TypeVar("Out", bound=Record)
@@ -157,9 +158,9 @@ class StageContext:
             raise CPQAError(f"stage '{self.name}' reads the records of '{stage}', which does not run before it. "
                             f"Earlier stages: {', '.join(self.earlier_stages) or 'none'}")
         path = self.earlier_stages[stage]
-        if not (path / "_SUCCESS").exists():
+        if not (path / SUCCESS).exists():
             raise CPQAError(f"stage '{stage}' has not finished ({path})")
-        return iter_jsonl(path / "records.jsonl")
+        return iter_jsonl(path / RECORDS)
 
 
 class Stage(Generic[In, Out]):
