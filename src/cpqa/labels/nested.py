@@ -19,7 +19,7 @@ import numpy as np
 
 from .calibration import calibrate
 from .heads import ProbeHead, softmax
-from .probe import _speaker_folds, train_calibrated
+from .probe import speaker_folds, train_calibrated
 from .probe_features import FeatureSet
 
 Score = Callable[[FeatureSet, np.ndarray, np.ndarray, np.ndarray], Any]
@@ -75,7 +75,7 @@ def nested(fs: FeatureSet, c_grid: tuple[float, ...], priors: list[dict[str, flo
     ood = np.zeros(len(fs.example), dtype=bool)
     threshold = np.zeros(len(fs.example))
     choices = []
-    for held in _speaker_folds(sorted(set(fs.speakers)), folds):
+    for held in speaker_folds(sorted(set(fs.speakers)), folds):
         keep = np.array([s not in held for s in fs.speakers])
         rows = keep[fs.example]
         chosen = choose(subset(fs, keep), c_grid, priors, score, max_ua_loss, folds - 1,

@@ -62,7 +62,7 @@ def _prepared(fs: FeatureSet, normalize: str) -> np.ndarray:
     return fs.features.astype(np.float64)
 
 
-def _speaker_folds(speakers: list[str], folds: int) -> list[set[str]]:
+def speaker_folds(speakers: list[str], folds: int) -> list[set[str]]:
     """Speakers dealt round-robin into `folds` held-out sets (0 or more than there are: one each)."""
     n = len(speakers) if folds <= 0 else min(folds, len(speakers))
     return [set(speakers[k::n]) for k in range(n)]
@@ -78,7 +78,7 @@ def _choose_c(x: np.ndarray, y: np.ndarray, groups: np.ndarray, fs: FeatureSet, 
     scores = []
     for c in grid:
         truth, pred = [], []
-        for held in _speaker_folds(speakers, INNER_FOLDS):
+        for held in speaker_folds(speakers, INNER_FOLDS):
             test = np.isin(groups, list(held))
             head = _fit(x[~test], y[~test], c)
             ex_probs, ex_ids = _example_probs(head, x[test], fs, idx[test])
@@ -119,7 +119,7 @@ def cross_validate(fs: FeatureSet, normalize: str = "none", c_grid: tuple[float,
     speakers = sorted(set(fs.speakers))
     if len(speakers) < 2:
         raise CPQAError("leave-speakers-out evaluation needs at least two speakers")
-    held_out = _speaker_folds(speakers, folds)
+    held_out = speaker_folds(speakers, folds)
     n_folds = len(held_out)
     truth, pred, ids = [], [], []
     for k, held in enumerate(held_out):
@@ -156,7 +156,7 @@ def out_of_fold(fs: FeatureSet, c: float, folds: int = INNER_FOLDS, normalize: s
     classes = sorted(set(y))
     logits = np.zeros((len(y), len(classes)))
     distance = np.zeros(len(y))
-    for held in _speaker_folds(sorted(set(fs.speakers)), folds):
+    for held in speaker_folds(sorted(set(fs.speakers)), folds):
         test = np.isin(groups, list(held))
         head = _fit(x[~test], y[~test], c, None if sample_weight is None else sample_weight[~test])
         if head.labels != classes:
