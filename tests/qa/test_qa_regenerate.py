@@ -23,22 +23,21 @@ QUIET = {"multi_turn": 0, "counts": {"C": 0, "DE": 0, "DG": 0, "DS": 0, "CE": 1,
          "filters": {"text_only": {"action": "off"}}}
 
 
-def confused_until_told(body) -> str:
-    """The CE answer invents 'confused' in the first request, and is fixed once told why."""
-    reply = json.loads(responder(body))
-    told = len(body["messages"]) > 2
-    for entry in reply["items"]:
-        if entry["type"] == "CE" and not told:
-            entry["turns"][0]["answer"] = CONFUSED
-    return json.dumps(reply)
+def ce_answering(answer):
+    """The stand-in's replies with the CE answer `answer(body)` (None: the stand-in's own)."""
+    def respond(body) -> str:
+        reply = json.loads(responder(body))
+        for entry in reply["items"]:
+            if entry["type"] == "CE" and (text := answer(body)) is not None:
+                entry["turns"][0]["answer"] = text
+        return json.dumps(reply)
+    return respond
 
 
-def always_confused(body) -> str:
-    reply = json.loads(responder(body))
-    for entry in reply["items"]:
-        if entry["type"] == "CE":
-            entry["turns"][0]["answer"] = CONFUSED
-    return json.dumps(reply)
+# 'confused' in the first request, fixed once told why (a follow-up holds more than system and user)
+confused_until_told = ce_answering(lambda body: None if len(body["messages"]) > 2 else CONFUSED)
+always_confused = ce_answering(lambda body: CONFUSED)
+confused_anew = ce_answering(lambda body: f"{CONFUSED} ({len(body['messages'])})")  # in other words each time
 
 
 def test_an_invented_tone_word_is_dropped_named_and_regenerated_and_a_rerun_is_free(tmp_path):
@@ -72,33 +71,28 @@ def test_an_invented_tone_word_is_dropped_named_and_regenerated_and_a_rerun_is_f
     assert outputs(rerun.stages[-1].dir)[0] == records
 
 
-def confused_anew(body) -> str:
-    """A CE answer inventing 'confused' each time, in other words each time."""
-    reply = json.loads(responder(body))
-    for entry in reply["items"]:
-        if entry["type"] == "CE":
-            entry["turns"][0]["answer"] = f"{CONFUSED} ({len(body['messages'])})"
-    return json.dumps(reply)
+def three_attempts_at_ce(tmp_path, respond) -> tuple[dict, dict[str, float], int]:
+    """The CE item of the argument clip allowed three attempts against `respond`, the stage's
+    counters and the generation requests made."""
+    clips = write_clips(tmp_path / "clips.jsonl", [make_clip("rec-clip0000", ARGUMENT)])
+    with OpenAITestServer(responder=respond) as server:
+        result = LocalExecutor().build(clips, tmp_path / "run", make_recipe(server, max_attempts=3, **QUIET))
+        generated = sum(is_generation(r.body) for r in server.received)
+    return outputs(result.stages[-1].dir)[0][0], result.stages[-1].stats["counters"], generated
 
 
 def test_attempts_are_bounded_and_each_is_kept(tmp_path):
-    clips = write_clips(tmp_path / "clips.jsonl", [make_clip("rec-clip0000", ARGUMENT)])
-    with OpenAITestServer(responder=confused_anew) as server:
-        result = LocalExecutor().build(clips, tmp_path / "run", make_recipe(server, max_attempts=3, **QUIET))
-        assert sum(is_generation(r.body) for r in server.received) == 3
-    ce = outputs(result.stages[-1].dir)[0][0]
+    ce, counters, generated = three_attempts_at_ce(tmp_path, confused_anew)
+    assert generated == 3
     assert not ce["filters"]["passed"] and ce["filters"]["reasons"] == ["unsupported_claim"]
     assert [(a["attempt"], a["reasons"]) for a in ce["generator"]["attempts"]] == [
         (1, ["unsupported_claim"]), (2, ["unsupported_claim"]), (3, ["unsupported_claim"])]
-    assert result.stages[-1].stats["counters"]["qa/unrecovered/CE"] == 1
+    assert counters["qa/unrecovered/CE"] == 1
 
 
 def test_a_word_for_word_repeat_ends_the_slot_before_the_bound(tmp_path):
-    clips = write_clips(tmp_path / "clips.jsonl", [make_clip("rec-clip0000", ARGUMENT)])
-    with OpenAITestServer(responder=always_confused) as server:
-        result = LocalExecutor().build(clips, tmp_path / "run", make_recipe(server, max_attempts=3, **QUIET))
-        assert sum(is_generation(r.body) for r in server.received) == 2
-    ce = outputs(result.stages[-1].dir)[0][0]
+    ce, _, generated = three_attempts_at_ce(tmp_path, always_confused)
+    assert generated == 2
     assert [a["turns"] for a in ce["generator"]["attempts"]] == [[{"question": ce["turns"][0]["question"],
                                                                   "answer": CONFUSED}]] * 2
 
