@@ -19,17 +19,17 @@ def _state(d: Path) -> str:
     return "pending"
 
 
-def _reasons(path: Path) -> dict[str, int]:
-    return dict(sorted(Counter(o["reason"] for o in iter_jsonl(path)).items()))
+def _reasons(left_out: list[dict[str, Any]]) -> dict[str, int]:
+    return dict(sorted(Counter(o["reason"] for o in left_out).items()))
 
 
-def _live_stats(d: Path) -> dict[str, Any]:
-    """Counts of an unfinished stage, read from its files."""
+def _live_stats(d: Path, skipped_items: list[dict], dropped_items: list[dict]) -> dict[str, Any]:
+    """Counts of an unfinished stage, read from its files (its skips and drops already read)."""
     return {
         "items_in": count_lines(d / DONE),
         "items_out": count_lines(d / RECORDS),
-        "skipped": _reasons(d / SKIPPED),
-        "dropped": _reasons(d / EXCLUDED),
+        "skipped": _reasons(skipped_items),
+        "dropped": _reasons(dropped_items),
         "counters": {},
     }
 
@@ -44,9 +44,9 @@ def run_status(run_dir: str | Path) -> dict[str, Any]:
     recordings: dict[str, dict[str, Any]] = {}
     for name, d in stage_dirs(run_dir):
         state = _state(d)
-        stats = stage_stats(d) if state == "done" else _live_stats(d)
         skipped_items = list(iter_jsonl(d / SKIPPED))
         dropped_items = list(iter_jsonl(d / EXCLUDED))
+        stats = stage_stats(d) if state == "done" else _live_stats(d, skipped_items, dropped_items)
         stages.append({
             "name": name,
             "dir": d.name,
