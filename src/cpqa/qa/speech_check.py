@@ -29,8 +29,6 @@ turns them into the agreement rate per type that `cpqa status` shows.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 from collections import Counter
 from functools import lru_cache
@@ -43,6 +41,7 @@ from ..audio.decode import DecodeError, load_16k_mono
 from ..evaluate.audio import hear
 from ..evaluate.heard import LongAudio, Placement, evidence_span, place, words_in
 from ..evaluate.protocol import SpeechAnswer, SpeechLLM, SpeechQuery
+from ..evaluate.units import cache_key
 from ..llm import LLMResult
 from ..llm.cache import RequestCache
 from ..reasons import BACKEND_FAILED, SPEECH_LLM_DISAGREES, audio_error
@@ -165,8 +164,7 @@ class SpeechCheck:
     def _key(self, item: QAItem, clip: Clip, placement: Placement) -> str:
         window = placement.window
         heard = [placement.cut, window.start, window.end] if window is not None else None
-        blob = json.dumps([self.identity, item.turns[0].question, clip.audio, heard], sort_keys=True, default=str)
-        return hashlib.sha256(blob.encode()).hexdigest()
+        return cache_key(self.identity, item.turns[0].question, clip.audio, heard)
 
     def _answers(self, jobs: list[tuple[QAItem, Clip, Placement, str]]) -> dict[str, LLMResult]:
         """Key → the model's answer (`parsed`: what it heard): cached ones, then one call for the rest."""
