@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 from ..reasons import (
     ALL_WINDOWS_ABSTAINED,
+    EMOTION_ABSTAINED,
     LOW_DNSMOS,
     LOW_SNR,
     NO_CONSISTENT_WINDOW,
@@ -30,7 +31,7 @@ from ..record_parts import DroppedWindow, Label, label_of
 from ..records import Segment, Window
 from .config import CondenseConfig
 from .reliability import gender_of, reliable_for, speaker_of
-from .rules import EMOTION_ABSTAINED, Occurrence, attribute
+from .rules import Occurrence, attribute
 
 
 @dataclass(frozen=True)

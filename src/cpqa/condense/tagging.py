@@ -25,10 +25,10 @@ names speakers S1, S2, … in order of appearance (the mapping goes into the cli
 
 from __future__ import annotations
 
+from ..reasons import EMOTION_ABSTAINED
 from ..records import ClipWord, Segment
 from ..vocabulary import NO_CLEAR_EMOTION, UNKNOWN_GENDER
 from .reliability import segment_gender, speaker_of
-from .rules import EMOTION_ABSTAINED
 
 
 def tag_words(segment: Segment) -> tuple[list[ClipWord], bool]:
