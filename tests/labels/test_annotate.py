@@ -92,6 +92,11 @@ def test_whisper_emotion_and_gender_probes_share_the_encoder_passes(tmp_path, mo
     assert len(passes) == 1  # one 30-s pass over the (looped) recording, for both heads
 
 
+def test_ge2e_gender_and_dimensions_load_one_encoder(annotated):
+    stage, _ = annotated
+    assert stage.speaker.encoder is stage.dimensions.encoder  # the GE2E weights are read once per process
+
+
 def test_windows_labels_and_provenance(annotated):
     _, out = annotated
     for seg in out[:-1]:
