@@ -61,6 +61,14 @@ def test_leakage_is_caught(question, answer):
     assert leaks(qa("C", (question, answer)), VOCAB)
 
 
+def test_leakage_in_the_evidence_is_caught():
+    # the demo's DS item: a true answer whose evidence names the generator's summary
+    item = qa("DS", ("How many different people speak in the clip?", "The clip has 3 speakers."))
+    assert leaks(item, VOCAB) == []
+    item.evidence = "The clip has 3 speakers, as indicated by the speaker count in the summary."
+    assert leaks(item, VOCAB) == ["the_summary: 'speaker count'"]
+
+
 @pytest.mark.parametrize("question, answer", [
     ("What does the woman need the car for?", "She needs it to get to her hospital shift tonight."),
     ("How does the woman sound when she talks about the car?", "She sounds angry and frustrated."),

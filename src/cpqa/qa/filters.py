@@ -214,14 +214,13 @@ def schema_problem(item: QAItem, expected_turns: int, min_question_words: int) -
 
 
 def leaks(item: QAItem, vocab: Vocabulary) -> list[str]:
-    """'name: matched text' for each leakage pattern found in a question or an answer."""
+    """'name: matched text' for each leakage pattern found in a question, an answer or the evidence
+    (which ships with the item: "as indicated by the speaker count in the summary" gives it away too)."""
+    texts = [text for turn in item.turns for text in (turn.question, turn.answer)] + [item.evidence or ""]
     found = []
     for name, pattern in vocab.leakage:
-        for turn in item.turns:
-            match = pattern.search(turn.question) or pattern.search(turn.answer)
-            if match:
-                found.append(f"{name}: {match.group(0)!r}")
-                break
+        if match := next((m for text in texts if (m := pattern.search(text))), None):
+            found.append(f"{name}: {match.group(0)!r}")
     return found
 
 

@@ -82,7 +82,7 @@ class QAStage(Stage[Clip, QAItem]):
     """Generate contextual paralinguistic QA per clip with an LLM, and filter it."""
 
     name = "qa"
-    version = "3"  # 2: quote attribution, sampled retries, abstention words as leakage; 3: a repeat ends a slot
+    version = "4"  # 2: quote attribution, sampled retries, abstention words as leakage; 3: a repeat ends a slot; 4: evidence checked for leakage
     Config = QAConfig
     input_type = Clip
     output_type = QAItem
