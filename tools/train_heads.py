@@ -31,7 +31,7 @@ from cpqa.condense.rules import ConsistencyRule
 from cpqa.emotions import SENTIMENT_OF
 from cpqa.labels.heads import softmax
 from cpqa.labels.nested import Chosen, choose, nested, subset
-from cpqa.labels.probe import out_of_fold, train
+from cpqa.labels.probe import out_of_fold, speaker_folds, train
 from cpqa.labels.probe_features import FeatureSet, extract_features, extract_ge2e_features, place_examples
 from cpqa.labels.probe_manifest import Example
 from cpqa.labels.probe_scores import metrics
@@ -257,7 +257,7 @@ def main() -> None:
     ge2e = extract_ge2e_features(exs, args.work_dir)
     x = ge2e.features
     groups = ge2e.window_speakers()
-    folds = [set(sorted(set(ge2e.speakers))[k::FOLDS]) for k in range(FOLDS)]
+    folds = speaker_folds(sorted(set(ge2e.speakers)), FOLDS)
     source = np.array([corpus(exs[i]) for i in ge2e.example])
     weights = np.array([1.0 / np.sum(source == s) for s in source])  # each corpus counts alike
     fit = train_dimensions(x, list(ge2e.window_labels()), groups, folds, weights,
