@@ -51,6 +51,9 @@ def test_drops_and_failures_are_written_apart_counted_and_resumed(tmp_path):
 
     # An interrupted stage (no _SUCCESS) resumes: dropped and failed inputs are done, nothing is redone.
     (stage.dir / "_SUCCESS").unlink()
+    partial = {s["name"]: s for s in run_status(tmp_path / "run")["stages"]}["long_enough"]
+    assert partial["state"] == "partial"
+    assert (partial["dropped"], partial["skipped"]) == ({"too_short": 2}, {"audio_unreadable": 1})
     again = build(numbers, tmp_path / "run").stages[-1]
     assert again.stats["processed_this_run"] == 0
     assert len(list(iter_jsonl(stage.dir / "excluded.jsonl"))) == 2 and again.stats["dropped"] == {"too_short": 2}
