@@ -16,7 +16,7 @@ are `f"{clip_id}-qa{n:03d}"`, n the slot.
 
 A clip whose generation failed becomes a Skip with the LLM's skip reason (`timeout`,
 `invalid_output`, `http_500`, ...) or `unparseable`, its raw output in the detail; a clip without
-words is skipped as `no_transcript`, one whose labels allow no configured type as `no_qa_types`
+words is a Drop as `no_transcript`, one whose labels allow no configured type as `no_qa_types`
 (its detail says why for each type). Items carry `generator{model, backend, prompt_version,
 raw_output, temperature, seed}`, the clip's audio in
 `metadata{audio, recording_id, start, end}` (so the set stands on its own) and the verdicts of the
