@@ -130,7 +130,11 @@ class ProbeHead:
         logits = self.standardised(features) @ self.coef.T + self.intercept
         if logits.shape[1] == 1:  # a binary head stores the logit of its second class
             logits = np.concatenate([np.zeros_like(logits), logits], axis=1)
-        logits = logits / self.temperature
+        return self.calibrated(logits)
+
+    def calibrated(self, raw_logits: np.ndarray) -> np.ndarray:
+        """Raw logits `[n, classes]` temperature-scaled and shifted to the target class prior."""
+        logits = raw_logits / self.temperature
         return logits + self.prior_shift if self.prior_shift is not None else logits
 
     def ood_distance(self, features: np.ndarray) -> np.ndarray | None:

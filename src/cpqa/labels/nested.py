@@ -56,8 +56,7 @@ def choose(fs: FeatureSet, c_grid: tuple[float, ...], priors: list[dict[str, flo
         for prior in priors:
             candidate = copy.deepcopy(head)
             calibrate(candidate, z, oof, prior, max_ua_loss)
-            probs = softmax(oof.logits / candidate.temperature
-                            + (0 if candidate.prior_shift is None else candidate.prior_shift))
+            probs = softmax(candidate.calibrated(oof.logits))
             ood = oof.distance > candidate.meta["ood_threshold"]
             key = score(fs, probs, ood, np.full(len(probs), candidate.min_confidence))
             if best is None or key > best.key:
