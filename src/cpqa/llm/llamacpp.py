@@ -198,8 +198,7 @@ def _llama_class(llama_cpp):
             size = llama_cpp.llama_state_seq_get_size(ctx, 0)
             buffer = (ctypes.c_uint8 * size)()
             written = llama_cpp.llama_state_seq_get_data(ctx, buffer, size, 0)
-            return SavedPrefix(input_ids=self.input_ids[:self.n_tokens].copy(), kv=buffer, size=int(written),
-                               seed=self._seed)
+            return SavedPrefix(input_ids=self.input_ids[:self.n_tokens].copy(), kv=buffer, size=int(written))
 
         def load_state(self, state) -> None:
             if not isinstance(state, SavedPrefix):
@@ -211,9 +210,7 @@ def _llama_class(llama_cpp):
             n = len(state.input_ids)
             self.input_ids[:n] = state.input_ids
             self.n_tokens = n
-            self._requires_eval = True
-            if state.seed is not None:
-                self._seed = state.seed
+            self._requires_eval = True  # no seed restored: the next seed never depends on which state loaded
 
         def _init_sampler(self, **kwargs):
             grammar = kwargs.pop("grammar", None)

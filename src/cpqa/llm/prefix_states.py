@@ -27,7 +27,6 @@ class SavedPrefix:
     kv: Any
     """The sequence's KV cells as llama.cpp serialised them (a ctypes byte array)."""
     size: int
-    seed: int | None = None
 
 
 def common_prefix(a: np.ndarray, b: np.ndarray) -> int:
