@@ -121,6 +121,22 @@ def test_missing_audio_is_a_recorded_skip(qa_set, server, tmp_path):
     assert gone["skipped"] and "nowhere.flac" in gone["error"] and gone["judge"] is None
 
 
+def test_each_clip_is_decoded_once_whatever_the_item_order(qa_set, server, tmp_path, monkeypatch):
+    import cpqa.evaluate.answering as answering
+
+    decoded = []
+    load = answering.load_16k_mono
+    monkeypatch.setattr(answering, "load_16k_mono", lambda path: decoded.append(path) or load(path))
+    items = list(iter_jsonl(qa_set["qa"]))
+    interleaved = sorted(items, key=lambda q: q["type"])  # the set lists items clip by clip
+    assert [q["clip_id"] for q in interleaved][:3] == ["clip0", "clip1", "clip2"]  # clips alternate
+    write_jsonl(qa_set["qa"].parent / "interleaved.jsonl", interleaved)
+    result = evaluate(qa_set["qa"].parent / "interleaved.jsonl", tmp_path / "eval", model=cascade(server),
+                      judge=endpoint(server, "judge"), clips=qa_set["clips"])
+    assert result.speechllm_queries == 12
+    assert sorted(decoded) == sorted(set(decoded)) and len(decoded) == 3
+
+
 def _long_set(qa_set, real_data, tmp_path):
     audio = long_clip(real_data, tmp_path)
     duration = sf.info(audio).duration

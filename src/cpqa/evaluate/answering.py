@@ -36,7 +36,7 @@ class Answering:
         self.adapter = None
         self.queries = 0
         self.model_name = spec.name
-        self._audio = lru_cache(maxsize=8)(load_16k_mono)  # consecutive units mostly share a clip
+        self._audio = lru_cache(maxsize=1)(load_16k_mono)  # units are answered in audio order (run)
 
     def key(self, unit: Unit) -> str:
         history = [t.model_dump() for t in unit.history]
@@ -52,7 +52,8 @@ class Answering:
             if (hit := cached.get(keys[u])) is not None:
                 outcomes[u] = Outcome(SpeechAnswer(text=hit.text, model=hit.model), hit.parsed, keys[u])
                 self.model_name = hit.model
-        todo = [u for u in units if u not in outcomes]
+        # a clip's units together, in whatever order the source lists items: each clip decoded once
+        todo = sorted((u for u in units if u not in outcomes), key=lambda u: u.item.audio or "")
         progress.stage_started("answer", len(units), len(units) - len(todo))
         batch_size = getattr(self.spec.options, "batch_size", 8)
         try:
