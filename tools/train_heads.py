@@ -32,12 +32,11 @@ from cpqa.emotions import SENTIMENT_OF
 from cpqa.labels.heads import softmax
 from cpqa.labels.nested import Chosen, choose, nested, subset
 from cpqa.labels.probe import out_of_fold, speaker_folds, train
-from cpqa.labels.probe_features import FeatureSet, extract_features, extract_ge2e_features, place_examples
+from cpqa.labels.probe_features import FeatureSet, extract_features, extract_ge2e_features, window_clips
 from cpqa.labels.probe_manifest import Example
 from cpqa.labels.probe_scores import metrics
 from cpqa.labels.protocols import EMOTION2VEC_MAP
 from cpqa.labels.regression import targets, train_dimensions
-from cpqa.labels.windows import layout
 
 FOLDS = 8
 C_GRID = (0.01, 0.03, 0.1, 0.3)
@@ -180,14 +179,12 @@ def with_acoustic(fs: FeatureSet, acoustic: np.ndarray) -> FeatureSet:
 
 
 def acoustic_set(examples_: list[Example], work: Path) -> np.ndarray:
-    from cpqa.audio.io import read_range
     from cpqa.labels.acoustic import acoustic_features
 
     cache = work / "acoustic.npy"
     if cache.exists():
         return np.load(cache)
-    rows = [acoustic_features(read_range(where.audio, span.context_start, span.context_end))
-            for where in place_examples(examples_, work, pack="none") for span in layout(where.start, where.end)]
+    rows = [acoustic_features(clip) for _, _, clip in window_clips(examples_, work)]
     np.save(cache, np.asarray(rows))
     return np.asarray(rows)
 

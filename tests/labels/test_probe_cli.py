@@ -88,6 +88,19 @@ def test_pack_both_gives_each_clip_packed_and_alone(tmp_path):
     assert fs.speakers[:12] == fs.speakers[12:] and fs.labels[:12] == fs.labels[12:]
 
 
+def test_window_clips_are_the_windows_of_the_clips_heard_alone(tmp_path):
+    from test_encoder import FrameClock
+
+    from cpqa.labels.probe_features import extract_features, window_clips
+
+    examples = read_manifest(_manifest(tmp_path), "label")
+    fs = extract_features(examples, tmp_path / "work", FrameClock(), pack="none")
+    rows = list(window_clips(examples, tmp_path / "work"))
+    assert [i for i, _, _ in rows] == fs.example.tolist()
+    assert [span.duration for _, span, _ in rows] == fs.weight.tolist()
+    assert all(len(clip) == round((span.context_end - span.context_start) * 16000) for _, span, clip in rows)
+
+
 def test_ge2e_speaker_embedding_heads(tmp_path):
     manifest = _manifest(tmp_path)
     head_path = tmp_path / "pitch-ge2e.npz"

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -14,11 +15,11 @@ import numpy as np
 
 from ..audio.decode import load_16k_mono
 from ..audio.io import SAMPLE_RATE, read_range, write_flac_16k
+from ..audio.speaker_embedding import GE2EEncoder
 from ..errors import CPQAError
 from .encoder import FeatureCache, RecordingFeatures, WhisperEncoder
 from .probe_manifest import Example
-from ..audio.speaker_embedding import GE2EEncoder
-from .windows import layout
+from .windows import WindowSpan, layout
 
 logger = logging.getLogger(__name__)
 
@@ -164,13 +165,21 @@ def extract_ge2e_features(examples: list[Example], work_dir: str | Path, encoder
     features). A window's embedding depends on its own audio only, so clips are never packed."""
 
     encoder = encoder or GE2EEncoder()
-    placed = place_examples(examples, Path(work_dir), pack="none")
     clips, owner, weight = [], [], []
-    for i, where in enumerate(placed):
-        for span in layout(where.start, where.end, center_s, context_s):
-            clips.append(read_range(where.audio, span.context_start, span.context_end))
-            owner.append(i)
-            weight.append(span.duration)
+    for i, span, clip in window_clips(examples, work_dir, center_s, context_s):
+        clips.append(clip)
+        owner.append(i)
+        weight.append(span.duration)
     return FeatureSet(encoder.embed(clips), np.asarray(owner), np.asarray(weight),
                       [e.label for e in examples], [e.speaker for e in examples], examples)
+
+
+def window_clips(examples: list[Example], work_dir: str | Path, center_s: float = 2.0,
+                 context_s: float = 1.0) -> Iterator[tuple[int, WindowSpan, np.ndarray]]:
+    """(example index, window, its audio) of every analysis window of every example heard alone
+    (never packed), in order: the windows of `extract_features(pack="none")` and of
+    `extract_ge2e_features`, row for row."""
+    for i, where in enumerate(place_examples(examples, Path(work_dir), pack="none")):
+        for span in layout(where.start, where.end, center_s, context_s):
+            yield i, span, read_range(where.audio, span.context_start, span.context_end)
 
