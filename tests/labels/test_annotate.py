@@ -93,8 +93,11 @@ def test_whisper_emotion_and_gender_probes_share_the_encoder_passes(tmp_path, mo
 
 
 def test_ge2e_gender_and_dimensions_load_one_encoder(annotated):
+    from cpqa.audio.embedding_cluster import EmbeddingClusterDiarizer
+
     stage, _ = annotated
     assert stage.speaker.encoder is stage.dimensions.encoder  # the GE2E weights are read once per process
+    assert EmbeddingClusterDiarizer().encoder is stage.speaker.encoder  # the diarizer's too
 
 
 def test_windows_labels_and_provenance(annotated):

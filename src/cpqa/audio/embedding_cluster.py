@@ -50,7 +50,7 @@ from ..registry import backend_registry
 from .clustering import centroids
 from .diarizer import SpeakerBounds, named_by_first_appearance
 from .io import SAMPLE_RATE, read_range
-from .speaker_embedding import EMBED_BATCH, GE2EEncoder, ge2e_mel, louder
+from .speaker_embedding import EMBED_BATCH, ge2e_mel, louder, shared_encoder
 from .speakers import Turn
 from .vad import SileroVAD
 
@@ -112,8 +112,7 @@ class EmbeddingClusterDiarizer:
         if self.config.clustering == "spectral":
             require("sklearn.cluster", "labels", "scikit-learn")
         self.vad = SileroVAD(self.config.vad)
-        self.encoder = GE2EEncoder(self.config.device)
-        self.encoder.load()
+        self.encoder = shared_encoder(self.config.device)
 
     def diarize(self, path: str, duration: float) -> list[Turn]:
         return assign_speakers(self.embed(path, duration), self.config)

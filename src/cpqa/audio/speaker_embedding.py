@@ -9,7 +9,7 @@ needs pkg_resources, gone from recent setuptools. Only its weights file is read.
 from __future__ import annotations
 
 import importlib.util
-from functools import cached_property, lru_cache
+from functools import cache, cached_property, lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -86,6 +86,16 @@ class GE2EEncoder:
         sums = np.zeros((len(clips), 256))
         np.add.at(sums, np.asarray(owner), self.encode_mels(partials))
         return (sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+
+
+@cache
+def shared_encoder(device: str = "cpu") -> GE2EEncoder:
+    """The GE2E encoder on `device`, loaded once per process for every backend that embeds with it
+    (diarization, the gender and dimensions heads); loaded here, in a stage's setup, so a missing
+    extra fails before any audio is read."""
+    encoder = GE2EEncoder(device)
+    encoder.load()
+    return encoder
 
 
 N_FFT = 400

@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 import numpy as np
 from pydantic import Field
 
-from ..audio.speaker_embedding import GE2EEncoder
+from ..audio.speaker_embedding import GE2EEncoder, shared_encoder
 from ..models import sha256_file
 from ..reasons import NO_EMOTION
 from ..stage import Config
@@ -183,27 +183,13 @@ class GE2EProbeSpeaker(_HeadBackend):
 
     def __init__(self, config: Config):
         super().__init__(config)
-        self.encoder = shared_ge2e(config.device)
+        self.encoder = shared_encoder(config.device)
 
     def predict(self, windows: list[AudioWindow]) -> list[SpeakerResult]:
         if not windows:
             return []
         probs = self.head.predict_proba(shared_embeddings(self.encoder, windows))
         return [SpeakerResult(gender=CategoricalResult.from_probs(dict(zip(self.head.labels, p)))) for p in probs]
-
-
-_GE2E: dict[str, GE2EEncoder] = {}
-
-
-def shared_ge2e(device: str) -> GE2EEncoder:
-    """The GE2E encoder on `device`, loaded once per process for the backends that use it (gender
-    and dimensions); loaded here, in the stage's setup, so a missing resemblyzer fails before any
-    audio is read."""
-    if device not in _GE2E:
-        encoder = GE2EEncoder(device)
-        encoder.load()
-        _GE2E[device] = encoder
-    return _GE2E[device]
 
 
 _EMBEDDINGS: OrderedDict[tuple[str, float, float], np.ndarray] = OrderedDict()
@@ -240,7 +226,7 @@ class GE2ERidgeDimensions:
         self.config = config
         self.head = RegressionHead.load(resolve_head(config.head))
         self.model_name = self.head.model_id
-        self.encoder = shared_ge2e(config.device)
+        self.encoder = shared_encoder(config.device)
 
     def predict(self, windows: list[AudioWindow], emotions: list[CategoricalResult]) -> list[DimensionResult]:
         if not windows:
