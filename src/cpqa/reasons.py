@@ -81,6 +81,8 @@ LOW_CONFIDENCE_AMBIGUOUS = "low_confidence_ambiguous"
 # Drops of a QA item (`qa.filters`, `qa.claims`, `qa.speech_check`, `qa.dataset`).
 SCHEMA = "schema"
 LEAKAGE = "leakage"
+EVIDENCE_LEAKAGE = "evidence_leakage"
+"""A flag, not a drop: the evidence phrase gave the labels away and was cut; the item stands."""
 LABEL_MISMATCH = "label_mismatch"
 LABEL_UNVERIFIABLE = "label_unverifiable"
 ANSWER_IN_QUESTION = "answer_in_question"

@@ -8,6 +8,7 @@ from qa_synth import ARGUMENT, GOOD_NEWS, make_clip
 from cpqa.qa.embeddings import greedy_duplicates
 from cpqa.qa.facts import NO_CONFIDENT_GENDER, NO_RELIABLE_EMOTION, NO_SPEAKER_TURNS, clip_facts
 from cpqa.qa.filters import (
+    cut_leaking_evidence,
     label_problem,
     leaks,
     load_vocabulary,
@@ -61,12 +62,18 @@ def test_leakage_is_caught(question, answer):
     assert leaks(qa("C", (question, answer)), VOCAB)
 
 
-def test_leakage_in_the_evidence_is_caught():
+def test_leaking_evidence_is_cut_and_flagged_and_the_item_stands():
     # the demo's DS item: a true answer whose evidence names the generator's summary
     item = qa("DS", ("How many different people speak in the clip?", "The clip has 3 speakers."))
-    assert leaks(item, VOCAB) == []
     item.evidence = "The clip has 3 speakers, as indicated by the speaker count in the summary."
-    assert leaks(item, VOCAB) == ["the_summary: 'speaker count'"]
+    assert leaks(item, VOCAB) == []
+    cut_leaking_evidence(item, VOCAB)
+    assert item.evidence is None and item.filters.passed and item.filters.flags == ["evidence_leakage"]
+    assert "speaker count" in item.filters.details["evidence_leakage"]
+    kept = qa("DS", ("How many different people speak in the clip?", "Three."))
+    kept.evidence = "when the third voice joins in"
+    cut_leaking_evidence(kept, VOCAB)
+    assert kept.evidence == "when the third voice joins in" and kept.filters.flags == []
 
 
 @pytest.mark.parametrize("question, answer", [

@@ -28,6 +28,7 @@ from typing import Literal
 from ..errors import CPQAError
 from ..reasons import (
     ANSWER_IN_QUESTION,
+    EVIDENCE_LEAKAGE,
     LABEL_MISMATCH,
     LABEL_UNVERIFIABLE,
 )
@@ -214,9 +215,20 @@ def schema_problem(item: QAItem, expected_turns: int, min_question_words: int) -
 
 
 def leaks(item: QAItem, vocab: Vocabulary) -> list[str]:
-    """'name: matched text' for each leakage pattern found in a question, an answer or the evidence
-    (which ships with the item: "as indicated by the speaker count in the summary" gives it away too)."""
-    texts = [text for turn in item.turns for text in (turn.question, turn.answer)] + [item.evidence or ""]
+    """'name: matched text' for each leakage pattern found in a question or an answer."""
+    return leaks_in([text for turn in item.turns for text in (turn.question, turn.answer)], vocab)
+
+
+def cut_leaking_evidence(item: QAItem, vocab: Vocabulary) -> None:
+    """The evidence ships with the item, so it must not give the labels away either ("as indicated
+    by the speaker count in the summary"); it is a pointer to the moment, not the item, so a leaking
+    one is cut (the item falls back to the whole clip) and flagged, and the item stands."""
+    if item.evidence and (found := leaks_in([item.evidence], vocab)):
+        record(item, EVIDENCE_LEAKAGE, "flag", f"{'; '.join(found)} in {item.evidence!r}")
+        item.evidence = None
+
+
+def leaks_in(texts: list[str], vocab: Vocabulary) -> list[str]:
     found = []
     for name, pattern in vocab.leakage:
         if match := next((m for text in texts if (m := pattern.search(text))), None):

@@ -57,6 +57,7 @@ from .config import QAConfig
 from .embeddings import greedy_duplicates, load_embedder
 from .facts import ClipFacts, clip_facts
 from .filters import (
+    cut_leaking_evidence,
     label_problem,
     leaks,
     load_vocabulary,
@@ -82,7 +83,7 @@ class QAStage(Stage[Clip, QAItem]):
     """Generate contextual paralinguistic QA per clip with an LLM, and filter it."""
 
     name = "qa"
-    version = "4"  # 2: quote attribution, sampled retries, abstention words as leakage; 3: a repeat ends a slot; 4: evidence checked for leakage
+    version = "4"  # 2: quote attribution, sampled retries, abstention words as leakage; 3: a repeat ends a slot; 4: leaking evidence cut
     Config = QAConfig
     input_type = Clip
     output_type = QAItem
@@ -263,6 +264,8 @@ class QAStage(Stage[Clip, QAItem]):
             record(item, SCHEMA, f.schema_check, problem)
         if found := leaks(item, self.vocab):
             record(item, LEAKAGE, f.leakage, "; ".join(found))
+        if f.leakage != "off":
+            cut_leaking_evidence(item, self.vocab)
         if problem := label_problem(item, facts, self.vocab):
             record(item, problem[0], f.label_consistency, problem[1])
         if unsupported := unsupported_claims(item, facts, self.claim_words):
