@@ -5,6 +5,15 @@ threshold is `text_answerable`: it does not need the audio. Only types whose ans
 things are said (`needs_audio_cues`) are checked; content questions are answerable from text by
 design.
 
+Direct types (DE, DG, DS) answer with a label (an emotion, a voice gender, a number of speakers),
+so with the stage's `claim_words` their text-only answer is rated by rule instead (no judge call,
+and steadier than a small judge): 5 when it states the label the reference states and no other of
+that kind, read with the label-consistency filter's word lists (emotion and affect words,
+gender nouns, speaker counts with number words); 0 otherwise, an answer naming none ("cannot tell
+from the transcript") included. An item whose reference states no single label the rules read
+goes to the judge. Rule-rated items carry `"judge": "rules"` in `filters.text_only` and count
+under `text_only/rule_judged`.
+
 What a text-answerable item gets is the recipe's `qa.filters.text_only.action`:
 
 - `flag`: it stays, with `text_answerable` in `filters.flags`;
@@ -31,8 +40,9 @@ from typing import Any, Literal
 from ..llm import LLMBackend
 from ..reasons import TEXT_ANSWERABLE
 from ..records import QAItem
+from .claims import ClaimWords
 from .facts import ClipFacts
-from .filters import record
+from .filters import named_labels, record, speaker_counts
 from .prompts import judge_request, parse_rating, text_only_request
 from .types import QA_TYPES, QATypes
 
@@ -41,6 +51,18 @@ logger = logging.getLogger(__name__)
 TextOnlyAction = Literal["drop", "flag", "retype", "off"]
 RETYPED_TO = "C"
 ASKED, ANSWERED, KEPT, KEPT_ANSWERED = (f"text_only/{k}/" for k in ("asked", "answered", "kept", "kept_answered"))
+RULE_TYPES = frozenset({"DE", "DG", "DS"})
+"""Types whose answer is a label, rated by rule when the check has claim words."""
+
+
+def stated_labels(code: str, text: str, cw: ClaimWords) -> set[str | int]:
+    """The labels of type `code`'s kind that `text` states (not negated): emotion labels for DE
+    (affect words too, each as the labels it maps to), genders for DG (nouns, not pronouns: "her"
+    points to someone, it names no voice), speaker counts for DS (a lone number counts)."""
+    if code == "DS":
+        return set(speaker_counts(text, cw.vocab))
+    lexicon = cw.affect if code == "DE" else cw.gender_nouns
+    return {label for labels in named_labels(text, lexicon, cw.vocab) for label in labels}
 
 
 @dataclass
@@ -51,6 +73,8 @@ class TextOnlyCheck:
     action: TextOnlyAction
     threshold: int
     max_tokens: int
+    claim_words: ClaimWords | None = None
+    """When set, DE/DG/DS answers are rated by rule (`stated_labels`); else all go to the judge."""
 
     def run(self, targets: list[tuple[QAItem, ClipFacts]]) -> Counter:
         """Check every (item, facts) pair, noting the verdict on the item; returns counters."""
@@ -68,24 +92,48 @@ class TextOnlyCheck:
             else:
                 item.filters.text_only = {"error": answer.skip_reason}
                 counts["text_only/answer_failed"] += 1
-        verdicts = self.judge.generate_many_sync(
+        by_rule = [self._rule_rating(item, text) for item, text in answered]
+        to_judge = [pair for pair, ruled in zip(answered, by_rule) if ruled is None]
+        verdicts = iter(self.judge.generate_many_sync(
             [judge_request(item.turns[-1].question, item.turns[-1].answer, text, self.qa_types)
-             for item, text in answered])
-        for (item, text), verdict in zip(answered, verdicts):
-            rating = parse_rating(verdict.text) if verdict.ok else None
-            item.filters.text_only = {"answer": text, "rating": rating}
+             for item, text in to_judge]) if to_judge else [])
+        for (item, text), ruled in zip(answered, by_rule):
+            if ruled is not None:
+                rating, label = ruled
+                item.filters.text_only = {"answer": text, "rating": rating, "judge": "rules"}
+                counts["text_only/rule_judged"] += 1
+                how = f"rated {rating}/5 by rule: the reference states {label}"
+            else:
+                verdict = next(verdicts)
+                rating = parse_rating(verdict.text) if verdict.ok else None
+                item.filters.text_only = {"answer": text, "rating": rating}
+                how = f"rated {rating}/5"
+                if rating is None:
+                    logger.debug("QA %s: judge gave no rating (%s): %r", item.id, verdict.skip_reason, verdict.text[:200])
             if rating is None:
                 counts["text_only/unrated"] += 1
-                logger.debug("QA %s: judge gave no rating (%s): %r", item.id, verdict.skip_reason, verdict.text[:200])
             elif rating >= self.threshold:
                 counts["text_only/answerable"] += 1
                 counts[ANSWERED + item.type] += 1
-                self._apply(item, f"a model reading only the transcript answered it (rated {rating}/5)")
+                self._apply(item, f"a model reading only the transcript answered it ({how})")
         for item, _ in targets:
             if item.filters.passed:
                 counts[KEPT + item.type] += 1
                 counts[KEPT_ANSWERED + item.type] += int(TEXT_ANSWERABLE in item.filters.flags)
         return counts
+
+    def _rule_rating(self, item: QAItem, text: str) -> tuple[int, str] | None:
+        """(rating, the reference's label) of a direct item's text-only answer: 5 when it states
+        the reference's label and no other, else 0; None (the judge rates it) without claim words,
+        for other types, or when the reference states no single label the rules read."""
+        if self.claim_words is None or item.type not in RULE_TYPES:
+            return None
+        reference = stated_labels(item.type, item.turns[-1].answer, self.claim_words)
+        if len(reference) != 1:
+            return None
+        rating = 5 if stated_labels(item.type, text, self.claim_words) == reference else 0
+        label = next(iter(reference))
+        return rating, f"{label} speakers" if item.type == "DS" else str(label)
 
     def _apply(self, item: QAItem, detail: str) -> None:
         if self.action != "retype":
