@@ -109,7 +109,7 @@ def test_generation_with_injected_faults_records_qa_or_a_reason_and_reruns_for_f
         assert len(first_clip[-1]["turns"]) == 2 and all(len(r["turns"]) == 1 for r in first_clip[:-1])
         for r in records:
             assert r["generator"]["backend"] == "openai" and r["generator"]["model"] == "test-model"
-            assert r["generator"]["prompt_version"] == "v2" and json.loads(r["generator"]["raw_output"])["items"]
+            assert r["generator"]["prompt_version"] == "v3" and json.loads(r["generator"]["raw_output"])["items"]
             assert set(r["filters"]) >= {"passed", "reasons", "flags", "details"}
         # The stand-in's answers describe the argument: on the good-news clips they disagree with the labels.
         # They go back to the generator, which answers the same again: a word-for-word repeat ends the slot.
@@ -121,9 +121,12 @@ def test_generation_with_injected_faults_records_qa_or_a_reason_and_reruns_for_f
         assert all(a["reasons"] == ["label_mismatch", "unsupported_claim"] and not a["passed"] for a in attempts)
         first_de = next(r for r in first_clip if r["type"] == "DE")
         assert first_de["filters"]["passed"] and [a["attempt"] for a in first_de["generator"]["attempts"]] == [1]
-        # Text-only answerability ran on the audio-dependent types only (the stand-in judge says 1/5).
+        # Text-only answerability ran on the audio-dependent types only: a direct answer is rated by
+        # rule (the stand-in answerer names no label), the others by the stand-in judge (1/5).
         assert "text_only" not in first_clip[0]["filters"]
-        assert first_clip[1]["filters"]["text_only"]["rating"] == 1
+        assert first_clip[1]["filters"]["text_only"] == {"answer": "I cannot tell from the words alone.", "rating": 0,
+                                                         "judge": "rules"}
+        assert first_clip[4]["type"] == "CE" and first_clip[4]["filters"]["text_only"]["rating"] == 1
 
         stats = json.loads((qa_dir / "stats.json").read_text())
         counters = stats["counters"]
@@ -198,11 +201,14 @@ def test_text_answerable_items_are_flagged_or_dropped(tmp_path):
     records, _ = outputs(flagged.stages[-1].dir)
     content = records[0]
     assert content["type"] == "C" and content["filters"]["flags"] == []      # content is not checked
-    assert all(r["filters"]["flags"] == ["text_answerable"] and r["filters"]["passed"] for r in records[1:])
-    assert flagged.stages[-1].stats["counters"]["text_only/answerable"] == 7
+    # the direct answers are rated by rule (the stand-in answerer names no label), the others by the judge
+    assert [r["type"] for r in records[1:4]] == ["DE", "DG", "DS"]
+    assert all(r["filters"]["flags"] == [] and r["filters"]["passed"] for r in records[1:4])
+    assert all(r["filters"]["flags"] == ["text_answerable"] and r["filters"]["passed"] for r in records[4:])
+    assert flagged.stages[-1].stats["counters"]["text_only/answerable"] == 4
     records, _ = outputs(dropped.stages[-1].dir)
-    assert [r["filters"]["passed"] for r in records] == [True] + [False] * 7
-    assert dropped.stages[-1].stats["counters"]["qa/dropped/text_answerable"] == 7
+    assert [r["filters"]["passed"] for r in records] == [True] * 4 + [False] * 4
+    assert dropped.stages[-1].stats["counters"]["qa/dropped/text_answerable"] == 4
 
 
 def test_near_duplicates_within_a_clip_and_across_the_dataset(tmp_path):

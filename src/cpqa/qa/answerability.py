@@ -44,15 +44,13 @@ from .claims import ClaimWords
 from .facts import ClipFacts
 from .filters import named_labels, record, speaker_counts
 from .prompts import judge_request, parse_rating, text_only_request
-from .types import QA_TYPES, QATypes
+from .types import DIRECT_TYPES, QA_TYPES, QATypes
 
 logger = logging.getLogger(__name__)
 
 TextOnlyAction = Literal["drop", "flag", "retype", "off"]
 RETYPED_TO = "C"
 ASKED, ANSWERED, KEPT, KEPT_ANSWERED = (f"text_only/{k}/" for k in ("asked", "answered", "kept", "kept_answered"))
-RULE_TYPES = frozenset({"DE", "DG", "DS"})
-"""Types whose answer is a label, rated by rule when the check has claim words."""
 
 
 def stated_labels(code: str, text: str, cw: ClaimWords) -> set[str | int]:
@@ -126,7 +124,7 @@ class TextOnlyCheck:
         """(rating, the reference's label) of a direct item's text-only answer: 5 when it states
         the reference's label and no other, else 0; None (the judge rates it) without claim words,
         for other types, or when the reference states no single label the rules read."""
-        if self.claim_words is None or item.type not in RULE_TYPES:
+        if self.claim_words is None or item.type not in DIRECT_TYPES:
             return None
         reference = stated_labels(item.type, item.turns[-1].answer, self.claim_words)
         if len(reference) != 1:

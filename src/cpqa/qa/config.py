@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, field_validator, model_validator
 
 from ..errors import CPQAError
@@ -12,7 +14,7 @@ from .claims import load_claim_words
 from .embeddings import EMBEDDED_MINILM, check_model_name
 from .filters import FilterAction
 from .speech_check import SpeechCheckConfig
-from .types import available_versions
+from .types import DIRECT_TYPES, available_versions, load_qa_types
 
 
 class TypeCounts(Config):
@@ -100,8 +102,13 @@ class QAConfig(StageConfig):
                              "generator with its reasons until it passes or this many attempts were made "
                              "(cpqa.qa.regenerate); every attempt is kept in generator.attempts.")
     prompt_version: str = Field(
-        "v2", description="Version of qa_types_*.yaml and the prompt templates it names (v2: each item that needs a "
-                          "speaker's label names that speaker and label, cpqa.qa.targets; v1: the generator picks).")
+        "v3", description="Version of qa_types_*.yaml and the prompt templates it names (v2: each item that needs a "
+                          "speaker's label names that speaker and label, cpqa.qa.targets; v1: the generator picks; "
+                          "v3: as v2, with direct phrasings, CS on a reply, evidence quoted).")
+    direct_items: Literal["llm", "template"] = Field(
+        "llm", description="Who writes the direct items (DE, DG, DS): the generator, or cpqa from the prompt "
+                           "version's phrasings (cpqa.qa.direct; v3 has them): the answer is a label either way, and "
+                           "a small generator adds only errors and tokens.")
     filters: QAFiltersConfig = Field(default_factory=QAFiltersConfig)
 
     _llm = backend_field("llm", "llm")
@@ -119,4 +126,9 @@ class QAConfig(StageConfig):
             raise ValueError("counts and multi_turn ask for no item at all")
         if self.multi_turn and not self.multi_turn_types:
             raise ValueError("multi_turn items need at least one of multi_turn_types")
+        if self.direct_items == "template":
+            types = load_qa_types(self.prompt_version).types
+            if unphrased := [code for code in DIRECT_TYPES if types[code].phrasings is None]:
+                raise ValueError(f"direct_items: template needs phrasings, which prompt_version "
+                                 f"{self.prompt_version} lacks for {', '.join(unphrased)} (v3 has them)")
         return self

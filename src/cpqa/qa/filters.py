@@ -219,6 +219,18 @@ def leaks(item: QAItem, vocab: Vocabulary) -> list[str]:
     return leaks_in([text for turn in item.turns for text in (turn.question, turn.answer)], vocab)
 
 
+_COPIED_TAG = re.compile(r"\[?\bS\d{1,2}\|[^\]\n]*\]?|\[[^\]\n]*\|[^\]\n]*\]?|[\[\]]")
+"""A transcript tag ("[S1|female|neutral]") copied whole or in part, and stray brackets."""
+
+
+def strip_copied_tags(evidence: str | None) -> str | None:
+    """The evidence without transcript tags: told to copy the words spoken, a small model copies
+    the tag before them too ("S1|female|neutral] that just raises a point"); the words stay."""
+    if not evidence:
+        return evidence
+    return " ".join(_COPIED_TAG.sub(" ", evidence).split()) or None
+
+
 def cut_leaking_evidence(item: QAItem, vocab: Vocabulary) -> None:
     """The evidence ships with the item, so it must not give the labels away either ("as indicated
     by the speaker count in the summary"); it is a pointer to the moment, not the item, so a leaking

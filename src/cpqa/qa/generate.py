@@ -54,6 +54,7 @@ from ..stage import BackendSpec, Stage
 from .answerability import TextOnlyCheck
 from .claims import load_claim_words, repeated_instruction, type_problem, unsupported_claims
 from .config import QAConfig
+from .direct import can_phrase, phrased_item
 from .embeddings import greedy_duplicates, load_embedder
 from .facts import ClipFacts, clip_facts
 from .filters import (
@@ -65,6 +66,7 @@ from .filters import (
     outcome,
     record,
     schema_problem,
+    strip_copied_tags,
     verdict_counts,
 )
 from .prompts import generation_request, reply_budget, slot_instructions
@@ -100,7 +102,7 @@ class QAStage(Stage[Clip, QAItem]):
         self.answerer = self._backend(text_only.llm) if text_only.llm else self.llm
         self.judge = self._backend(text_only.judge) if text_only.judge else self.answerer
         self.text_only = TextOnlyCheck(self.answerer, self.judge, self.qa_types, text_only.action,
-                                       text_only.threshold, text_only.max_tokens)
+                                       text_only.threshold, text_only.max_tokens, self.claim_words)
         self.type_judge = TypeJudge(self.judge, self.qa_types, frozenset(c.filters.type_judge_types),
                                     c.filters.type_judge_threshold, c.filters.type_judge)
         self.speech_check = SpeechCheck(c.filters.speech_llm, self.context.run_dir, self.vocab)
@@ -182,11 +184,7 @@ class QAStage(Stage[Clip, QAItem]):
                 out[clip.id] = Drop(id=clip.id, reason=NO_QA_TYPES,
                                     detail=f"the clip's labels allow none of the configured QA types ({why})")
             else:
-                targets = slot_targets(facts, slots, self.qa_types, self.claim_words.ordinals)
-                instructions = slot_instructions(facts, slots, targets, self.qa_types)
-                plans.append(ClipPlan(clip, facts, slots, instructions, generation_request(
-                    facts, clip.context, slots, instructions, self.qa_types, temperature=c.temperature, seed=c.seed,
-                    max_tokens=reply_budget(slots, c.max_tokens_per_turn))))
+                plans.append(self._plan(clip, facts, slots))
         for attempt in range(1, c.max_attempts + 1):
             active = [plan for plan in plans if plan.pending]
             if not active:
@@ -222,6 +220,27 @@ class QAStage(Stage[Clip, QAItem]):
             records.extend([outcome(item) for item in result] if isinstance(result, list) else [result])
         self._count_llm()
         return records
+
+    def _plan(self, clip: Clip, facts: ClipFacts, slots: list[Slot]) -> ClipPlan:
+        """The clip's slots: direct ones cpqa phrases itself where the recipe says so (checked, as
+        attempt 1), the others in one request to the generator."""
+        c = self.config
+        targets = slot_targets(facts, slots, self.qa_types, self.claim_words.ordinals)
+        instructions = slot_instructions(facts, slots, targets, self.qa_types)
+        phrased = [n for n, (slot, target) in enumerate(zip(slots, targets))
+                   if c.direct_items == "template" and can_phrase(self.qa_types.types[slot.code], slot, target)]
+        asked = [n for n in range(len(slots)) if n not in phrased]
+        request = generation_request(
+            facts, clip.context, [slots[n] for n in asked], [instructions[n] for n in asked], self.qa_types,
+            temperature=c.temperature, seed=c.seed,
+            max_tokens=reply_budget([slots[n] for n in asked], c.max_tokens_per_turn)) if asked else None
+        plan = ClipPlan(clip, facts, slots, instructions, request, pending=asked)
+        for n in phrased:
+            item = phrased_item(f"{clip.id}-qa{n:03d}", clip, facts, self.qa_types.types[slots[n].code], targets[n],
+                                self.vocab.numbers, c.prompt_version)
+            self._check(item, slots[n], facts, instructions[n])
+            plan.take(n, item, 1)
+        return plan
 
     def _attempt(self, plan: ClipPlan, result: LLMResult, attempt: int,
                  out: dict[str, list[QAItem] | Drop | Skip]) -> dict[int, QAItem]:
@@ -264,6 +283,7 @@ class QAStage(Stage[Clip, QAItem]):
             record(item, SCHEMA, f.schema_check, problem)
         if found := leaks(item, self.vocab):
             record(item, LEAKAGE, f.leakage, "; ".join(found))
+        item.evidence = strip_copied_tags(item.evidence)
         if f.leakage != "off":
             cut_leaking_evidence(item, self.vocab)
         if problem := label_problem(item, facts, self.vocab):

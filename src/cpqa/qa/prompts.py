@@ -60,14 +60,11 @@ def nonce(*parts: str) -> str:
         salt += 1
 
 
-EVIDENCE_CHARS = 160
-"""The evidence is a short phrase; bounded in the schema, a small model cannot spend a hundred
-tokens quoting the clip back."""
-
-
-def output_schema(slots: list[Slot]) -> dict[str, Any]:
+def output_schema(slots: list[Slot], evidence_chars: int) -> dict[str, Any]:
     """The JSON schema of a generation reply: `{"items": [...]}` with one entry per slot, its type
-    and turn count fixed, so constrained decoding cannot drift from the plan."""
+    and turn count fixed, so constrained decoding cannot drift from the plan. The evidence is
+    bounded (the QA types version's `evidence_chars`): a small model would spend a hundred tokens
+    quoting the clip back."""
     turn = {"type": "object", "properties": {"question": {"type": "string", "minLength": 1},
                                              "answer": {"type": "string", "minLength": 1}},
             "required": ["question", "answer"], "additionalProperties": False}
@@ -77,7 +74,7 @@ def output_schema(slots: list[Slot]) -> dict[str, Any]:
                 "properties": {"type": {"const": slot.code},
                                "turns": {"type": "array", "prefixItems": [turn] * slot.turns, "items": False,
                                          "minItems": slot.turns},
-                               "evidence": {"type": "string", "maxLength": EVIDENCE_CHARS}},
+                               "evidence": {"type": "string", "maxLength": evidence_chars}},
                 "required": ["type", "turns", "evidence"], "additionalProperties": False}
 
     # `items: false` + `minItems` pin the length for validators; llama.cpp's grammar reads prefixItems.
@@ -113,7 +110,8 @@ def generation_request(facts: ClipFacts, context: dict[str, str], slots: list[Sl
                   context_before=context.get("before", "").strip(), context_after=context.get("after", "").strip())
     return LLMRequest(messages=[{"role": "system", "content": render(qa_types.template("generate.system"))},
                                 {"role": "user", "content": user}],
-                      json_schema=output_schema(slots), temperature=temperature, seed=seed, max_tokens=max_tokens)
+                      json_schema=output_schema(slots, qa_types.evidence_chars), temperature=temperature, seed=seed,
+                      max_tokens=max_tokens)
 
 
 def regeneration_request(previous: LLMRequest, reply: str, failures: list[dict[str, str]], slots: list[Slot],
@@ -123,8 +121,9 @@ def regeneration_request(previous: LLMRequest, reply: str, failures: list[dict[s
     `temperature` with the next seed (the same seed drew the refused reply). Built only from the
     earlier request and reply, so a rerun sends the same request and hits the cache."""
     message = render(qa_types.template("regenerate.user"), failures=failures)
-    return replace(previous.follow_up(reply, message, max_tokens), json_schema=output_schema(slots),
-                   temperature=temperature, seed=None if previous.seed is None else previous.seed + 1)
+    return replace(previous.follow_up(reply, message, max_tokens),
+                   json_schema=output_schema(slots, qa_types.evidence_chars), temperature=temperature,
+                   seed=None if previous.seed is None else previous.seed + 1)
 
 
 def text_only_request(facts: ClipFacts, turns: list[Turn], qa_types: QATypes, max_tokens: int) -> LLMRequest:

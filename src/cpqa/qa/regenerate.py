@@ -1,6 +1,7 @@
 """Verify and regenerate: the state of one clip's generation across attempts.
 
-Attempt 1 asks for every slot of the clip in one request. An item that fails a check of the item
+Attempt 1 asks for every slot of the clip the generator writes in one request (direct slots cpqa
+phrases itself, `cpqa.qa.direct`, are taken as attempt 1 without a request). An item that fails a check of the item
 alone with action `drop` (schema, leakage, label consistency, unsupported claims, wrong type:
 `REGENERABLE`) goes back to the generator: the same conversation continued with the model's reply
 and a message naming each failed item and its reasons (`regenerate_*.user.j2`), whose schema asks
@@ -49,15 +50,12 @@ class ClipPlan:
     slots: list[Slot]
     instructions: list[str]
     """What the generator was told to write for each slot."""
-    request: LLMRequest
-    """The request of the next attempt."""
+    request: LLMRequest | None
+    """The request of the next attempt (None: no slot for the generator)."""
+    pending: list[int]
+    """Slots the next attempt asks for: at first, those the generator writes."""
     items: dict[int, QAItem] = field(default_factory=dict)
     """Slot number → its latest checked item."""
-    pending: list[int] = field(init=False)
-    """Slots the next attempt asks for: at first, all of them."""
-
-    def __post_init__(self):
-        self.pending = list(range(len(self.slots)))
 
     def take(self, n: int, item: QAItem, attempt: int) -> None:
         """Keep `item` (already checked) as slot n's latest, with every earlier attempt."""

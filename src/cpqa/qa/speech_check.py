@@ -50,10 +50,10 @@ from ..registry import backend_registry
 from ..rundir import resolve_path
 from ..stage import BackendSpec, Config, backend_field
 from .filters import Vocabulary, named_labels, record, speaker_counts
+from .types import DIRECT_TYPES
 
 logger = logging.getLogger(__name__)
 
-DIRECT_TYPES: tuple[str, ...] = ("DE", "DG", "DS")
 PREFIX = "speech_llm/"
 ASKED, AGREED, DISAGREED, UNCLEAR = (f"{PREFIX}{k}/" for k in ("asked", "agreed", "disagreed", "unclear"))
 

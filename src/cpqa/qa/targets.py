@@ -8,7 +8,9 @@ listener points to them (by order, "the second speaker", as the claim check read
 past the ordinals the word lists know, by what they say), with the label the answer must give.
 No words of the speech enter the instruction: speech stays between the prompt's data markers.
 Speakers are taken in order of speaking time (the most evidence first), the k-th slot of a type
-the k-th eligible speaker (round robin), so several slots of a type spread over the speakers.
+the k-th eligible speaker (round robin), so several slots of a type spread over the speakers. A
+`reply` target is a speaker and the one who speaks right after them, both at some length
+(`MIN_REPLY_WORDS`), the longest such exchange first.
 """
 
 from __future__ import annotations
@@ -18,6 +20,10 @@ from dataclasses import dataclass, replace
 
 from .facts import ClipFacts, SpeakerFacts
 from .types import QATypes, Slot
+
+MIN_REPLY_WORDS = 8
+"""Words a stretch of speech and the reply right after it each need before an item asks how the
+second speaker responds to the first (a "Mm." answers nothing)."""
 
 
 @dataclass(frozen=True)
@@ -48,6 +54,7 @@ def slot_targets(facts: ClipFacts, slots: list[Slot], qa_types: QATypes,
     names = {n: word for word, n in ordinals.items()}
     by_seconds = sorted(facts.speakers, key=lambda s: -s.seconds)
     taken: dict[str, int] = defaultdict(int)
+    replies = reply_pairs(facts)
     out: list[Target | None] = []
     for slot in slots:
         spec = qa_types.types[slot.code]
@@ -57,12 +64,35 @@ def slot_targets(facts: ClipFacts, slots: list[Slot], qa_types: QATypes,
         taken[slot.code] += 1
         if spec.target == "speaker" and eligible:
             out.append(_target(eligible[k % len(eligible)], names))
+        elif spec.target == "reply" and replies:
+            speaker, replier = replies[k % len(replies)]
+            out.append(replace(_target(speaker, names), partner=_target(replier, names)))
         elif spec.target == "pair" and len(eligible) > 1:
             pair = sorted([eligible[k % len(eligible)], eligible[(k + 1) % len(eligible)]], key=_number)
             out.append(replace(_target(pair[0], names), partner=_target(pair[1], names)))
         else:
             out.append(None)
     return out
+
+
+def reply_pairs(facts: ClipFacts) -> list[tuple[SpeakerFacts, SpeakerFacts]]:
+    """(speaker, the speaker right after them) for each two consecutive turns with at least
+    `MIN_REPLY_WORDS` words each (a turn: a speaker's stretches in a row); a pair once, by its
+    longest exchange (the shorter turn's words), longest first."""
+    by_alias = {s.alias: s for s in facts.speakers}
+    turns: list[list] = []  # [alias, words] of each turn (a speaker's stretches in a row)
+    for stretch in facts.stretches:
+        if turns and turns[-1][0] == stretch.alias:
+            turns[-1][1] += len(stretch.text.split())
+        else:
+            turns.append([stretch.alias, len(stretch.text.split())])
+    best: dict[tuple[str, str], int] = {}
+    for (said, said_words), (replier, reply_words) in zip(turns, turns[1:]):
+        words = min(said_words, reply_words)
+        if words >= MIN_REPLY_WORDS and said in by_alias and replier in by_alias:
+            best[said, replier] = max(best.get((said, replier), 0), words)
+    ranked = sorted(best, key=lambda key: (-best[key], key))
+    return [(by_alias[a], by_alias[b]) for a, b in ranked]
 
 
 def _number(speaker: SpeakerFacts) -> int:

@@ -16,8 +16,19 @@ from ..errors import CPQAError
 from ..records import QAType
 
 QA_TYPES: tuple[str, ...] = get_args(QAType)
-TargetKind = Literal["none", "speaker", "pair"]
+DIRECT_TYPES: tuple[str, ...] = ("DE", "DG", "DS")
+"""The types whose answer is one label."""
+TargetKind = Literal["none", "speaker", "pair", "reply"]
 LABELS = frozenset({"emotion", "gender", "speakers"})
+
+
+@dataclass(frozen=True)
+class Phrasings:
+    """Ways to ask a direct question and give its answer: Jinja snippets that see `target`,
+    `facts` and `count_words` (the speaker count in words)."""
+
+    questions: tuple[str, ...]
+    answers: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -34,7 +45,10 @@ class QATypeSpec:
     """A Jinja snippet for the generator; it sees `facts` and `target` (`cpqa.qa.targets`)."""
     target: TargetKind = "none"
     """Whom an item is about: `speaker` (one whose labels the type needs are confident), `pair`
-    (two speakers to tell apart) or `none`; v1 snippets ignore it."""
+    (two speakers to tell apart), `reply` (a speaker and the one who speaks right after them) or
+    `none`; v1 snippets ignore it."""
+    phrasings: Phrasings | None = None
+    """Question and answer snippets from which cpqa writes the item itself (`cpqa.qa.direct`)."""
 
 
 @dataclass(frozen=True)
@@ -59,6 +73,8 @@ class QATypes:
     templates: dict[str, str]
     """Template (`generate.user`, …) → the version of it this version uses: its own unless its
     file's `templates` names an earlier one (a version changes only the prompts it rewrites)."""
+    evidence_chars: int = 160
+    """Longest evidence the reply schema allows."""
 
     def template(self, name: str) -> str:
         job, role = name.split(".")
@@ -98,7 +114,8 @@ def load_qa_types(version: str) -> QATypes:
         types[code] = QATypeSpec(code=code, name=entry["name"], tests=entry["tests"],
                                  needs_audio_cues=bool(entry["needs_audio_cues"]),
                                  needs_context=bool(entry["needs_context"]), labels=labels,
-                                 instruction=entry["instruction"].strip(), target=entry.get("target", "none"))
+                                 instruction=entry["instruction"].strip(), target=entry.get("target", "none"),
+                                 phrasings=_phrasings(version, code, entry.get("phrasings")))
         if types[code].target not in get_args(TargetKind):
             raise CPQAError(f"qa_types_{version}.yaml: type {code} has unknown target '{types[code].target}'")
     missing = set(QA_TYPES) - set(types)
@@ -107,4 +124,14 @@ def load_qa_types(version: str) -> QATypes:
     templates = {name: version for name in TEMPLATES} | dict(data.get("templates") or {})
     if unknown := set(templates) - set(TEMPLATES):
         raise CPQAError(f"qa_types_{version}.yaml: unknown templates {sorted(unknown)} (known: {', '.join(TEMPLATES)})")
-    return QATypes(version=version, follow_up=data["follow_up"].strip(), types=types, templates=templates)
+    return QATypes(version=version, follow_up=data["follow_up"].strip(), types=types, templates=templates,
+                   evidence_chars=int(data.get("evidence_chars", 160)))
+
+
+def _phrasings(version: str, code: str, entry: Any) -> Phrasings | None:
+    if entry is None:
+        return None
+    questions, answers = tuple(entry.get("questions") or ()), tuple(entry.get("answers") or ())
+    if not questions or not answers:
+        raise CPQAError(f"qa_types_{version}.yaml: type {code} has phrasings without questions or answers")
+    return Phrasings(questions=questions, answers=answers)
