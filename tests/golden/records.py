@@ -5,7 +5,10 @@ Regenerate the committed snapshots (from the code on PYTHONPATH) with
 They are made with the code of 9438b64 (`git worktree add --detach /tmp/golden-base 9438b64`, then
 `PYTHONPATH=/tmp/golden-base/src`). A shipped model that changes (a head in labels/heads/) changes
 the local records by design: copy the new file into that worktree and rebuild `local`. The local
-snapshot has the emotion-short head of 5c82e72.
+snapshot has the emotion-short head of 5c82e72. In the qa snapshot, the text-only check of each
+direct item (DE, DG, DS) carries the rating by rule it has had since the check reads the labels of
+a direct answer (`judge: rules`, applied to the 9438b64 snapshot with `answerability.stated_labels`;
+no verdict changed).
 A snapshot is, per stage, its kept records (run paths as RUN without stage signatures, the input's as TMP, sorted by id,
 floats rounded) and its excluded and skipped inputs as (id, reason)."""
 
