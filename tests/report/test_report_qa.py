@@ -51,6 +51,11 @@ def qa_run(real_data, tmp_path_factory) -> Path:
             clip["tagged_transcript"] = "[S1|male|sad] " + clip["tagged_transcript"]
     write_jsonl(clips_dir / "records.jsonl", clips)
     items = read_jsonl(qa_dir / "records.jsonl")
+    phrased = next(item for item in items if item["type"] == "DE" and item["id"] != DROPPED)
+    phrased["generator"].update(backend="template", model="template", attempts=[
+        {"attempt": 1, "turns": phrased["turns"], "passed": True, "reasons": [], "details": {}}])
+    phrased["evidence"] = "the first words of her longest turn"
+    phrased["filters"]["text_only"] = {"answer": "I cannot tell.", "rating": 0, "judge": "rules"}
     for item in items:
         if item["id"] == DROPPED:
             item["turns"][0]["answer"] = f"The speaker sounds sad. {MARKUP}"
@@ -106,6 +111,9 @@ def test_qa_section_links_audio_relative_to_the_report_and_escapes_text(qa_run):
     assert "DE: 11 kept, 1 dropped" in text
     assert "unsupported_claim (&#x27;confused&#x27;)" in text and "request failed: timeout" in text
     assert "rating 2/5" in text
+    # who wrote an item, its evidence, and a text-only answer rated by rule
+    assert "phrased by cpqa from the labels (no LLM); evidence: “the first words of her longest turn”" in text
+    assert "rating 0/5 by rule" in text and "written by " in text
 
 
 def test_a_missing_clip_file_is_said_next_to_its_player(qa_run, tmp_path):
@@ -160,6 +168,6 @@ def test_qa_section_renders_in_headless_chromium_with_working_players(qa_run):
     dropped = next(c for c in cards if c["id"] == DROPPED)
     assert not dropped["kept"] and "dropped" in dropped["text"]
     assert "Q1: How does the speaker feel?" in dropped["text"] and MARKUP in dropped["text"]
-    assert "leakage" in dropped["text"] and "attempts (3)" in dropped["text"] and "[S1|male|sad]" in dropped["text"]
+    assert "leakage" in dropped["text"] and "attempts (3, written by " in dropped["text"] and "[S1|male|sad]" in dropped["text"]
     assert all("Q1: " in c["text"] and "A1: " in c["text"] for c in cards)
     assert shot.stat().st_size > 10_000

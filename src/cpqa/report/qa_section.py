@@ -95,7 +95,8 @@ def _verdicts(filters: dict) -> str:
     text_only = filters.get("text_only")
     if isinstance(text_only, dict):
         said = text_only.get("answer", text_only.get("error", ""))
-        rows.append(f"<li><strong>text-only answer</strong> (rating {_esc(text_only.get('rating', '-'))}/5): "
+        judged = " by rule" if text_only.get("judge") == "rules" else ""
+        rows.append(f"<li><strong>text-only answer</strong> (rating {_esc(text_only.get('rating', '-'))}/5{judged}): "
                     f"{_esc(said)}</li>")
     for key, value in filters.items():
         if key not in {"passed", "reasons", "flags", "details", "retyped_from", "text_only"}:
@@ -109,6 +110,10 @@ def _attempts(obj: dict) -> str:
     attempts = obj.get("generator", {}).get("attempts")
     if not attempts:
         return ""
+    generator = obj.get("generator", {})
+    writer = f"written by {generator.get('model') or generator.get('backend') or '?'}"
+    if generator.get("backend") == "template":
+        writer = "phrased by cpqa from the labels (no LLM)"
     rows = []
     for attempt in attempts:
         said = " / ".join(f"Q: {t.get('question', '')} A: {t.get('answer', '')}" for t in attempt.get("turns", []))
@@ -121,7 +126,9 @@ def _attempts(obj: dict) -> str:
         else:
             verdict = "passed"
         rows.append(f"<li>{_esc(attempt['attempt'])}. {_esc(said)} <strong>→ {_esc(verdict)}</strong></li>")
-    return f"<div class='attempts'><strong>attempts ({len(attempts)}):</strong><ul>{''.join(rows)}</ul></div>"
+    evidence = f"; evidence: “{_esc(obj['evidence'])}”" if obj.get("evidence") else ""
+    return (f"<div class='attempts'><strong>attempts ({len(attempts)}, {_esc(writer)}{evidence}):</strong>"
+            f"<ul>{''.join(rows)}</ul></div>")
 
 
 def _compact(value: Any) -> str:
