@@ -3,7 +3,9 @@ tags) answer the question? An answerer LLM answers each checked item from the tr
 LLM rates that answer against the reference (0–5, 'Rating: N'), and an item rated at or above the
 threshold is `text_answerable`: it does not need the audio. Only types whose answer depends on how
 things are said (`needs_audio_cues`) are checked; content questions are answerable from text by
-design.
+design. The answerer's prompt shares no prefix with the generator's, whose transcript carries the
+labels this check must not see; the answerer's requests of one clip share theirs (system prompt and
+plain transcript), so the KV cache reads the transcript once per clip.
 
 Direct types (DE, DG, DS) answer with a label (an emotion, a voice gender, a number of speakers),
 so with the stage's `claim_words` their text-only answer is rated by rule instead (no judge call,
