@@ -39,13 +39,18 @@ def cs_instruction(stretches) -> str:
 
 def test_cs_asks_how_a_speaker_responds_to_the_one_just_before():
     facts = clip_facts(make_clip("talk-clip0000", TALK))
-    assert [(a.alias, b.alias) for a, b in reply_pairs(facts)] == [("S1", "S2")]   # "mm yeah" answers nothing
+    # "mm yeah" answers nothing, and the first speaker's next turn replies to the second past it
+    assert [(a.alias, b.alias) for a, b in reply_pairs(facts)] == [("S1", "S2"), ("S2", "S1")]
     assert cs_instruction(TALK).startswith("Ask how the second speaker responds to what the first speaker says just "
                                            "before.")
     # a turn split by an emotion change is still one turn
     split = [TALK[0], ("spk_b", "male", "neutral", "I was thinking"), ("spk_b", "male", "happy", "on the same lines "
              "instead of too many buttons"), TALK[2]]
+    # three short turns between a turn and the next are too many: no reply
     assert [(a.alias, b.alias) for a, b in reply_pairs(clip_facts(make_clip("s-clip0000", split)))] == [("S1", "S2")]
+    far = [TALK[0], ("spk_c", "female", "happy", "mm"), ("spk_d", "male", "neutral", "yes"),
+           ("spk_c", "female", "happy", "mm"), TALK[1]]
+    assert reply_pairs(clip_facts(make_clip("f-clip0000", far))) == []
     # no exchange long enough: tell two speakers apart by what they say; one speaker: ask about others
     short = [TALK[0], ("spk_b", "male", "neutral", "yes"), TALK[3]]
     assert "which of two speakers" in cs_instruction(short)

@@ -85,7 +85,8 @@ class QAStage(Stage[Clip, QAItem]):
     """Generate contextual paralinguistic QA per clip with an LLM, and filter it."""
 
     name = "qa"
-    version = "4"  # 2: quote attribution, sampled retries, abstention words as leakage; 3: a repeat ends a slot; 4: leaking evidence cut
+    version = "5"  # 2: quote attribution, sampled retries, abstention words as leakage; 3: a repeat ends a slot;
+    # 4: leaking evidence cut; 5: direct text-only answers rated by rule, copied tags stripped from evidence
     Config = QAConfig
     input_type = Clip
     output_type = QAItem

@@ -9,8 +9,8 @@ past the ordinals the word lists know, by what they say), with the label the ans
 No words of the speech enter the instruction: speech stays between the prompt's data markers.
 Speakers are taken in order of speaking time (the most evidence first), the k-th slot of a type
 the k-th eligible speaker (round robin), so several slots of a type spread over the speakers. A
-`reply` target is a speaker and the one who speaks right after them, both at some length
-(`MIN_REPLY_WORDS`), the longest such exchange first.
+`reply` target is a speaker and the one who replies next, both at some length
+(`MIN_REPLY_WORDS`, short turns between them skipped), the longest such exchange first.
 """
 
 from __future__ import annotations
@@ -22,8 +22,10 @@ from .facts import ClipFacts, SpeakerFacts
 from .types import QATypes, Slot
 
 MIN_REPLY_WORDS = 8
-"""Words a stretch of speech and the reply right after it each need before an item asks how the
-second speaker responds to the first (a "Mm." answers nothing)."""
+"""Words a turn and the reply after it each need before an item asks how the second speaker
+responds to the first (a "Mm." answers nothing)."""
+MAX_SKIPPED_TURNS = 2
+"""Shorter turns (backchannels, a word or two cut off) that may come between a turn and its reply."""
 
 
 @dataclass(frozen=True)
@@ -76,9 +78,10 @@ def slot_targets(facts: ClipFacts, slots: list[Slot], qa_types: QATypes,
 
 
 def reply_pairs(facts: ClipFacts) -> list[tuple[SpeakerFacts, SpeakerFacts]]:
-    """(speaker, the speaker right after them) for each two consecutive turns with at least
-    `MIN_REPLY_WORDS` words each (a turn: a speaker's stretches in a row); a pair once, by its
-    longest exchange (the shorter turn's words), longest first."""
+    """(speaker, the speaker who replies) for each turn of at least `MIN_REPLY_WORDS` words and the
+    next such turn of another speaker, with at most `MAX_SKIPPED_TURNS` shorter turns between them
+    (a turn: a speaker's stretches in a row); a pair once, by its longest exchange (the shorter
+    turn's words), longest first."""
     by_alias = {s.alias: s for s in facts.speakers}
     turns: list[list] = []  # [alias, words] of each turn (a speaker's stretches in a row)
     for stretch in facts.stretches:
@@ -87,10 +90,13 @@ def reply_pairs(facts: ClipFacts) -> list[tuple[SpeakerFacts, SpeakerFacts]]:
         else:
             turns.append([stretch.alias, len(stretch.text.split())])
     best: dict[tuple[str, str], int] = {}
-    for (said, said_words), (replier, reply_words) in zip(turns, turns[1:]):
-        words = min(said_words, reply_words)
-        if words >= MIN_REPLY_WORDS and said in by_alias and replier in by_alias:
-            best[said, replier] = max(best.get((said, replier), 0), words)
+    last: tuple[str, int, int] | None = None  # the latest turn long enough: alias, words, position
+    for position, (alias, words) in enumerate(turns):
+        if words < MIN_REPLY_WORDS or alias not in by_alias:
+            continue
+        if last and last[0] != alias and position - last[2] - 1 <= MAX_SKIPPED_TURNS:
+            best[last[0], alias] = max(best.get((last[0], alias), 0), min(last[1], words))
+        last = (alias, words, position)
     ranked = sorted(best, key=lambda key: (-best[key], key))
     return [(by_alias[a], by_alias[b]) for a, b in ranked]
 
