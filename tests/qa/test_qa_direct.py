@@ -112,3 +112,17 @@ def test_evidence_keeps_the_words_not_a_copied_tag():
     assert strip_copied_tags("[S2|unknown gender|neutral] thinking on the same lines") == "thinking on the same lines"
     assert strip_copied_tags("the menu display") == "the menu display"
     assert strip_copied_tags("[S1|") is None and strip_copied_tags(None) is None
+
+
+def test_an_empathetic_reply_needs_a_speaker_who_sounds_other_than_neutral():
+    calm = [(speaker, gender, "neutral", text) for speaker, gender, _, text in TALK]
+    facts = clip_facts(make_clip("calm-clip0000", calm))
+    assert facts.unavailable("affect") == "no_emotion_beyond_neutral" and facts.unavailable("emotion") is None
+    assert "affect" in V3.types["EMP"].labels and "affect" not in V3.types["CE"].labels
+    # a happy "mm yeah" is no state to respond to
+    assert clip_facts(make_clip("talk-clip0000", TALK)).unavailable("affect") == "no_emotion_beyond_neutral"
+    # where someone does sound other than neutral at some length, the reply is to them, not to the longest speaker
+    glad = [TALK[0], ("spk_b", "male", "happy", "oh that is wonderful news I love the idea of a menu"), *TALK[2:]]
+    facts = clip_facts(make_clip("glad-clip0000", glad))
+    emp, ce = slot_targets(facts, [Slot("EMP"), Slot("CE")], V3, ORDINALS)
+    assert (emp.alias, emp.emotion) == ("S2", "happy") and ce.alias == "S1"

@@ -27,6 +27,7 @@ from ..vocabulary import NOT_A_LABEL
 NO_RELIABLE_EMOTION = "no_reliable_emotion"
 NO_CONFIDENT_GENDER = "no_confident_gender"
 NO_SPEAKER_TURNS = "no_speaker_turns"
+NO_EMOTION_BEYOND_NEUTRAL = "no_emotion_beyond_neutral"
 MIN_WORD_S = 0.01
 _TAG = re.compile(r"\[[^\]\n]*\|[^\]\n]*\]\s*")
 OTHER_EMOTION_SHARE = 0.15
@@ -85,15 +86,28 @@ class ClipFacts:
         return {e for e in [self.dominant_emotion, *(s.dominant_emotion for s in self.speakers)] if e}
 
     def unavailable(self, label: str) -> str | None:
-        """Why the clip cannot carry questions about `label` (emotion, gender, speakers); None
-        when it carries the label well enough to ask about it."""
+        """Why the clip cannot carry questions about `label` (emotion, gender, speakers, affect:
+        a speaker who sounds mostly other than neutral); None when it carries the label well
+        enough to ask about it."""
         carried, why = {
             "emotion": (bool(self.emotions), NO_RELIABLE_EMOTION),
+            "affect": (any(affected(s) for s in self.speakers), NO_EMOTION_BEYOND_NEUTRAL),
             # a question may be about any speaker whose gender is confident; the claim check holds it there
             "gender": (any(s.gender for s in self.speakers), NO_CONFIDENT_GENDER),
             "speakers": (self.speaker_count is not None, NO_SPEAKER_TURNS),
         }[label]
         return None if carried else why
+
+
+AFFECT_MIN_S = 2.0
+"""Speech a speaker needs before a reply to how they sound is asked for (a happy "mm yeah" is no
+state to respond to)."""
+
+
+def affected(speaker: SpeakerFacts) -> bool:
+    """The speaker sounds mostly some emotion other than neutral, for long enough: there is a state
+    to respond to."""
+    return speaker.dominant_emotion not in (None, "neutral") and speaker.seconds >= AFFECT_MIN_S
 
 
 def _label(value: str | None) -> str | None:

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, replace
 
-from .facts import ClipFacts, SpeakerFacts
+from .facts import ClipFacts, SpeakerFacts, affected
 from .types import QATypes, Slot
 
 MIN_REPLY_WORDS = 8
@@ -61,7 +61,7 @@ def slot_targets(facts: ClipFacts, slots: list[Slot], qa_types: QATypes,
     for slot in slots:
         spec = qa_types.types[slot.code]
         eligible = [s for s in by_seconds if ("emotion" not in spec.labels or s.dominant_emotion)
-                    and ("gender" not in spec.labels or s.gender)]
+                    and ("affect" not in spec.labels or affected(s)) and ("gender" not in spec.labels or s.gender)]
         k = taken[slot.code]
         taken[slot.code] += 1
         if spec.target == "speaker" and eligible:

@@ -19,7 +19,7 @@ QA_TYPES: tuple[str, ...] = get_args(QAType)
 DIRECT_TYPES: tuple[str, ...] = ("DE", "DG", "DS")
 """The types whose answer is one label."""
 TargetKind = Literal["none", "speaker", "pair", "reply"]
-LABELS = frozenset({"emotion", "gender", "speakers"})
+LABELS = frozenset({"emotion", "gender", "speakers", "affect"})
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,7 @@ class QATypeSpec:
     """The answer depends on how things are said: the text-only answerability filter checks it."""
     needs_context: bool
     labels: tuple[str, ...]
-    """Clip labels the type needs (emotion, gender, speakers)."""
+    """Clip labels the type needs (emotion, gender, speakers; affect: an emotion other than neutral)."""
     instruction: str
     """A Jinja snippet for the generator; it sees `facts` and `target` (`cpqa.qa.targets`)."""
     target: TargetKind = "none"
