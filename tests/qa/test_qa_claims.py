@@ -130,3 +130,19 @@ def test_a_quote_in_the_question_belongs_to_the_speaker_the_answer_names():
         '"I\'m sorry. I should have checked the brakes" (said by S2, not S1 (female))']
     loose = "Who says 'we could fix the car ourselves'?"
     assert unsupported_claims(item("CS", loose, "The first speaker."), ARGUMENT_FACTS, WORDS) == []
+
+
+def test_words_an_answer_reports_a_speaker_saying_are_said_in_the_clip_by_them():
+    # The full local recipe kept CS "How does the third speaker respond …?" → "The third speaker says
+    # 'The woman says...'": words no one says.
+    def claims(answer, qa_type="CS"):
+        return unsupported_claims(item(qa_type, "How does the second speaker respond?", answer), ARGUMENT_FACTS, WORDS)
+
+    assert claims("The second speaker says 'The woman says...'") == [
+        '"The woman says" (no one in the clip says these words)']
+    assert claims("The second speaker replies, 'I should have checked the brakes last week.'") == []
+    assert '"I need it tonight for my shift." (said by S1, not S2 (male))' in claims(
+        "The second speaker says 'I need it tonight for my shift.'")
+    # a would-be reply in quotes is not speech of the clip; one quoted word is not judged
+    assert claims("A caring listener could say, 'I am so sorry about the car, that sounds awful.'", "EMP") == []
+    assert claims("The second speaker says 'sorry' and offers the garage.") == []

@@ -48,6 +48,8 @@ _CODE = re.compile(r"^s(\d{1,2})$")
 _QUOTE = re.compile(r"""(?:^|(?<=\s))['"‘“](.+?)['"’”](?=[\s?.,!;:]|$)""")
 QUOTE_WORDS = 4
 """The words of a quote matched against who says them."""
+REPORT_SPAN = 6
+"""The words before a quote read for who it reports ("the third speaker says")."""
 CHOICE_SPAN = 2
 """A label word within this many words of 'or' in a question is one of the offered choices."""
 
@@ -65,6 +67,8 @@ class ClaimWords:
     empathy: dict[str, frozenset[str]]
     asks: dict[str, re.Pattern]
     function_words: frozenset[str]
+    reported_speech: frozenset[str]
+    suggested_speech: frozenset[str]
 
     @cached_property
     def gender_nouns(self) -> dict[str, frozenset[str]]:
@@ -97,6 +101,7 @@ def load_claim_words(version: str) -> ClaimWords:
         speaker_structure=frozenset(data["speaker_structure"]),
         empathy={k: frozenset(v) for k, v in data["empathy"].items()}, asks=asks,
         function_words=frozenset(str(w) for w in data["function_words"]),
+        reported_speech=frozenset(data["reported_speech"]), suggested_speech=frozenset(data["suggested_speech"]),
     )
 
 
@@ -158,6 +163,7 @@ def unsupported_claims(item: QAItem, facts: ClipFacts, cw: ClaimWords) -> list[s
                 found.extend(_sentence_problems(tokens, facts, cw, question))
         if misquoted := _quote_attribution(turn.question, turn.answer, facts, cw):
             found.append(misquoted)
+        found.extend(_reported_quotes(turn.answer, facts, cw))
     return list(dict.fromkeys(found))
 
 
@@ -171,8 +177,7 @@ def _quote_attribution(question: str, answer: str, facts: ClipFacts, cw: ClaimWo
     named = _about(first[0], facts, cw) if first else []
     if not named or len(named) == len(facts.speakers):
         return None
-    spoken = {s.alias: " ".join(words(" ".join(st.text for st in facts.stretches if st.alias == s.alias)))
-              for s in facts.speakers}
+    spoken = _spoken(facts)
     for quote in quotes:
         piece = max(re.split(r"…|\.\.\.", quote), key=len)
         if len(tokens := words(piece)[:QUOTE_WORDS]) < QUOTE_WORDS:
@@ -182,6 +187,35 @@ def _quote_attribution(question: str, answer: str, facts: ClipFacts, cw: ClaimWo
         if sayers and not {s.alias for s in named} & set(sayers):
             return f'"{piece.strip()[:60]}" (said by {" and ".join(sayers)}, not {_who(named, facts)})'
     return None
+
+
+def _reported_quotes(answer: str, facts: ClipFacts, cw: ClaimWords) -> list[str]:
+    """Words an answer reports a speaker of the clip saying ("The third speaker says 'The woman
+    says...'") must be said in the clip, and by the speaker it names: the detail of each quote
+    found nowhere (invented speech) or only in another speaker's words. A quote after a would-be
+    reply ("a caring listener could say '…'") is not reported speech."""
+    problems, spoken = [], _spoken(facts)
+    for match in _QUOTE.finditer(answer):
+        before = words(answer[:match.start()])[-REPORT_SPAN:]
+        if not set(before) & cw.reported_speech or set(before) & cw.suggested_speech:
+            continue
+        piece = max(re.split(r"…|\.\.\.", match.group(1)), key=len)
+        if len(tokens := words(piece)[:QUOTE_WORDS]) < 2:
+            continue
+        quoted = " ".join(tokens)
+        sayers = sorted(alias for alias, text in spoken.items() if f" {quoted} " in f" {text} ")
+        named = _about(before, facts, cw)
+        if not sayers:
+            problems.append(f'"{piece.strip()[:60]}" (no one in the clip says these words)')
+        elif len(named) < len(facts.speakers) and not {s.alias for s in named} & set(sayers):
+            problems.append(f'"{piece.strip()[:60]}" (said by {" and ".join(sayers)}, not {_who(named, facts)})')
+    return problems
+
+
+def _spoken(facts: ClipFacts) -> dict[str, str]:
+    """Each speaker's words, normalised as `words` gives them, in one string."""
+    return {s.alias: " ".join(words(" ".join(st.text for st in facts.stretches if st.alias == s.alias)))
+            for s in facts.speakers}
 
 
 def _sentence_problems(tokens: list[str], facts: ClipFacts, cw: ClaimWords, question: bool) -> list[str]:

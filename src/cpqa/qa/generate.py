@@ -85,8 +85,9 @@ class QAStage(Stage[Clip, QAItem]):
     """Generate contextual paralinguistic QA per clip with an LLM, and filter it."""
 
     name = "qa"
-    version = "5"  # 2: quote attribution, sampled retries, abstention words as leakage; 3: a repeat ends a slot;
-    # 4: leaking evidence cut; 5: direct text-only answers rated by rule, copied tags stripped from evidence
+    version = "6"  # 2: quote attribution, sampled retries, abstention words as leakage; 3: a repeat ends a slot;
+    # 4: leaking evidence cut; 5: direct text-only answers rated by rule, copied tags stripped from evidence;
+    # 6: speech an answer reports must be said in the clip, by the speaker it names
     Config = QAConfig
     input_type = Clip
     output_type = QAItem
