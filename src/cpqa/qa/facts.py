@@ -99,7 +99,7 @@ class ClipFacts:
         return None if carried else why
 
 
-AFFECT_MIN_S = 2.0
+AFFECT_MIN_S = 1.0
 """Speech a speaker needs before a reply to how they sound is asked for (a happy "mm yeah" is no
 state to respond to)."""
 
