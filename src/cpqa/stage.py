@@ -170,6 +170,13 @@ class Stage(Generic[In, Out]):
     version: ClassVar[str] = "1"
     """Bump when the stage's output for the same config changes (enters the signature)."""
     Config: ClassVar[type[StageConfig]] = StageConfig
+
+    @classmethod
+    def data_digest(cls, config: StageConfig) -> str | None:
+        """A digest of the data files the stage reads for `config` (prompts, word lists), which
+        enters the signature: editing one reruns the stage. None: the stage reads none."""
+        return None
+
     input_type: ClassVar[type[BaseModel]]
     output_type: ClassVar[type[Record]]
 

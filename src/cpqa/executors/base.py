@@ -53,6 +53,8 @@ def signature(spec: StageSpec, upstream: str, input_key: str | None = None) -> s
         "upstream": upstream,
         "input": input_key,
     }
+    if (data := spec.cls.data_digest(spec.config)) is not None:  # absent otherwise: other signatures keep
+        payload["data"] = data
     blob = json.dumps(payload, sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:10]
 

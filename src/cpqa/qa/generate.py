@@ -74,7 +74,7 @@ from .regenerate import ClipPlan, attempt_counts
 from .speech_check import SpeechCheck
 from .targets import slot_targets
 from .type_judge import TypeJudge
-from .types import QA_TYPES, Slot, load_qa_types
+from .types import QA_TYPES, Slot, data_digest, load_qa_types
 
 logger = logging.getLogger(__name__)
 
@@ -85,13 +85,18 @@ class QAStage(Stage[Clip, QAItem]):
     """Generate contextual paralinguistic QA per clip with an LLM, and filter it."""
 
     name = "qa"
-    version = "6"  # 2: quote attribution, sampled retries, abstention words as leakage; 3: a repeat ends a slot;
+    version = "7"  # 2: quote attribution, sampled retries, abstention words as leakage; 3: a repeat ends a slot;
     # 4: leaking evidence cut; 5: direct text-only answers rated by rule, copied tags stripped from evidence;
-    # 6: speech an answer reports must be said in the clip, by the speaker it names
+    # 6: speech an answer reports must be said in the clip, by the speaker it names; 7: EMP's affect needs 1 s.
+    # Edits to the prompt and word-list files rerun the stage by themselves (`data_digest`).
     Config = QAConfig
     input_type = Clip
     output_type = QAItem
     config: QAConfig
+
+    @classmethod
+    def data_digest(cls, config: QAConfig) -> str:
+        return data_digest(config.prompt_version, config.filters.vocabulary_version)
 
     def setup(self) -> None:
         c = self.config

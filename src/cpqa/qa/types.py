@@ -5,6 +5,7 @@ its QA types' version in `generator.prompt_version`; the word lists' version is 
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -93,6 +94,18 @@ def load_yaml(name: str) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise CPQAError(f"QA data file '{name}' must hold a mapping")
     return data
+
+
+def data_digest(prompt_version: str, vocabulary_version: str) -> str:
+    """A digest of every data file a QA types version and a word-list version make the qa stage
+    read: the types, the templates they name, the label, claim and leakage words."""
+    types = load_qa_types(prompt_version)
+    names = [f"qa_types_{prompt_version}.yaml", *sorted({types.template(t) for t in TEMPLATES}),
+             *(f"{kind}_{vocabulary_version}.yaml" for kind in ("label_words", "claim_words", "leakage"))]
+    digest = hashlib.sha256()
+    for name in names:
+        digest.update(name.encode() + b"\0" + data_file(name).encode() + b"\0")
+    return digest.hexdigest()[:16]
 
 
 def available_versions() -> list[str]:
