@@ -60,13 +60,18 @@ def nonce(*parts: str) -> str:
         salt += 1
 
 
+QUESTION_CHARS, ANSWER_CHARS = 300, 600
+"""Far above a good item (an answer is one to three sentences): a small model that loops on one
+sentence gets a cut item the checks judge, not a reply that never ends and fails the whole clip."""
+
+
 def output_schema(slots: list[Slot], evidence_chars: int) -> dict[str, Any]:
     """The JSON schema of a generation reply: `{"items": [...]}` with one entry per slot, its type
     and turn count fixed, so constrained decoding cannot drift from the plan. The evidence is
     bounded (the QA types version's `evidence_chars`): a small model would spend a hundred tokens
     quoting the clip back."""
-    turn = {"type": "object", "properties": {"question": {"type": "string", "minLength": 1},
-                                             "answer": {"type": "string", "minLength": 1}},
+    turn = {"type": "object", "properties": {"question": {"type": "string", "minLength": 1, "maxLength": QUESTION_CHARS},
+                                             "answer": {"type": "string", "minLength": 1, "maxLength": ANSWER_CHARS}},
             "required": ["question", "answer"], "additionalProperties": False}
 
     def item(slot: Slot) -> dict[str, Any]:
