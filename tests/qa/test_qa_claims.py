@@ -5,9 +5,10 @@ speaker at the right moment."""
 import pytest
 from qa_synth import ANSWERS, ARGUMENT, GOOD_NEWS, make_clip
 
-from cpqa.qa.claims import load_claim_words, type_problem, unsupported_claims
+from cpqa.qa.claims import load_claim_words, unsupported_claims
 from cpqa.qa.facts import clip_facts
 from cpqa.qa.filters import new_filters
+from cpqa.qa.type_check import type_problem
 from cpqa.records import QAItem, Turn
 from cpqa.vocabulary import NO_CLEAR_EMOTION, UNKNOWN_GENDER
 
@@ -146,3 +147,15 @@ def test_words_an_answer_reports_a_speaker_saying_are_said_in_the_clip_by_them()
     # a would-be reply in quotes is not speech of the clip; one quoted word is not judged
     assert claims("A caring listener could say, 'I am so sorry about the car, that sounds awful.'", "EMP") == []
     assert claims("The second speaker says 'sorry' and offers the garage.") == []
+
+
+def test_content_said_only_around_the_clip_is_no_claim_a_listener_can_check():
+    # The full local recipe kept C "The clip is about the functions of a mobile phone.": only the
+    # speech after the clip mentions a phone.
+    clip = make_clip("rec-clip0000", ARGUMENT, context={"before": "", "after": "Call me on my mobile phone later."})
+    facts = clip_facts(clip, WORDS.vocab.gender)
+    phone = item("C", "What is the clip about?", "They argue about the car and a mobile phone.")
+    assert unsupported_claims(phone, facts, WORDS) == ['"mobile, phone" (said around the clip, not in it)']
+    car = item("C", "What is the clip about?", "They argue about the car before her shift at the hospital.")
+    assert unsupported_claims(car, facts, WORDS) == []
+    assert unsupported_claims(phone, ARGUMENT_FACTS, WORDS) == []   # no background: not judged

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from qa_synth import make_clip
 
-from cpqa.qa.claims import load_claim_words, repeated_instruction
+from cpqa.qa.claims import load_claim_words
 from cpqa.qa.facts import clip_facts
 from cpqa.qa.prompts import generation_request, slot_instructions
 from cpqa.qa.targets import slot_targets
+from cpqa.qa.type_check import repeated_instruction
 from cpqa.qa.types import Slot, load_qa_types
 from cpqa.records import QAItem, Turn
 from cpqa.vocabulary import NO_CLEAR_EMOTION, UNKNOWN_GENDER

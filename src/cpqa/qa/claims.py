@@ -1,7 +1,7 @@
-"""Every claim of a QA item checked against the clip's labels, and whether the item tests what its
-type says. Pure and rule-based; the word lists are versioned data (`label_words_*.yaml` for label
-words, `claim_words_*.yaml` for affect words beyond the labels, pronouns, ordinals, empathy words,
-label questions and function words), read at the stage's `filters.vocabulary_version`.
+"""Every claim of a QA item checked against the clip's labels and words. Pure and rule-based; the
+word lists are versioned data (`label_words_*.yaml` for label words, `claim_words_*.yaml` for
+affect words beyond the labels, pronouns, ordinals, empathy words, label questions, reporting
+verbs and function words), read at the stage's `filters.vocabulary_version`.
 
 **Claims** (`unsupported_claims`, drop reason `unsupported_claim`): in every question and answer,
 sentence by sentence,
@@ -17,17 +17,15 @@ sentence by sentence,
 - each stated speaker count ("two people", "one man and one woman") must be the clip's, and an
   ordinal speaker ("the third speaker") must exist.
 - what a speaker named by order is said to say must be in their words, and a quote in a question
-  ("Who says 'but on a mobile phone'?") must be the words of the speaker its answer names.
+  ("Who says 'but on a mobile phone'?") must be the words of the speaker its answer names;
+- words an answer reports a speaker saying ("the third speaker says '…'") must be said in the clip,
+  by that speaker; content words said only around the clip (its background) are no claim a
+  listener of the clip can check.
 Words in a question's choice ("calm or angry", "a man or a woman") and negated words ("not
 angry") are no claims. Each unsupported claim is named in the detail: `"confused" (no label
 supports it)`.
 
-**Type checks** (`type_problem`, drop reason `wrong_type`): C asks about content only (no emotion,
-gender or speaker-count question); DS asks how many people speak; CE names an emotion in its
-answer, CG a gender, CS tells speakers apart (a count, an ordinal, who/other/both ...), and
-CE/CG/CS/EMP share a content word with the clip; an EMP reply uses a word fitting the sentiment of
-the speaker it answers (condensation's sentiment mapping: "sorry" for an angry speaker,
-"congratulations" for a happy one). Multi-turn items are type-checked on their first turn.
+Type checks are `cpqa.qa.type_check`.
 """
 
 from __future__ import annotations
@@ -36,7 +34,6 @@ import re
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 
-from ..emotions import SENTIMENT_OF
 from ..errors import CPQAError
 from ..records import QAItem
 from .facts import ClipFacts, SpeakerFacts
@@ -105,7 +102,7 @@ def load_claim_words(version: str) -> ClaimWords:
     )
 
 
-def _sentences(text: str) -> list[list[str]]:
+def sentences(text: str) -> list[list[str]]:
     return [tokens for part in _SENTENCE.split(text) if (tokens := words(part))]
 
 
@@ -113,7 +110,7 @@ def _choice(tokens: list[str], i: int) -> bool:
     return "or" in tokens[max(0, i - CHOICE_SPAN):i + CHOICE_SPAN + 1]
 
 
-def _claims(tokens: list[str], lexicon: dict[str, frozenset[str]], cw: ClaimWords, question: bool) -> list[str]:
+def label_claims(tokens: list[str], lexicon: dict[str, frozenset[str]], cw: ClaimWords, question: bool) -> list[str]:
     return [t for i, t in enumerate(tokens) if t in lexicon and not negated(tokens, i, cw.vocab)
             and not (question and _choice(tokens, i))]
 
@@ -125,7 +122,7 @@ def _ordinal_speakers(tokens: list[str], cw: ClaimWords) -> list[int]:
     return found + [int(m.group(1)) for t in tokens if (m := _CODE.match(t))]
 
 
-def _about(tokens: list[str], facts: ClipFacts, cw: ClaimWords) -> list[SpeakerFacts]:
+def speakers_meant(tokens: list[str], facts: ClipFacts, cw: ClaimWords) -> list[SpeakerFacts]:
     """The speakers a sentence is about: by order, else by gender word, else all of them."""
     by_alias = {s.alias: s for s in facts.speakers}
     if ordinals := _ordinal_speakers(tokens, cw):
@@ -159,12 +156,28 @@ def unsupported_claims(item: QAItem, facts: ClipFacts, cw: ClaimWords) -> list[s
     found: list[str] = []
     for turn in item.turns:
         for text, question in ((turn.question, True), (turn.answer, False)):
-            for tokens in _sentences(text):
+            for tokens in sentences(text):
                 found.extend(_sentence_problems(tokens, facts, cw, question))
         if misquoted := _quote_attribution(turn.question, turn.answer, facts, cw):
             found.append(misquoted)
         found.extend(_reported_quotes(turn.answer, facts, cw))
+    if from_background := _background_only(item, facts, cw):
+        found.append(from_background)
     return list(dict.fromkeys(found))
+
+
+def _background_only(item: QAItem, facts: ClipFacts, cw: ClaimWords) -> str | None:
+    """Content words of the item said around the clip but not in it ("the clip is about a mobile
+    phone" where only the speech after the clip mentions one): the generator sees the background
+    to understand the clip, and a listener of the clip cannot know it."""
+    if not facts.background:
+        return None
+    said = {stem(t) for t in words(facts.transcript)}
+    around = {stem(t) for t in words(facts.background) if cw.is_content(t)}
+    text = " ".join(part for turn in item.turns for part in (turn.question, turn.answer))
+    if only := sorted({t for t in words(text) if cw.is_content(t) and stem(t) in around - said}):
+        return f'"{", ".join(only)}" (said around the clip, not in it)'
+    return None
 
 
 def _quote_attribution(question: str, answer: str, facts: ClipFacts, cw: ClaimWords) -> str | None:
@@ -173,8 +186,8 @@ def _quote_attribution(question: str, answer: str, facts: ClipFacts, cw: ClaimWo
     the words are someone else's. Quotes of fewer than QUOTE_WORDS words, or found nowhere (a
     paraphrase), are not judged."""
     quotes = _QUOTE.findall(question)
-    first = _sentences(answer)[:1] if quotes else []  # most questions quote nothing: no speech to read
-    named = _about(first[0], facts, cw) if first else []
+    first = sentences(answer)[:1] if quotes else []  # most questions quote nothing: no speech to read
+    named = speakers_meant(first[0], facts, cw) if first else []
     if not named or len(named) == len(facts.speakers):
         return None
     spoken = _spoken(facts)
@@ -204,7 +217,7 @@ def _reported_quotes(answer: str, facts: ClipFacts, cw: ClaimWords) -> list[str]
             continue
         quoted = " ".join(tokens)
         sayers = sorted(alias for alias, text in spoken.items() if f" {quoted} " in f" {text} ")
-        named = _about(before, facts, cw)
+        named = speakers_meant(before, facts, cw)
         if not sayers:
             problems.append(f'"{piece.strip()[:60]}" (no one in the clip says these words)')
         elif len(named) < len(facts.speakers) and not {s.alias for s in named} & set(sayers):
@@ -220,8 +233,8 @@ def _spoken(facts: ClipFacts) -> dict[str, str]:
 
 def _sentence_problems(tokens: list[str], facts: ClipFacts, cw: ClaimWords, question: bool) -> list[str]:
     problems = []
-    speakers = _about(tokens, facts, cw)
-    emotion_words = _claims(tokens, cw.affect, cw, question)
+    speakers = speakers_meant(tokens, facts, cw)
+    emotion_words = label_claims(tokens, cw.affect, cw, question)
     if emotion_words:
         support, at_moment = _emotion_support(tokens, speakers, facts, cw)
         heard = ", ".join(sorted(support)) or "no clear emotion"
@@ -232,7 +245,7 @@ def _sentence_problems(tokens: list[str], facts: ClipFacts, cw: ClaimWords, ques
                 problems.append(f'"{word}" (no label supports it)')
             elif not labels & support:
                 problems.append(f'"{word}" (not heard from {_who(speakers, facts)}{where}: {heard})')
-    for word in _claims(tokens, cw.gender_nouns, cw, question):
+    for word in label_claims(tokens, cw.gender_nouns, cw, question):
         if not cw.gender_nouns[word] & facts.genders:
             voices = ", ".join(sorted(facts.genders)) or "none"
             problems.append(f'"{word}" (no voice in the clip is known to be that; known voices: {voices})')
@@ -259,83 +272,13 @@ def _misattributed(tokens: list[str], facts: ClipFacts, cw: ClaimWords) -> str |
             t in cw.affect or t in cw.vocab.genders for t in tokens):
         return None  # how the speaker sounds, checked against the labels above, not what they said
     alias = f"S{named[0]}"  # the sentence's subject: the first speaker it names
-    said = {_stem(t) for st in facts.stretches if st.alias == alias for t in words(st.text) if cw.is_content(t)}
-    claimed = sorted({_stem(t) for t in tokens if cw.is_content(t) and t not in cw.ordinals
+    said = {stem(t) for st in facts.stretches if st.alias == alias for t in words(st.text) if cw.is_content(t)}
+    claimed = sorted({stem(t) for t in tokens if cw.is_content(t) and t not in cw.ordinals
                       and t not in cw.vocab.speaker_nouns})
     if not said or len(claimed) < 2 or set(claimed) & said:
         return None
     return f'"{", ".join(claimed[:5])}" (not in what {alias} says)'
 
 
-def type_problem(item: QAItem, facts: ClipFacts, cw: ClaimWords) -> str | None:
-    """Why the item does not test what its type says, or None."""
-    turn = item.turns[0]
-    question, answer = turn.question, turn.answer
-    both = f"{question} {answer}"
-    if item.type == "C":
-        for q in (t.question for t in item.turns):
-            if asked := [name for name, pattern in cw.asks.items() if pattern.search(q)] or (
-                    ["emotion"] if _claims(words(q), cw.affect, cw, question=False) else []):
-                return f"a content question asks about {', '.join(asked)}: {q!r}"
-        return None
-    if item.type == "DS" and not cw.asks["speakers"].search(question):
-        return "the question does not ask how many people speak"
-    if item.type == "CE" and not any(cw.affect[w] for w in _claims(words(answer), cw.affect, cw, question=False)):
-        return "the answer names no emotion"
-    if item.type == "CG" and not _claims(words(answer), cw.vocab.genders, cw, question=False):
-        return "the answer names no voice (the man, the woman, he, she)"
-    if item.type == "CS" and not (speaker_counts(both, cw.vocab, bare_number=False) or cw.asks["speakers"].search(both)
-                                  or set(words(both)) & cw.speaker_structure):
-        return "the item does not tell speakers apart (no count, no order, no who/other/both)"
-    if item.type == "EMP" and (problem := _empathy_problem(question, answer, facts, cw)):
-        return problem
-    if item.type in ("CE", "CG", "CS", "EMP") and not _shares_content(both, facts, cw):
-        return "the item refers to nothing said in the clip"
-    return None
-
-
-ECHO_WORDS = 5
-"""A question sharing a run of this many words with its instruction copies it."""
-ECHO_CHECKED = frozenset({"C", "CE", "CG", "CS"})
-"""Types whose question must be about the clip's content. Direct types (DE, DG, DS) and EMP ("what
-could a listener say back?") have a stock question as their right form."""
-_SPEAKER_REFERENCE = frozenset({"the", "a", "an", "or", "and"})
-
-
-def repeated_instruction(item: QAItem, instruction: str, cw: ClaimWords) -> str | None:
-    """Why the item's question repeats the instruction it was written to instead of asking about
-    the clip ("Which of the two says, asks or suggests a thing they talk about?"), or None. Words
-    that point to speakers (order words, "speaker", articles) are skipped: naming the speakers
-    the instruction names is right."""
-    if item.type not in ECHO_CHECKED:
-        return None
-
-    def tokens(text: str) -> list[str]:
-        return [t for t in words(text) if t not in cw.ordinals and t not in cw.vocab.speaker_nouns
-                and t not in _SPEAKER_REFERENCE]
-
-    told = tokens(instruction)
-    runs = {tuple(told[i:i + ECHO_WORDS]) for i in range(len(told) - ECHO_WORDS + 1)}
-    asked = tokens(item.turns[0].question)
-    for i in range(len(asked) - ECHO_WORDS + 1):
-        if tuple(asked[i:i + ECHO_WORDS]) in runs:
-            return f'the question repeats its instruction ("{" ".join(asked[i:i + ECHO_WORDS])}")'
-    return None
-
-
-def _empathy_problem(question: str, answer: str, facts: ClipFacts, cw: ClaimWords) -> str | None:
-    addressed = [s for tokens in _sentences(question) for s in _about(tokens, facts, cw)] or facts.speakers
-    states = sorted({s.dominant_emotion for s in addressed if s.dominant_emotion})
-    fitting = frozenset().union(*(cw.empathy.get(SENTIMENT_OF.get(e, ""), frozenset()) for e in states))
-    if states and not set(words(answer)) & fitting:
-        return f"the reply does not answer how the speaker sounds ({', '.join(states)})"
-    return None
-
-
-def _stem(token: str) -> str:
+def stem(token: str) -> str:
     return token[:-1] if token.endswith("s") and len(token) > 3 else token
-
-
-def _shares_content(text: str, facts: ClipFacts, cw: ClaimWords) -> bool:
-    said = {_stem(t) for t in words(facts.transcript) if cw.is_content(t)}
-    return any(_stem(t) in said for t in words(text) if cw.is_content(t))

@@ -75,6 +75,9 @@ class ClipFacts:
     dominant_emotion: str | None = None
     stretches: list[Stretch] = field(default_factory=list)
     """The clip's moments in order, as the tagged transcript groups them."""
+    background: str = ""
+    """What is said just before and after the clip (its context): given to the generator to
+    understand the clip, never to ask about."""
 
     @property
     def genders(self) -> set[str]:
@@ -153,6 +156,7 @@ def clip_facts(clip: Clip, normalise_gender=_label) -> ClipFacts:
         clip_id=clip.id, tagged_transcript=clip.tagged_transcript, transcript=transcript,
         speakers=speakers, speaker_count=len(aliases) if diarized else None, emotions=shares,
         dominant_emotion=next(iter(shares), None), stretches=_stretches(words, aliases),
+        background=" ".join(clip.context.get(k, "") for k in ("before", "after")).strip(),
     )
 
 

@@ -52,7 +52,7 @@ from ..records import Clip, Drop, QAItem, Skip, Turn
 from ..registry import backend_registry
 from ..stage import BackendSpec, Stage
 from .answerability import TextOnlyCheck
-from .claims import load_claim_words, repeated_instruction, type_problem, unsupported_claims
+from .claims import load_claim_words, unsupported_claims
 from .config import QAConfig
 from .direct import can_phrase, phrased_item
 from .embeddings import greedy_duplicates, load_embedder
@@ -73,6 +73,7 @@ from .prompts import generation_request, reply_budget, slot_instructions
 from .regenerate import ClipPlan, attempt_counts
 from .speech_check import SpeechCheck
 from .targets import slot_targets
+from .type_check import repeated_instruction, type_problem
 from .type_judge import TypeJudge
 from .types import QA_TYPES, Slot, data_digest, load_qa_types
 
@@ -85,9 +86,10 @@ class QAStage(Stage[Clip, QAItem]):
     """Generate contextual paralinguistic QA per clip with an LLM, and filter it."""
 
     name = "qa"
-    version = "7"  # 2: quote attribution, sampled retries, abstention words as leakage; 3: a repeat ends a slot;
+    version = "8"  # 2: quote attribution, sampled retries, abstention words as leakage; 3: a repeat ends a slot;
     # 4: leaking evidence cut; 5: direct text-only answers rated by rule, copied tags stripped from evidence;
-    # 6: speech an answer reports must be said in the clip, by the speaker it names; 7: EMP's affect needs 1 s.
+    # 6: speech an answer reports must be said in the clip, by the speaker it names; 7: EMP's affect needs 1 s;
+    # 8: content said only around the clip is an unsupported claim.
     # Edits to the prompt and word-list files rerun the stage by themselves (`data_digest`).
     Config = QAConfig
     input_type = Clip
