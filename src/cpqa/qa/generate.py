@@ -7,7 +7,8 @@ unknown gender no DG/CG, one without speaker turns no DS/CS; each left-out slot 
 `qa/types_unavailable/<type>` and `qa/types_unavailable_because/<why>` (see `facts.unavailable`).
 The planned slots (`counts` per type, then `multi_turn` items of `follow_up_turns` turns, their
 types rotating over the allowed `multi_turn_types`) become one request whose JSON schema fixes
-every slot's type and turn count. Items failing a check of their own go back to the generator in
+every slot's type and turn count; with `direct_items: template`, cpqa writes the direct slots
+itself from the QA types' phrasings (`cpqa.qa.direct`) and the request holds the others. Items failing a check of their own go back to the generator in
 the same conversation, up to `max_attempts` per slot, every attempt kept in
 `generator.attempts` (see `cpqa.qa.regenerate`). The batch's requests of each attempt go to the
 backend at once, through the run's request cache (`RUN/cache/llm.sqlite`); follow-up requests are
