@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from cpqa.audio.speakers import Turn, overlaps, read_rttm, speaker_at
+from cpqa.audio.speakers import Turn, overlaps, read_rttm, snap_changes, speaker_at
 from cpqa.errors import CPQAError
 from cpqa.labels.annotate import _with_turns
 from cpqa.records import Segment, Word
@@ -43,3 +43,34 @@ def test_turns_give_words_their_speaker_and_segments_a_count():
     kept = _with_turns(seg.model_copy(update={"speaker": "A"}), turns, "embedding-cluster")
     assert kept.labels["speaker_count"].model == "embedding-cluster"
     assert kept.speaker == "A"
+
+
+def _said(*words):
+    return [Word(word=w, start=s, end=e, speaker=who) for w, who, s, e in words]
+
+
+def test_a_late_speaker_change_moves_back_to_the_sentence_end_or_pause_before_it():
+    # The AMI excerpt: the diarizer gave "I was" of the second speaker's "I was thinking on the
+    # same lines" to the first.
+    late = _said(("LCD", "A", 43.17, 43.77), ("display.", "A", 43.77, 44.29), ("I", "A", 44.57, 44.71),
+                 ("was", "A", 44.71, 45.07), ("thinking", "B", 45.07, 45.27), ("on", "B", 45.27, 45.41))
+    assert [w.speaker for w in snap_changes(late)] == ["A", "A", "B", "B", "B", "B"]
+    # a trailing-off "they're..." ends no sentence; "them." does
+    trailing = _said(("them.", "A", 7.14, 7.46), ("When", "A", 7.48, 7.64), ("they're...", "A", 7.64, 8.64),
+                     ("When", "C", 8.67, 9.21))
+    assert [w.speaker for w in snap_changes(trailing)] == ["A", "C", "C", "C"]
+    # a pause longer than the one at the change marks the start too; times and words stay
+    paused = _said(("so", "A", 0.0, 0.2), ("we", "A", 0.6, 0.7), ("go", "B", 0.7, 0.9))
+    assert [(w.word, w.speaker, w.start) for w in snap_changes(paused)] == [
+        ("so", "A", 0.0), ("we", "B", 0.6), ("go", "B", 0.7)]
+
+
+def test_a_change_at_a_sentence_end_or_with_no_cue_within_two_words_stays():
+    at_end = _said(("display.", "A", 0.0, 0.5), ("thinking", "B", 0.5, 0.9))
+    no_cue = _said(("a.", "A", 0.0, 0.1), ("b", "A", 0.1, 0.2), ("c", "A", 0.2, 0.3), ("d", "A", 0.3, 0.4),
+                   ("e", "B", 0.4, 0.5))
+    island = _said(("x", "C", 0.0, 0.1), ("y.", "A", 0.1, 0.2), ("z", "A", 0.2, 0.3), ("w", "B", 0.3, 0.4))
+    for words in (at_end, no_cue):
+        assert [w.speaker for w in snap_changes(words)] == [w.speaker for w in words]
+    # "z" moves to B (after "y."); "y." is another speaker's than "x" and stays A
+    assert [w.speaker for w in snap_changes(island)] == ["C", "A", "B", "B"]

@@ -2,7 +2,8 @@
 segments and words.
 
 Ingest stores turns as `Recording.speaker_turns` (`record_parts.SpeakerTurn`: start, end, speaker); the
-annotate stage then gives every word the speaker whose turn overlaps it most, a segment without a
+annotate stage then gives every word the speaker whose turn overlaps it most (a change of speaker
+moved back to the sentence end or pause just before it, `snap_changes`), a segment without a
 speaker its main speaker, and each segment a speaker count.
 """
 
@@ -12,6 +13,19 @@ from pathlib import Path
 
 from ..errors import CPQAError
 from ..record_parts import SpeakerTurn as Turn
+from ..records import Word
+
+SNAP_WORDS = 2
+"""Words a speaker change may move back (a diarizer hears a new voice late: its embeddings span a
+second or more, so the new speaker's first words go to the one before)."""
+SNAP_GAP_S = 0.2
+"""A pause this much longer than the one at the change marks where the new speaker starts."""
+
+
+
+def _ends_sentence(word: Word) -> bool:
+    """The word closes a sentence ("display."; a trailing-off "they're..." does not)."""
+    return word.word.endswith((".", "?", "!")) and not word.word.endswith(("...", "…"))
 
 TURNS_MODEL = "given-turns"
 
@@ -48,3 +62,24 @@ def speaker_at(turns: list[Turn], start: float, end: float) -> str | None:
         start, end = start - 0.01, start + 0.01
     shares = overlaps(turns, start, end)
     return max(shares, key=shares.get) if shares else None
+
+
+def snap_changes(words: list[Word]) -> list[Word]:
+    """The words (in time order) with each change of speaker moved back, by at most `SNAP_WORDS`
+    words, to a sentence end or a pause (`SNAP_GAP_S` longer than the one at the change) just
+    before it, when the change itself is at neither: on the AMI excerpt the diarizer gave "I was"
+    of "I was thinking on the same lines" to the speaker before. The words moved keep the rest."""
+    out = list(words)
+    for change in range(1, len(out)):
+        before, after = out[change - 1], out[change]
+        if before.speaker == after.speaker or after.speaker is None or _ends_sentence(before):
+            continue
+        gap = after.start - before.end
+        for start in range(change - 1, max(change - SNAP_WORDS, 1) - 1, -1):
+            previous = out[start - 1]
+            if previous.speaker != before.speaker or any(w.speaker != before.speaker for w in out[start:change]):
+                break
+            if _ends_sentence(previous) or out[start].start - previous.end >= gap + SNAP_GAP_S:
+                out[start:change] = [w.model_copy(update={"speaker": after.speaker}) for w in out[start:change]]
+                break
+    return out

@@ -89,7 +89,7 @@ class AnnotateStage(Stage[Segment, Segment]):
     """Windowed emotion, valence/arousal/dominance, gender, prosody, quality, text sentiment, sound events."""
 
     name: ClassVar[str] = "annotate"
-    version: ClassVar[str] = "1"
+    version: ClassVar[str] = "2"  # 2: speaker changes snapped back to a sentence end or pause (audio.speakers.snap_changes)
     Config: ClassVar[type[StageConfig]] = AnnotateConfig
     input_type = Segment
     output_type = Segment
@@ -269,6 +269,8 @@ def _with_turns(seg: Segment, turns: list[speakers.Turn], model: str) -> Segment
     main = seg.speaker or (max(shares, key=shares.get) if shares else None)
     words = [w if w.speaker else w.model_copy(update={"speaker": speakers.speaker_at(turns, w.start, w.end) or main})
              for w in seg.words]
+    if not any(w.speaker for w in seg.words):  # all from the turns: their changes may be snapped
+        words = speakers.snap_changes(words)
     labels = {**seg.labels, "speaker_count": Label(value=len(shares), speakers=sorted(shares),
                                                    recording_value=len({t.speaker for t in turns}),
                                                    score=1.0, model=model)}
