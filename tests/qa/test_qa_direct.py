@@ -10,13 +10,14 @@ from test_qa_stage import is_generation, make_recipe
 
 from cpqa.executors.local import LocalExecutor
 from cpqa.llm.testserver import OpenAITestServer
-from cpqa.qa.claims import load_claim_words
+from cpqa.qa.claims import load_claim_words, unsupported_claims
 from cpqa.qa.config import QAConfig
 from cpqa.qa.facts import clip_facts
-from cpqa.qa.filters import strip_copied_tags
+from cpqa.qa.filters import new_filters, strip_copied_tags
 from cpqa.qa.prompts import generation_request, slot_instructions
 from cpqa.qa.targets import reply_pairs, slot_targets
 from cpqa.qa.types import Slot, load_qa_types
+from cpqa.records import QAItem, Turn
 
 pytestmark = pytest.mark.timeout(120)
 ORDINALS = load_claim_words("v1").ordinals
@@ -126,3 +127,32 @@ def test_an_empathetic_reply_needs_a_speaker_who_sounds_other_than_neutral():
     facts = clip_facts(make_clip("glad-clip0000", glad))
     emp, ce = slot_targets(facts, [Slot("EMP"), Slot("CE")], V3, ORDINALS)
     assert (emp.alias, emp.emotion) == ("S2", "happy") and ce.alias == "S1"
+
+
+def test_a_failed_generation_keeps_the_phrased_direct_items(tmp_path):
+    clips = write_clips(tmp_path / "clips.jsonl", [make_clip("talk-clip0000", TALK)])
+    qa = {"counts": {**ONLY, "C": 1, "DE": 1, "DG": 1, "DS": 1}, "multi_turn": 0, "direct_items": "template",
+          "filters": {"text_only": {"action": "off"}}}
+
+    def broken(body) -> str:
+        return "{ not json" if is_generation(body) else responder(body)
+
+    with OpenAITestServer(responder=broken) as server:
+        result = LocalExecutor().build(clips, tmp_path / "run", make_recipe(server, **qa))
+    records, skipped = outputs(result.stages[-1].dir)
+    assert not skipped and [r["type"] for r in records] == ["DE", "DG", "DS"]
+    assert result.stages[-1].stats["counters"]["qa/generation_failed/invalid_output"] == 1
+
+
+def test_a_phrased_direct_item_is_not_about_the_background():
+    # stock words of the phrasings ("different", "heard", "feeling") said only around the clip
+    # are no claim; a content item needs two background words to be about the background
+    clip = make_clip("talk-clip0000", TALK, context={"before": "", "after": "A different feeling was heard."})
+    facts = clip_facts(clip)
+    cw = load_claim_words("v1")
+    ds = QAItem(id="talk-clip0000-qa000", clip_id=clip.id, type="DS", filters=new_filters(),
+                turns=[Turn(question="How many speakers can be heard?", answer="Three different people speak.")])
+    c = QAItem(id="talk-clip0000-qa001", clip_id=clip.id, type="C", filters=new_filters(),
+               turns=[Turn(question="What is the conversation about?", answer="A different menu, heard once.")])
+    assert unsupported_claims(ds, facts, cw) == []
+    assert unsupported_claims(c, facts, cw) == ['"different, heard" (said around the clip, not in it)']

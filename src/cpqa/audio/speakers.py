@@ -15,19 +15,12 @@ from ..errors import CPQAError
 from ..record_parts import SpeakerTurn as Turn
 from ..records import Word
 
+TURNS_MODEL = "given-turns"
 SNAP_WORDS = 2
 """Words a speaker change may move back (a diarizer hears a new voice late: its embeddings span a
 second or more, so the new speaker's first words go to the one before)."""
 SNAP_GAP_S = 0.2
 """A pause this much longer than the one at the change marks where the new speaker starts."""
-
-
-
-def _ends_sentence(word: Word) -> bool:
-    """The word closes a sentence ("display."; a trailing-off "they're..." does not)."""
-    return word.word.endswith((".", "?", "!")) and not word.word.endswith(("...", "…"))
-
-TURNS_MODEL = "given-turns"
 
 
 def read_rttm(path: str | Path, file_id: str | None = None) -> list[Turn]:
@@ -67,14 +60,15 @@ def speaker_at(turns: list[Turn], start: float, end: float) -> str | None:
 def snap_changes(words: list[Word]) -> list[Word]:
     """The words (in time order) with each change of speaker moved back, by at most `SNAP_WORDS`
     words, to a sentence end or a pause (`SNAP_GAP_S` longer than the one at the change) just
-    before it, when the change itself is at neither: on the AMI excerpt the diarizer gave "I was"
-    of "I was thinking on the same lines" to the speaker before. The words moved keep the rest."""
+    before it, unless the change is at a sentence end already: on the AMI excerpt the diarizer gave
+    "I was" of "I was thinking on the same lines" to the speaker before. Only the speaker of the
+    words moved changes (their times, text and other tags stay)."""
     out = list(words)
     for change in range(1, len(out)):
         before, after = out[change - 1], out[change]
         if before.speaker == after.speaker or after.speaker is None or _ends_sentence(before):
             continue
-        gap = after.start - before.end
+        gap = max(after.start - before.end, 0.0)  # words may overlap at a change
         for start in range(change - 1, max(change - SNAP_WORDS, 1) - 1, -1):
             previous = out[start - 1]
             if previous.speaker != before.speaker or any(w.speaker != before.speaker for w in out[start:change]):
@@ -83,3 +77,8 @@ def snap_changes(words: list[Word]) -> list[Word]:
                 out[start:change] = [w.model_copy(update={"speaker": after.speaker}) for w in out[start:change]]
                 break
     return out
+
+
+def _ends_sentence(word: Word) -> bool:
+    """The word closes a sentence ("display."; a trailing-off "they're..." does not)."""
+    return word.word.endswith((".", "?", "!")) and not word.word.endswith(("...", "…"))

@@ -2,8 +2,9 @@
 writer of one stage directory, and the build loop around a stage. An executor decides only how a
 stage's batches are processed (`Executor.process`); the layout is `cpqa.rundir`'s.
 
-The signature hashes the stage type, its version, its semantic config and the upstream signature,
-so a changed parameter reruns that stage and the stages after it only. Within a stage, inputs in
+The signature hashes the stage type, its version, its semantic config, the digest of the data files
+it reads (`Stage.data_digest`, where it has one) and the upstream signature, so a changed parameter
+or prompt file reruns that stage and the stages after it only. Within a stage, inputs in
 `done.ids` are never processed again and a re-processed batch cannot duplicate outputs.
 """
 

@@ -38,7 +38,7 @@ from ..errors import CPQAError
 from ..records import QAItem
 from .facts import ClipFacts, SpeakerFacts
 from .filters import Vocabulary, load_vocabulary, negated, speaker_counts, words
-from .types import load_yaml
+from .types import DIRECT_TYPES, load_yaml
 
 _SENTENCE = re.compile(r"[.!?;:]+(?:\s+|$)")
 _CODE = re.compile(r"^s(\d{1,2})$")
@@ -166,16 +166,24 @@ def unsupported_claims(item: QAItem, facts: ClipFacts, cw: ClaimWords) -> list[s
     return list(dict.fromkeys(found))
 
 
+BACKGROUND_WORDS = 2
+"""Content words from the background an item needs before it is taken to be about the background:
+one ("conversation", "feeling") is as likely the item's own wording."""
+
+
 def _background_only(item: QAItem, facts: ClipFacts, cw: ClaimWords) -> str | None:
     """Content words of the item said around the clip but not in it ("the clip is about a mobile
     phone" where only the speech after the clip mentions one): the generator sees the background
-    to understand the clip, and a listener of the clip cannot know it."""
-    if not facts.background:
+    to understand the clip, and a listener of the clip cannot know it. A direct item names a label,
+    not content; numbers and order words count speakers."""
+    if not facts.background or item.type in DIRECT_TYPES:
         return None
     said = {stem(t) for t in words(facts.transcript)}
-    around = {stem(t) for t in words(facts.background) if cw.is_content(t)}
+    around = {stem(t) for t in words(facts.background)
+              if cw.is_content(t) and t not in cw.vocab.numbers and t not in cw.ordinals}
     text = " ".join(part for turn in item.turns for part in (turn.question, turn.answer))
-    if only := sorted({t for t in words(text) if cw.is_content(t) and stem(t) in around - said}):
+    only = sorted({t for t in words(text) if cw.is_content(t) and stem(t) in around - said})
+    if len({stem(t) for t in only}) >= BACKGROUND_WORDS:
         return f'"{", ".join(only)}" (said around the clip, not in it)'
     return None
 

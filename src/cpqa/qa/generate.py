@@ -3,26 +3,29 @@ judge each item.
 
 Per clip: its labels (`facts`) decide which types it can have: a clip whose words carry no
 reliable emotion ("no clear emotion" throughout) gets no DE/CE/EMP items, one with a speaker of
-unknown gender no DG/CG, one without speaker turns no DS/CS; each left-out slot is counted under
+unknown gender no DG/CG, one without speaker turns no DS/CS, one where nobody sounds other than
+neutral no EMP (v3); each left-out slot is counted under
 `qa/types_unavailable/<type>` and `qa/types_unavailable_because/<why>` (see `facts.unavailable`).
 The planned slots (`counts` per type, then `multi_turn` items of `follow_up_turns` turns, their
 types rotating over the allowed `multi_turn_types`) become one request whose JSON schema fixes
 every slot's type and turn count; with `direct_items: template`, cpqa writes the direct slots
-itself from the QA types' phrasings (`cpqa.qa.direct`) and the request holds the others. Items failing a check of their own go back to the generator in
-the same conversation, up to `max_attempts` per slot, every attempt kept in
-`generator.attempts` (see `cpqa.qa.regenerate`). The batch's requests of each attempt go to the
+itself from the QA types' phrasings (`cpqa.qa.direct`) and the request holds the others. Items
+failing a check of their own go back to the generator in the same conversation, up to
+`max_attempts` per slot, every attempt kept in `generator.attempts` (see `cpqa.qa.regenerate`). The batch's requests of each attempt go to the
 backend at once, through the run's request cache (`RUN/cache/llm.sqlite`); follow-up requests are
 built from the cached replies only, so a rerun of finished generation makes no LLM call. Item ids
 are `f"{clip_id}-qa{n:03d}"`, n the slot.
 
 A clip whose generation failed becomes a Skip with the LLM's skip reason (`timeout`,
-`invalid_output`, `http_500`, ...) or `unparseable`, its raw output in the detail; a clip without
+`invalid_output`, `http_500`, ...) or `unparseable`, its raw output in the detail, unless cpqa
+phrased some of its direct items: those stand, and the failure is counted under
+`qa/generation_failed/<reason>`; a clip without
 words is a Drop as `no_transcript`, one whose labels allow no configured type as `no_qa_types`
 (its detail says why for each type). Items carry `generator{model, backend, prompt_version,
 raw_output, temperature, seed}`, the clip's audio in
 `metadata{audio, recording_id, start, end}` (so the set stands on its own) and the verdicts of the
-filters (see `cpqa.qa.filters`, `cpqa.qa.claims`): schema, leakage, label consistency, unsupported
-claims, type check, then (on the final attempt's items) near-duplicates within the clip and
+filters (see `cpqa.qa.filters`, `cpqa.qa.claims`, `cpqa.qa.type_check`): schema, leakage, label
+consistency, unsupported claims, type check, then (on the final attempt's items) near-duplicates within the clip and
 text-only answerability for the items still passing, and the speech-LLM check of their direct
 items where the recipe names one (`cpqa.qa.speech_check`).
 """
@@ -258,8 +261,10 @@ class QAStage(Stage[Clip, QAItem]):
         parsed = self._parse(plan.clip, {n: plan.slots[n] for n in plan.pending}, result, plan.request)
         if isinstance(parsed, Skip):
             logger.warning("clip %s: generation attempt %d failed (%s)", plan.clip.id, attempt, parsed.reason)
-            if attempt == 1:
+            if attempt == 1 and not plan.items:
                 out[plan.clip.id] = parsed
+            elif attempt == 1:  # the phrased direct items stand; the generator's slots have no item
+                self.count(f"qa/generation_failed/{parsed.reason}")
             plan.failed_request(attempt, parsed.reason, parsed.detail)
             return {}
         for n, item in parsed.items():

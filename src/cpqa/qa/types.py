@@ -144,6 +144,9 @@ def load_qa_types(version: str) -> QATypes:
 def _phrasings(version: str, code: str, entry: Any) -> Phrasings | None:
     if entry is None:
         return None
+    if code not in DIRECT_TYPES:
+        raise CPQAError(f"qa_types_{version}.yaml: type {code} has phrasings, which only the direct types "
+                        f"{', '.join(DIRECT_TYPES)} may have (their answer is one label)")
     questions, answers = tuple(entry.get("questions") or ()), tuple(entry.get("answers") or ())
     if not questions or not answers:
         raise CPQAError(f"qa_types_{version}.yaml: type {code} has phrasings without questions or answers")

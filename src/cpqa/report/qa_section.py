@@ -27,6 +27,7 @@ from urllib.parse import quote
 
 from ..errors import CPQAError
 from ..ordering import stable_hash
+from ..qa.direct import WRITER
 from ..qa.types import QA_TYPES
 from ..qa_source import CLIPS_STAGE, qa_stage, run_qa_records
 from ..rundir import iter_stage_records, resolve_path
@@ -112,7 +113,7 @@ def _attempts(obj: dict) -> str:
         return ""
     generator = obj.get("generator", {})
     writer = f"written by {generator.get('model') or generator.get('backend') or '?'}"
-    if generator.get("backend") == "template":
+    if generator.get("backend") == WRITER:
         writer = "phrased by cpqa from the labels (no LLM)"
     rows = []
     for attempt in attempts:
