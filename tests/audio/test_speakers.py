@@ -4,7 +4,7 @@ import pytest
 
 from cpqa.audio.speakers import Turn, overlaps, read_rttm, snap_changes, speaker_at
 from cpqa.errors import CPQAError
-from cpqa.labels.annotate import _with_turns
+from cpqa.labels.annotate import _with_recording_turns, _with_turns
 from cpqa.records import Segment, Word
 
 AMI = Path(__file__).resolve().parents[3] / "shared" / "data" / "real" / "ami_meetings"
@@ -74,3 +74,22 @@ def test_a_change_at_a_sentence_end_or_with_no_cue_within_two_words_stays():
         assert [w.speaker for w in snap_changes(words)] == [w.speaker for w in words]
     # "z" moves to B (after "y."); "y." is another speaker's than "x" and stays A
     assert [w.speaker for w in snap_changes(island)] == ["C", "A", "B", "B"]
+
+
+def test_a_speaker_change_moves_back_across_a_segment_boundary():
+    # The AMI excerpt: "…protect them. | When they're... | When you've got": the new speaker's
+    # first words sit in the segment before; a segment whose words the manifest gave keeps them.
+    turns = [Turn(0.0, 2.0, "A"), Turn(2.0, 4.0, "C")]
+    first = Segment(id="r-000000", recording_id="r", start=0.0, end=1.0,
+                    words=[Word(word="protect", start=0.0, end=0.5), Word(word="them.", start=0.5, end=1.0),
+                           Word(word="When", start=1.0, end=1.2)])
+    second = Segment(id="r-000001", recording_id="r", start=1.25, end=3.0,
+                     words=[Word(word="they're...", start=1.25, end=1.9), Word(word="When", start=2.1, end=2.4),
+                            Word(word="you've", start=2.4, end=2.7)])
+    given = Segment(id="r-000002", recording_id="r", start=3.0, end=4.0,
+                    words=[Word(word="so", start=3.0, end=3.2, speaker="Z"), Word(word="yes.", start=3.2, end=3.5)])
+    out = _with_recording_turns([second, first, given], turns, "given-turns")
+    assert [o.id for o in out] == ["r-000001", "r-000000", "r-000002"]
+    assert [w.speaker for w in out[1].words] == ["A", "A", "C"] and [w.speaker for w in out[0].words] == ["C"] * 3
+    assert [w.speaker for w in out[2].words] == ["Z", "C"]
+    assert [w.speaker for w in _with_turns(first, turns, "given-turns").words] == ["A", "A", "A"]  # one segment alone

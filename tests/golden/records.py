@@ -9,9 +9,9 @@ snapshot has the emotion-short head of 5c82e72. In the qa snapshot, the text-onl
 direct item (DE, DG, DS) carries the rating by rule it has had since the check reads the labels of
 a direct answer (`judge: rules`, applied to the 9438b64 snapshot with `answerability.stated_labels`;
 no verdict changed). In the local snapshot, "I was" of the AMI excerpt's "I was thinking on the same
-lines" is the second speaker's since speaker changes snap back to a sentence end
-(`audio.speakers.snap_changes`): the records were taken from a build with that code, the
-skip lists kept as 9438b64 wrote them.
+lines" is the second speaker's, and "When they're..." the third's, since speaker changes snap
+back to a sentence end across segments (`annotate._with_recording_turns`): the records were taken
+from a build with that code, the skip lists kept as 9438b64 wrote them.
 A snapshot is, per stage, its kept records (run paths as RUN without stage signatures, the input's as TMP, sorted by id,
 floats rounded) and its excluded and skipped inputs as (id, reason)."""
 

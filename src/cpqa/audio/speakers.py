@@ -3,7 +3,8 @@ segments and words.
 
 Ingest stores turns as `Recording.speaker_turns` (`record_parts.SpeakerTurn`: start, end, speaker); the
 annotate stage then gives every word the speaker whose turn overlaps it most (a change of speaker
-moved back to the sentence end or pause just before it, `snap_changes`), a segment without a
+moved back to the sentence end or pause just before it, across the recording's segments:
+`snap_changes`), a segment without a
 speaker its main speaker, and each segment a speaker count.
 """
 

@@ -89,7 +89,8 @@ class AnnotateStage(Stage[Segment, Segment]):
     """Windowed emotion, valence/arousal/dominance, gender, prosody, quality, text sentiment, sound events."""
 
     name: ClassVar[str] = "annotate"
-    version: ClassVar[str] = "2"  # 2: speaker changes snapped back to a sentence end or pause (audio.speakers.snap_changes)
+    version: ClassVar[str] = "3"  # 2: speaker changes snapped back to a sentence end or pause
+    # (audio.speakers.snap_changes); 3: across the recording's segments
     Config: ClassVar[type[StageConfig]] = AnnotateConfig
     input_type = Segment
     output_type = Segment
@@ -116,6 +117,10 @@ class AnnotateStage(Stage[Segment, Segment]):
         done: dict[str, Segment | Skip] = {}
         size = self.config.batch_size
         for recording_id, segments in by_recording.items():  # models see batch_size segments at a time
+            recording = self.context.recording(recording_id)
+            if recording.speaker_turns:
+                model = recording.diarization.model if recording.diarization else speakers.TURNS_MODEL
+                segments = _with_recording_turns(segments, recording.speaker_turns, model)
             for first in range(0, len(segments), size):
                 done.update(self._annotate_recording(recording_id, segments[first:first + size]))
         out = [done[seg.id] for seg in items]
@@ -161,11 +166,7 @@ class AnnotateStage(Stage[Segment, Segment]):
         recording = self.context.recording(recording_id)
         out: dict[str, Segment | Skip] = {}
         todo: list[tuple[Segment, list[WindowSpan], np.ndarray]] = []
-        turns = recording.speaker_turns or []
-        turns_model = recording.diarization.model if recording.diarization else speakers.TURNS_MODEL
         for seg in segments:
-            if turns:
-                seg = _with_turns(seg, turns, turns_model)
             start, end = max(0.0, seg.start), min(seg.end, recording.duration)
             try:
                 samples = read_range(recording.audio, start, end)
@@ -261,6 +262,21 @@ class AnnotateStage(Stage[Segment, Segment]):
             self.count(f"events_{event.label}")
 
 
+def _with_recording_turns(segments: list[Segment], turns: list[speakers.Turn], model: str) -> list[Segment]:
+    """The recording's segments with their speakers from its turns (`_with_turns`), then each
+    change of speaker between words the turns placed moved back to the sentence end or pause just
+    before it (`speakers.snap_changes`), across segment boundaries: a VAD segment boundary is no
+    turn boundary ("…protect them. | When they're... | When you've got" on the AMI excerpt)."""
+    placed = [seg for seg in segments if not any(w.speaker for w in seg.words)]  # not given by the manifest
+    out = {seg.id: _with_turns(seg, turns, model) for seg in segments}
+    order = sorted((out[seg.id] for seg in placed), key=lambda s: s.start)
+    words = speakers.snap_changes([w for seg in order for w in seg.words])
+    for seg in order:
+        out[seg.id] = seg.model_copy(update={"words": words[:len(seg.words)]})
+        words = words[len(seg.words):]
+    return [out[seg.id] for seg in segments]
+
+
 def _with_turns(seg: Segment, turns: list[speakers.Turn], model: str) -> Segment:
     """The segment with its main speaker (when it has none), word speakers and speaker counts (of
     the segment, and of its whole recording) from the recording's speaker turns (given or
@@ -269,8 +285,6 @@ def _with_turns(seg: Segment, turns: list[speakers.Turn], model: str) -> Segment
     main = seg.speaker or (max(shares, key=shares.get) if shares else None)
     words = [w if w.speaker else w.model_copy(update={"speaker": speakers.speaker_at(turns, w.start, w.end) or main})
              for w in seg.words]
-    if not any(w.speaker for w in seg.words):  # all from the turns: their changes may be snapped
-        words = speakers.snap_changes(words)
     labels = {**seg.labels, "speaker_count": Label(value=len(shares), speakers=sorted(shares),
                                                    recording_value=len({t.speaker for t in turns}),
                                                    score=1.0, model=model)}
