@@ -58,13 +58,5 @@ def count_words(count: int | None, numbers: dict[str, int]) -> str:
 def _evidence(facts: ClipFacts, target: Target | None) -> str | None:
     if target is None:
         return None
-    turns: list[list[str]] = []  # the target's turns: their stretches in a row
-    previous = None
-    for stretch in facts.stretches:
-        if stretch.alias == target.alias:
-            if previous != target.alias:
-                turns.append([])
-            turns[-1].extend(stretch.text.split())
-        previous = stretch.alias
-    longest = max(turns, key=len, default=[])
+    longest = max((said for alias, said in facts.turns if alias == target.alias), key=len, default=[])
     return " ".join(longest[:EVIDENCE_WORDS]) or None

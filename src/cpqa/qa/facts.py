@@ -80,6 +80,17 @@ class ClipFacts:
     understand the clip, never to ask about."""
 
     @property
+    def turns(self) -> list[tuple[str, list[str]]]:
+        """(alias, words) of each turn: a speaker's stretches in a row, in order."""
+        out: list[tuple[str, list[str]]] = []
+        for stretch in self.stretches:
+            if out and out[-1][0] == stretch.alias:
+                out[-1][1].extend(stretch.text.split())
+            else:
+                out.append((stretch.alias, stretch.text.split()))
+        return out
+
+    @property
     def genders(self) -> set[str]:
         return {s.gender for s in self.speakers if s.gender}
 

@@ -83,16 +83,10 @@ def reply_pairs(facts: ClipFacts) -> list[tuple[SpeakerFacts, SpeakerFacts]]:
     (a turn: a speaker's stretches in a row); a pair once, by its longest exchange (the shorter
     turn's words), longest first."""
     by_alias = {s.alias: s for s in facts.speakers}
-    turns: list[tuple[str, int]] = []  # (alias, words) of each turn: a speaker's stretches in a row
-    for stretch in facts.stretches:
-        said = len(stretch.text.split())
-        if turns and turns[-1][0] == stretch.alias:
-            turns[-1] = (stretch.alias, turns[-1][1] + said)
-        else:
-            turns.append((stretch.alias, said))
     best: dict[tuple[str, str], int] = {}
     last: tuple[str, int, int] | None = None  # the latest turn long enough: alias, words, position
-    for position, (alias, words) in enumerate(turns):
+    for position, (alias, said) in enumerate(facts.turns):
+        words = len(said)
         if words < MIN_REPLY_WORDS:
             continue
         if last and last[0] != alias and position - last[2] - 1 <= MAX_SKIPPED_TURNS:
