@@ -38,3 +38,5 @@ def test_a_file_of_another_version_does_not_and_stages_without_data_keep_their_s
 
     plain = StageSpec("no_data", "no_data", NoData, StageConfig())
     assert NoData.data_digest(plain.config) is None
+    # what the code before data digests (1076239) gave this spec: existing run directories stay valid
+    assert signature(plain, "upstream") == "95b46ac361"
