@@ -28,7 +28,7 @@ from ..audio.io import read_range
 from ..errors import require
 from ..reasons import AUDIO_UNREADABLE, EMPTY_SEGMENT
 from ..record_parts import LABELS, Label, word_emotion
-from ..records import Segment, Skip, Window
+from ..records import Recording, Segment, Skip, Window
 from ..stage import BackendSpec, Stage, StageConfig, backend_field
 from ..vocabulary import ABSTAIN_OUT_OF_DISTRIBUTION, UNKNOWN_GENDER
 from . import consistency, quality
@@ -122,7 +122,7 @@ class AnnotateStage(Stage[Segment, Segment]):
                 model = recording.diarization.model if recording.diarization else speakers.TURNS_MODEL
                 segments = _with_recording_turns(segments, recording.speaker_turns, model)
             for first in range(0, len(segments), size):
-                done.update(self._annotate_recording(recording_id, segments[first:first + size]))
+                done.update(self._annotate_recording(recording, segments[first:first + size]))
         out = [done[seg.id] for seg in items]
         for recording_id in by_recording:
             self._decide_recording([s for s in out if isinstance(s, Segment) and s.recording_id == recording_id])
@@ -161,9 +161,9 @@ class AnnotateStage(Stage[Segment, Segment]):
         self.count("within_speaker_emotion_changes", emotion_changes)
         self.count("speech_ms", round(minutes * 60_000))
 
-    def _annotate_recording(self, recording_id: str, segments: list[Segment]) -> dict[str, Segment | Skip]:
+    def _annotate_recording(self, recording: Recording, segments: list[Segment]) -> dict[str, Segment | Skip]:
         cfg: AnnotateConfig = self.config  # type: ignore[assignment]
-        recording = self.context.recording(recording_id)
+        recording_id = recording.id
         out: dict[str, Segment | Skip] = {}
         todo: list[tuple[Segment, list[WindowSpan], np.ndarray]] = []
         for seg in segments:
